@@ -1,0 +1,96 @@
+package loadgen
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// BenchmarkRecord measures the recording path alone: one finished request
+// into a worker's histograms, per-second slot and pod table.
+func BenchmarkRecord(b *testing.B) {
+	out := make(chan *secSlot, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for s := range out {
+			s.owner <- s
+		}
+	}()
+	var budget atomic.Int64
+	budget.Store(1 << 40)
+	rec := newRecorder(out, &budget, &liveCounters{}, 30_000_000)
+	s := sample{outcome: OK, status: 200, pod: 3, attr: AttrResponse, hasLatency: true, latency: 850 * time.Microsecond}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.seq = uint64(i)
+		s.intended = time.Duration(i) * 10 * time.Microsecond
+		rec.sent(s.intended, s.intended)
+		rec.finish(&s, s.intended+s.latency)
+	}
+	b.StopTimer()
+	rec.flush()
+	close(out)
+	<-done
+}
+
+// BenchmarkIdentify measures identity extraction from a seed payload,
+// which a warm worker answers from its cache.
+func BenchmarkIdentify(b *testing.B) {
+	e, err := New(context.Background(), Config{Target: "http://127.0.0.1:1/", Concurrency: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var conns atomic.Uint64
+	w := newWorker(e, nil, newPodRegistry(), &conns)
+	w.resp.SetBodyString("testapp-7d9f8b6c5-x2k4q >> 10.244.0.17 >> v1")
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if w.identify() == 0 {
+			b.Fatal("no identity")
+		}
+	}
+}
+
+// BenchmarkRoundTrip measures whole requests through the engine against an
+// in-process fasthttp server on loopback (both share the CPU, so the
+// absolute rate is meaningless; allocations per request are the point).
+func BenchmarkRoundTrip(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	payload := []byte("testapp-7d9f8b6c5-x2k4q >> 10.244.0.17 >> v1")
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBody(payload) }}
+	go srv.Serve(ln) //nolint:errcheck // ends with the listener
+	defer srv.Shutdown()
+	for _, ka := range []bool{true, false} {
+		name := "keepalive"
+		if !ka {
+			name = "no-keepalive"
+		}
+		b.Run(name, func(b *testing.B) {
+			e, err := New(context.Background(), Config{
+				Target: "http://" + ln.Addr().String() + "/common/healthy", Concurrency: 4,
+				Requests: uint64(b.N), KeepAlive: ka,
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			st, err := e.Run(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if st.Failed() != 0 {
+				b.Fatalf("%d failures", st.Failed())
+			}
+		})
+	}
+}

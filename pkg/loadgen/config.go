@@ -1,0 +1,248 @@
+package loadgen
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Header is one request header.
+type Header struct {
+	Name, Value string
+}
+
+// Config describes the load to send. Exactly one of Rate (open model) and
+// Concurrency (closed model) is set.
+type Config struct {
+	// Target is the absolute http or https URL every request is sent to.
+	Target string
+	// Method is the HTTP method; empty means GET.
+	Method string
+	// Headers are added to every request, in order.
+	Headers []Header
+	// Body is sent with every request.
+	Body []byte
+
+	// Rate is the open model's arrival rate in requests per second: request
+	// n is due at n/Rate seconds whether or not earlier requests have
+	// completed, and its latency is measured from that intended time, so a
+	// stalled server shows in the percentiles (no coordinated omission).
+	Rate float64
+	// Concurrency is the closed model's number of workers, each sending its
+	// next request as soon as the previous one completes.
+	Concurrency int
+	// Connections is the open model's number of connections, each carrying
+	// one request at a time (HTTP/1.1 without pipelining). When all are busy,
+	// due requests wait and are counted late. Zero means 64. In the closed
+	// model every worker owns one connection and Connections must be zero or
+	// equal to Concurrency.
+	Connections int
+
+	// Duration bounds the run; Requests bounds the number of requests. When
+	// both are zero the run lasts until its context is cancelled.
+	Duration time.Duration
+	Requests uint64
+
+	// Timeout bounds each attempt, from dialling to the last byte of the
+	// response. Zero means 10 s.
+	Timeout time.Duration
+	// KeepAlive keeps connections open between requests, as browsers and
+	// JMeter do; with KeepAlive off every request opens a new connection
+	// and asks the server to close it.
+	KeepAlive bool
+	// Retries is how many times a request is sent again on a new connection
+	// when an attempt on a reused keep-alive connection failed before any
+	// response byte arrived and the request is safe to replay — the rule Go's
+	// net/http and browsers follow. Every failed attempt is still recorded
+	// and counted as retried. Zero (the default) never re-sends: every drop
+	// is a failure.
+	Retries int
+	// Identity finds the pod that answered; nil means the seed payload.
+	Identity *Identity
+	// ExpectBody, when set, turns a 2xx response whose body does not contain
+	// it into a body_mismatch failure.
+	ExpectBody []byte
+	// RequestIDHeader, when set, sends each request's sequence number in
+	// this header so that server logs can be matched with failure records.
+	RequestIDHeader string
+	// InsecureSkipVerify disables TLS certificate verification.
+	InsecureSkipVerify bool
+	// MaxFailureRecords caps the individually recorded failed attempts;
+	// counts are never capped. Zero means 10000; negative means none.
+	MaxFailureRecords int
+	// MaxBodyBytes caps the response body read; larger bodies fail as
+	// "other". Zero means 64 MiB.
+	MaxBodyBytes int
+	// UserAgent is sent as User-Agent unless Headers set one.
+	UserAgent string
+}
+
+// Defaults.
+const (
+	DefaultConnections  = 64
+	DefaultTimeout      = 10 * time.Second
+	DefaultMaxFailures  = 10000
+	DefaultMaxBodyBytes = 64 << 20
+	// LateThreshold is how far behind its intended time a request may be
+	// sent before it counts as late: beyond timer jitter, a late send means
+	// the generator or its connections could not keep up.
+	LateThreshold = time.Millisecond
+)
+
+// ConfigError is a problem with one setting; Field names it the way the
+// command line does (e.g. "--rate"), so messages can say what to fix.
+type ConfigError struct {
+	Field string
+	Msg   string
+}
+
+func (e *ConfigError) Error() string { return e.Field + ": " + e.Msg }
+
+func cfgErr(field, format string, args ...any) error {
+	return &ConfigError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// target is the parsed Target.
+type target struct {
+	https      bool
+	host       string // host[:port] as in the URL, for the Host header and TLS SNI
+	serverName string // host without port
+	addr       string // host:port to dial
+}
+
+func (c *Config) withDefaults() Config {
+	out := *c
+	if out.Method == "" {
+		out.Method = "GET"
+	}
+	if out.Connections == 0 {
+		if out.Concurrency > 0 {
+			out.Connections = out.Concurrency
+		} else {
+			out.Connections = DefaultConnections
+		}
+	}
+	if out.Timeout == 0 {
+		out.Timeout = DefaultTimeout
+	}
+	if out.MaxFailureRecords == 0 {
+		out.MaxFailureRecords = DefaultMaxFailures
+	}
+	if out.MaxBodyBytes == 0 {
+		out.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if out.Identity == nil {
+		out.Identity, _ = ParseIdentity("seed")
+	}
+	if out.UserAgent == "" {
+		out.UserAgent = "rolltest"
+	}
+	return out
+}
+
+// Validate checks the configuration and names the setting at fault.
+func (c *Config) Validate() error {
+	_, err := c.parseTarget()
+	if err != nil {
+		return err
+	}
+	switch {
+	case c.Rate < 0:
+		return cfgErr("--rate", "must be positive, got %v", c.Rate)
+	case c.Concurrency < 0:
+		return cfgErr("--concurrency", "must be positive, got %d", c.Concurrency)
+	case c.Rate > 0 && c.Concurrency > 0:
+		return cfgErr("--rate", "choose --rate (fixed arrival rate) or --concurrency (fixed number of workers), not both")
+	case c.Rate == 0 && c.Concurrency == 0:
+		return cfgErr("--rate", "set --rate R (requests per second) or --concurrency N (workers)")
+	case c.Rate > 10_000_000:
+		return cfgErr("--rate", "%v requests per second is beyond what one generator can send; split the load", c.Rate)
+	case c.Connections < 0:
+		return cfgErr("--connections", "must be positive, got %d", c.Connections)
+	case c.Concurrency > 0 && c.Connections != 0 && c.Connections != c.Concurrency:
+		return cfgErr("--connections", "applies to --rate runs; with --concurrency each of the %d workers owns one connection", c.Concurrency)
+	case c.Concurrency > 100_000 || c.Connections > 100_000:
+		return cfgErr("--connections", "at most 100000 connections")
+	case c.Duration < 0:
+		return cfgErr("--duration", "must be positive, got %v", c.Duration)
+	case c.Timeout < 0:
+		return cfgErr("--timeout", "must be positive, got %v", c.Timeout)
+	case c.Retries < 0 || c.Retries > 10:
+		return cfgErr("--retries", "must be between 0 and 10, got %d", c.Retries)
+	case c.Rate > 0 && c.Duration > 0 && (ConstantPacer{Rate: c.Rate}).Count(c.Duration) == 0:
+		return cfgErr("--duration", "%v at %v requests per second sends no request; lengthen it", c.Duration, c.Rate)
+	}
+	if c.RequestIDHeader != "" && !validHeaderName(c.RequestIDHeader) {
+		return cfgErr("--request-id-header", "%q is not a valid header name", c.RequestIDHeader)
+	}
+	for _, h := range c.Headers {
+		if !validHeaderName(h.Name) {
+			return cfgErr("--header", "%q is not a valid header name; use -H 'Name: value'", h.Name)
+		}
+		if strings.ContainsAny(h.Value, "\r\n") {
+			return cfgErr("--header", "the value of %s contains a line break", h.Name)
+		}
+	}
+	if !validHeaderName(c.Method) && c.Method != "" {
+		return cfgErr("--method", "%q is not a valid HTTP method", c.Method)
+	}
+	return nil
+}
+
+func (c *Config) parseTarget() (target, error) {
+	if c.Target == "" {
+		return target{}, cfgErr("--target", "required: the URL to load, e.g. http://127.0.0.1:8080/common/healthy")
+	}
+	u, err := url.Parse(c.Target)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return target{}, cfgErr("--target", "%q is not a URL: %v", c.Target, err)
+	}
+	var t target
+	switch u.Scheme {
+	case "http":
+	case "https":
+		t.https = true
+	default:
+		return target{}, cfgErr("--target", "%q: scheme must be http or https", c.Target)
+	}
+	if u.Host == "" {
+		return target{}, cfgErr("--target", "%q has no host; write it as http://HOST:PORT/PATH", c.Target)
+	}
+	if u.User != nil {
+		return target{}, cfgErr("--target", "credentials in the URL are not supported; send them with -H 'Authorization: ...'")
+	}
+	t.host = u.Host
+	t.serverName = u.Hostname()
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if t.https {
+			port = "443"
+		}
+	}
+	t.addr = net.JoinHostPort(u.Hostname(), port)
+	return t, nil
+}
+
+// Replayable reports whether a request may be sent again after an attempt
+// failed before any response byte arrived: the rule of net/http's
+// Request.isReplayable, for requests whose body rolltest can always resend.
+func replayable(method string, headers []Header) bool {
+	switch method {
+	case "GET", "HEAD", "OPTIONS", "TRACE":
+		return true
+	}
+	for _, h := range headers {
+		if strings.EqualFold(h.Name, "Idempotency-Key") || strings.EqualFold(h.Name, "X-Idempotency-Key") {
+			return true
+		}
+	}
+	return false
+}

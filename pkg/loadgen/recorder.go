@@ -1,0 +1,280 @@
+package loadgen
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// sample is one attempt's result on its way to the recorder.
+type sample struct {
+	seq        uint64
+	attempt    int
+	intended   time.Duration
+	latency    time.Duration
+	outcome    Outcome
+	status     int
+	detail     string
+	conn       uint64
+	connReqs   int64
+	pod        int32
+	attr       Attribution
+	phase      int32
+	hasLatency bool
+}
+
+// recorder is one worker's private record of its requests. Nothing in it is
+// shared while the run is going, so recording takes no lock and, once the
+// pod and phase tables have grown to size, allocates nothing; the collector
+// receives a finished second at a time and everything else is merged after
+// the workers stop.
+type recorder struct {
+	phases   []phaseRec
+	pods     []podRec
+	status   [600]int64
+	late     int64
+	maxDelay time.Duration
+	failures []FailureRecord
+	omitted  int64
+	lastEnd  time.Duration
+
+	slot  *secSlot
+	spare chan *secSlot
+	out   chan<- *secSlot
+
+	histMax  int64
+	budget   *atomic.Int64 // failure records left, shared by all workers
+	live     *liveCounters
+	lastSent time.Duration
+}
+
+type phaseRec struct {
+	Counts
+	hist *hdrhistogram.Histogram
+}
+
+type podRec struct {
+	Counts
+	first, last time.Duration
+	attr        [numAttributions]int64
+	seen        bool
+}
+
+// secSlot collects one worker's requests for one second.
+type secSlot struct {
+	sec    int
+	counts Counts
+	late   int64
+	pods   []secPod
+	lat    secHist
+	owner  chan *secSlot
+}
+
+type secPod struct {
+	pod              int32
+	requests, failed int64
+}
+
+func (s *secSlot) reset(sec int) {
+	s.sec = sec
+	s.counts = Counts{}
+	s.late = 0
+	s.pods = s.pods[:0]
+	s.lat.reset()
+}
+
+func (s *secSlot) addPod(pod int32, failed bool) {
+	for i := range s.pods {
+		if s.pods[i].pod == pod {
+			s.pods[i].requests++
+			if failed {
+				s.pods[i].failed++
+			}
+			return
+		}
+	}
+	p := secPod{pod: pod, requests: 1}
+	if failed {
+		p.failed = 1
+	}
+	s.pods = append(s.pods, p)
+}
+
+// liveCounters are read by the progress display while the worker writes
+// them; each worker has its own, padded to a cache line so that workers do
+// not contend.
+type liveCounters struct {
+	requests atomic.Int64
+	failed   atomic.Int64
+	retried  atomic.Int64
+	_        [40]byte
+}
+
+func newRecorder(out chan<- *secSlot, budget *atomic.Int64, live *liveCounters, histMax int64) *recorder {
+	r := &recorder{
+		spare:   make(chan *secSlot, 3),
+		out:     out,
+		budget:  budget,
+		live:    live,
+		histMax: histMax,
+	}
+	for range 2 {
+		r.spare <- &secSlot{owner: r.spare, pods: make([]secPod, 0, 8)}
+	}
+	r.slot = &secSlot{owner: r.spare, pods: make([]secPod, 0, 8)}
+	r.slot.reset(0)
+	return r
+}
+
+func (r *recorder) phase(i int32) *phaseRec {
+	for int(i) >= len(r.phases) {
+		r.phases = append(r.phases, phaseRec{hist: newHistogram(r.histMax)})
+	}
+	return &r.phases[i]
+}
+
+func (r *recorder) pod(i int32) *podRec {
+	for int(i) >= len(r.pods) {
+		r.pods = append(r.pods, podRec{})
+	}
+	return &r.pods[i]
+}
+
+// second returns the slot for the second of t, handing finished seconds to
+// the collector. A worker's intended times never go backwards, so only the
+// current slot is ever open.
+func (r *recorder) second(t time.Duration) *secSlot {
+	sec := int(t / time.Second)
+	if sec != r.slot.sec {
+		r.flush()
+		r.slot = <-r.spare
+		r.slot.reset(sec)
+	}
+	return r.slot
+}
+
+func (r *recorder) flush() {
+	if r.slot.counts.Requests() > 0 || r.slot.counts.Retried > 0 {
+		r.out <- r.slot
+		return
+	}
+	r.spare <- r.slot
+}
+
+// sent records when a request left, relative to when it was due.
+func (r *recorder) sent(intended, at time.Duration) {
+	r.lastSent = at
+	if delay := at - intended; delay > LateThreshold {
+		r.late++
+		r.second(intended).late++
+		if delay > r.maxDelay {
+			r.maxDelay = delay
+		}
+	}
+}
+
+// retried records an attempt that failed and was followed by another.
+func (r *recorder) retried(s *sample) {
+	ph := r.phase(s.phase)
+	ph.Retried++
+	ph.RetriedOutcomes[s.outcome]++
+	p := r.pod(s.pod)
+	p.Retried++
+	p.RetriedOutcomes[s.outcome]++
+	sl := r.second(s.intended)
+	sl.counts.Retried++
+	sl.counts.RetriedOutcomes[s.outcome]++
+	r.live.retried.Add(1)
+	r.failure(s, true)
+}
+
+// finish records a request's final outcome.
+func (r *recorder) finish(s *sample, end time.Duration) {
+	failed := s.outcome.Failed()
+	ph := r.phase(s.phase)
+	ph.Outcomes[s.outcome]++
+	if s.hasLatency {
+		us := int64(s.latency / time.Microsecond)
+		if us < 1 {
+			us = 1
+		}
+		if us > r.histMax {
+			us = r.histMax
+		}
+		// RecordValue only fails for values outside the trackable range,
+		// which the clamp above rules out.
+		_ = ph.hist.RecordValue(us)
+	}
+	if s.status > 0 && s.status < len(r.status) {
+		r.status[s.status]++
+	}
+	p := r.pod(s.pod)
+	p.Outcomes[s.outcome]++
+	p.attr[s.attr]++
+	if !p.seen {
+		p.seen, p.first = true, s.intended
+	}
+	p.last = s.intended
+	sl := r.second(s.intended)
+	sl.counts.Outcomes[s.outcome]++
+	sl.addPod(s.pod, failed)
+	if s.hasLatency {
+		sl.lat.record(int64(s.latency / time.Microsecond))
+	}
+	if end > r.lastEnd {
+		r.lastEnd = end
+	}
+	r.live.requests.Add(1)
+	if failed {
+		r.live.failed.Add(1)
+		r.failure(s, false)
+	}
+}
+
+func (r *recorder) failure(s *sample, retried bool) {
+	if r.budget.Add(-1) < 0 {
+		r.omitted++
+		return
+	}
+	r.failures = append(r.failures, FailureRecord{
+		Seq: s.seq, Attempt: s.attempt, Retried: retried, Intended: s.intended, Latency: s.latency,
+		Outcome: s.outcome, Status: s.status, Detail: s.detail, Conn: s.conn, ConnRequests: s.connReqs,
+		Pod: int(s.pod), AttributedBy: s.attr,
+	})
+}
+
+// podRegistry gives every pod seen by any worker one index. Workers cache
+// the indexes they have seen, so the lock is taken once per pod and worker.
+type podRegistry struct {
+	mu    sync.Mutex
+	index map[PodIdentity]int32
+	pods  []PodIdentity
+	count atomic.Int32
+}
+
+func newPodRegistry() *podRegistry {
+	r := &podRegistry{index: make(map[PodIdentity]int32)}
+	r.pods = append(r.pods, PodIdentity{}) // index 0: unknown
+	return r
+}
+
+func (r *podRegistry) intern(p PodIdentity) int32 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if i, ok := r.index[p]; ok {
+		return i
+	}
+	i := int32(len(r.pods))
+	r.pods = append(r.pods, p)
+	r.index[p] = i
+	r.count.Store(i)
+	return i
+}
+
+func (r *podRegistry) snapshot() []PodIdentity {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]PodIdentity(nil), r.pods...)
+}

@@ -1,0 +1,133 @@
+package loadgen
+
+import (
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Attribution says how a request was attributed to a pod.
+type Attribution uint8
+
+// Attributions. Their String values are part of the rolltest/v1 schema.
+const (
+	AttrNone       Attribution = iota // no pod known
+	AttrResponse                      // the response itself carried the identity
+	AttrConnection                    // the pod that last answered on the same connection
+	numAttributions
+)
+
+var attributionNames = [numAttributions]string{"none", "response", "connection"}
+
+func (a Attribution) String() string {
+	if a < numAttributions {
+		return attributionNames[a]
+	}
+	return "invalid"
+}
+
+// Counts counts outcomes. Requests are counted by their final outcome;
+// Retried counts failed attempts that were followed by another attempt.
+type Counts struct {
+	Outcomes [numOutcomes]int64
+	Retried  int64
+	// RetriedOutcomes counts the retried attempts by their outcome.
+	RetriedOutcomes [numOutcomes]int64
+}
+
+// Requests is the number of requests counted.
+func (c *Counts) Requests() int64 {
+	var n int64
+	for _, v := range c.Outcomes {
+		n += v
+	}
+	return n
+}
+
+// Failed is the number of requests whose final outcome is a failure.
+func (c *Counts) Failed() int64 { return c.Requests() - c.Outcomes[OK] }
+
+func (c *Counts) add(o *Counts) {
+	for i := range c.Outcomes {
+		c.Outcomes[i] += o.Outcomes[i]
+		c.RetriedOutcomes[i] += o.RetriedOutcomes[i]
+	}
+	c.Retried += o.Retried
+}
+
+// Stats is everything a run measured. Offsets are from Start.
+type Stats struct {
+	Start time.Time
+	// SendEnd is when the last request was sent; End when the last response
+	// (or failure) was recorded.
+	SendEnd, End time.Duration
+	Counts
+	// Latency holds every request's latency in microseconds, from its
+	// intended send time (open model) or its send time (closed model), for
+	// requests that got a response or timed out; requests that failed to
+	// connect or were reset have no meaningful latency.
+	Latency     *hdrhistogram.Histogram
+	StatusCodes map[int]int64
+	// LateSends counts requests sent more than LateThreshold after they were
+	// due; MaxSendDelay is the largest such delay.
+	LateSends    int64
+	MaxSendDelay time.Duration
+	ConnsOpened  int64
+	BytesIn      int64
+	BytesOut     int64
+	// Phases are the run's phases in order, as marked with MarkPhase.
+	Phases []PhaseStats
+	// Pods are the pods seen; Pods[0] is the unknown pod that failures
+	// without attribution are counted against.
+	Pods []PodStats
+	// Seconds holds one entry per second of intended send time.
+	Seconds []SecondStats
+	// Failures lists failed attempts in the order they were recorded per
+	// worker, capped at Config.MaxFailureRecords; FailuresOmitted counts the
+	// rest.
+	Failures        []FailureRecord
+	FailuresOmitted int64
+}
+
+// PhaseStats is the part of a run between two MarkPhase calls.
+type PhaseStats struct {
+	Name       string
+	Start, End time.Duration
+	Counts
+	Latency *hdrhistogram.Histogram
+}
+
+// PodStats is the traffic one pod served.
+type PodStats struct {
+	PodIdentity
+	Counts
+	First, Last  time.Duration
+	AttributedBy [numAttributions]int64
+}
+
+// SecondStats is one second of the run.
+type SecondStats struct {
+	Counts
+	LateSends int64
+	// ByPod counts requests by pod index into Stats.Pods (all outcomes) and
+	// FailedByPod the failed ones among them.
+	ByPod              map[int]int64
+	FailedByPod        map[int]int64
+	P50, P90, P99, Max time.Duration
+}
+
+// FailureRecord is one failed attempt.
+type FailureRecord struct {
+	Seq          uint64
+	Attempt      int
+	Retried      bool
+	Intended     time.Duration
+	Latency      time.Duration
+	Outcome      Outcome
+	Status       int
+	Detail       string
+	Conn         uint64
+	ConnRequests int64
+	Pod          int // index into Stats.Pods; 0 = unknown
+	AttributedBy Attribution
+}

@@ -1,0 +1,338 @@
+package loadgen
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// worker sends one request at a time on a connection it owns. Owning the
+// connection (rather than borrowing one from a pool) is what makes counting
+// exact: nothing behind the worker's back re-sends a request, every attempt
+// is the worker's to record, and the connection remembers which pod
+// answered on it last, so a failure without a body can still be attributed.
+// net/http's Transport and fasthttp's HostClient both silently retry
+// idempotent requests whose pooled connection failed; they are not used for
+// that reason. fasthttp only formats requests and parses responses here.
+type worker struct {
+	e      *Engine
+	pods   *podRegistry
+	conns  *atomic.Uint64
+	rec    *recorder
+	req    fasthttp.Request
+	resp   fasthttp.Response
+	c      conn
+	timer  *time.Timer
+	cache  map[string]int32 // identity source bytes → pod index
+	key    []byte           // scratch for cache keys
+	idBuf  []byte           // scratch for the request id header
+	nextIP int
+	// bytes moved on connections already closed
+	bytesIn, bytesOut int64
+}
+
+// conn is the worker's current connection; nc is nil between connections.
+type conn struct {
+	nc      net.Conn
+	counted countingConn
+	br      *bufio.Reader
+	bw      *bufio.Writer
+	id      uint64
+	served  int64
+	lastPod int32
+}
+
+// countingConn counts bytes so that the worker can tell whether any part of
+// a response arrived before a failure, which decides whether a retry would
+// be safe.
+type countingConn struct {
+	net.Conn
+	in, out int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.in += int64(n)
+	return n, err
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.out += int64(n)
+	return n, err
+}
+
+const (
+	identityCacheEntries = 1024
+	identityCacheKeyMax  = 256
+)
+
+func newWorker(e *Engine, rec *recorder, pods *podRegistry, conns *atomic.Uint64) *worker {
+	w := &worker{
+		e:     e,
+		pods:  pods,
+		conns: conns,
+		rec:   rec,
+		timer: time.NewTimer(time.Hour),
+		cache: make(map[string]int32),
+	}
+	w.timer.Stop()
+	w.c.br = bufio.NewReaderSize(&w.c.counted, 16<<10)
+	w.c.bw = bufio.NewWriterSize(&w.c.counted, 8<<10)
+	e.prepareRequest(&w.req)
+	return w
+}
+
+// run sends requests until the run's limit is reached or ctx is done.
+// Requests already sent when ctx ends run to completion (bounded by the
+// timeout): stopping must not turn in-flight requests into failures.
+func (w *worker) run(ctx context.Context) {
+	e := w.e
+	defer w.closeConn()
+	defer w.rec.flush()
+	for ctx.Err() == nil {
+		seq := e.seq.Add(1) - 1
+		if e.limit > 0 && seq >= e.limit {
+			return
+		}
+		var intended time.Duration
+		if e.pacer != nil {
+			intended = e.pacer.Due(seq)
+			if wait := intended - e.elapsed(); wait > 0 && !w.sleep(ctx, wait) {
+				return
+			}
+		} else {
+			intended = e.elapsed()
+			if e.cfg.Duration > 0 && intended >= e.cfg.Duration {
+				return
+			}
+		}
+		w.do(seq, intended)
+	}
+}
+
+func (w *worker) sleep(ctx context.Context, d time.Duration) bool {
+	w.timer.Reset(d)
+	select {
+	case <-w.timer.C:
+		return true
+	case <-ctx.Done():
+		w.timer.Stop()
+		return false
+	}
+}
+
+// do sends request seq, due at intended, with its retries, and records it.
+func (w *worker) do(seq uint64, intended time.Duration) {
+	e := w.e
+	sent := e.elapsed()
+	w.rec.sent(intended, sent)
+	from := intended
+	if e.pacer == nil {
+		from = sent
+	}
+	s := sample{seq: seq, intended: intended, phase: e.phase.Load()}
+	for s.attempt = 1; ; s.attempt++ {
+		retryable := w.attempt(&s)
+		end := e.elapsed()
+		s.latency = end - from
+		if s.outcome.Failed() && retryable && s.attempt <= e.cfg.Retries {
+			w.rec.retried(&s)
+			continue
+		}
+		w.rec.finish(&s, end)
+		return
+	}
+}
+
+// attempt sends the request once and fills in the outcome. It reports
+// whether the failure may be retried: the attempt was on a reused
+// connection, no byte of a response arrived, and the request is safe to
+// replay.
+func (w *worker) attempt(s *sample) (retryable bool) {
+	e := w.e
+	s.status, s.detail, s.pod, s.attr, s.conn, s.connReqs = 0, "", 0, AttrNone, 0, 0
+	deadline := time.Now().Add(e.cfg.Timeout)
+	reused := w.c.nc != nil
+	if !reused {
+		if err := w.dial(deadline); err != nil {
+			s.outcome = ErrorOutcome(err, true)
+			s.detail = "connect: " + errDetail(err)
+			s.hasLatency = s.outcome == TimeoutConnect
+			return false
+		}
+	}
+	s.conn, s.connReqs = w.c.id, w.c.served
+	if err := w.c.nc.SetDeadline(deadline); err != nil {
+		w.closeConn()
+		s.outcome, s.detail = Other, "set deadline: "+err.Error()
+		return false
+	}
+	if e.cfg.RequestIDHeader != "" {
+		w.idBuf = strconv.AppendUint(w.idBuf[:0], s.seq, 10)
+		w.req.Header.SetBytesV(e.cfg.RequestIDHeader, w.idBuf)
+	}
+	in0 := w.c.counted.in
+	err := w.req.Write(w.c.bw)
+	if err == nil {
+		err = w.c.bw.Flush()
+	}
+	if err == nil {
+		// Wait for the first byte here rather than inside fasthttp, which
+		// wraps that error in a type that hides the cause (reset, EOF or
+		// timeout).
+		_, err = w.c.br.Peek(1)
+	}
+	if err == nil {
+		err = w.resp.ReadLimitBody(w.c.br, e.cfg.MaxBodyBytes)
+	}
+	if err != nil {
+		gotBytes := w.c.counted.in > in0
+		s.outcome = ErrorOutcome(err, false)
+		if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+			s.outcome = Other
+		}
+		s.detail = errDetail(err)
+		s.hasLatency = s.outcome == TimeoutResponse
+		if w.c.lastPod != 0 {
+			s.pod, s.attr = w.c.lastPod, AttrConnection
+		}
+		w.closeConn()
+		return reused && !gotBytes && e.replayable && (s.outcome == EOF || s.outcome == Reset)
+	}
+	s.hasLatency = true
+	s.status = w.resp.StatusCode()
+	s.outcome = StatusOutcome(s.status)
+	if s.outcome == OK && len(e.cfg.ExpectBody) > 0 && !bytes.Contains(w.resp.Body(), e.cfg.ExpectBody) {
+		s.outcome = BodyMismatch
+	}
+	if s.outcome != OK {
+		s.detail = responseDetail(s.status, w.resp.Body())
+	}
+	if pod := w.identify(); pod != 0 {
+		w.c.lastPod = pod
+		s.pod, s.attr = pod, AttrResponse
+	} else if w.c.lastPod != 0 {
+		s.pod, s.attr = w.c.lastPod, AttrConnection
+	}
+	w.c.served++
+	if !e.cfg.KeepAlive || w.resp.ConnectionClose() {
+		w.closeConn()
+	}
+	return false
+}
+
+func (w *worker) dial(deadline time.Time) error {
+	e := w.e
+	addr := e.addrs[w.nextIP%len(e.addrs)]
+	w.nextIP++
+	d := net.Dialer{Deadline: deadline}
+	// Not the run's context: a connection being set up for a request that
+	// is already under way finishes (or times out) like the request does.
+	nc, err := d.DialContext(context.Background(), "tcp", addr)
+	if err != nil {
+		return err
+	}
+	if e.tlsConfig != nil {
+		tc := tls.Client(nc, e.tlsConfig)
+		if err := tc.SetDeadline(deadline); err != nil {
+			nc.Close()
+			return err
+		}
+		if err := tc.Handshake(); err != nil {
+			nc.Close()
+			return err
+		}
+		nc = tc
+	}
+	w.c.nc = nc
+	w.c.counted = countingConn{Conn: nc}
+	w.c.br.Reset(&w.c.counted)
+	w.c.bw.Reset(&w.c.counted)
+	w.c.id = w.conns.Add(1)
+	w.c.served = 0
+	w.c.lastPod = 0
+	return nil
+}
+
+func (w *worker) closeConn() {
+	if w.c.nc == nil {
+		return
+	}
+	w.c.nc.Close()
+	w.c.nc = nil
+	w.bytesIn += w.c.counted.in
+	w.bytesOut += w.c.counted.out
+	w.c.counted = countingConn{}
+}
+
+// identify returns the index of the pod that sent the current response, or
+// 0. Responses from one pod are usually byte-identical, so the raw bytes are
+// looked up in a per-worker cache first: the common case parses nothing,
+// takes no lock and allocates nothing.
+func (w *worker) identify() int32 {
+	id := w.e.identity
+	var src, ver []byte
+	switch {
+	case id.FromHeaders():
+		src = w.resp.Header.Peek(id.header)
+		if id.versionHeader != "" {
+			ver = w.resp.Header.Peek(id.versionHeader)
+		}
+	case id.Enabled():
+		src = w.resp.Body()
+		if len(src) > MaxIdentityBytes {
+			src = src[:MaxIdentityBytes]
+		}
+	default:
+		return 0
+	}
+	if len(src) == 0 {
+		return 0
+	}
+	cacheable := len(src)+len(ver) < identityCacheKeyMax
+	if cacheable {
+		w.key = append(append(append(w.key[:0], src...), 0), ver...)
+		if i, ok := w.cache[string(w.key)]; ok {
+			return i
+		}
+	}
+	var i int32
+	if p, ok := id.Parse(src, ver); ok {
+		i = w.pods.intern(p)
+	}
+	if cacheable && len(w.cache) < identityCacheEntries {
+		w.cache[string(w.key)] = i
+	}
+	return i
+}
+
+func errDetail(err error) string {
+	msg := err.Error()
+	if len(msg) > 200 {
+		msg = msg[:200] + "…"
+	}
+	return msg
+}
+
+// responseDetail describes a failed response: its status and the start of
+// its body, which often says why (e.g. the seed's shutdown warning).
+func responseDetail(status int, body []byte) string {
+	body = bytes.TrimSpace(body)
+	if len(body) > 80 {
+		body = append(body[:80:80], "…"...)
+	}
+	if len(body) == 0 {
+		return fmt.Sprintf("HTTP %d", status)
+	}
+	return fmt.Sprintf("HTTP %d: %q", status, body)
+}

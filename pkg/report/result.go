@@ -1,0 +1,306 @@
+// Package report holds the result document of a rolltest run — the
+// product's API — and everything that derives from it: the verdict against
+// the gate thresholds, the diagnosis hints, and the renderers (text, JSON,
+// HTML, JUnit, .hgrm).
+//
+// Every field is documented in docs/result-schema.md. The schema is
+// versioned: fields may be added within rolltest/v1, never renamed, removed
+// or given another meaning.
+package report
+
+import (
+	"time"
+
+	"github.com/rolltest/rolltest/pkg/rollout"
+)
+
+// Schema is the version string of the document this package writes.
+const Schema = "rolltest/v1"
+
+// Result is one run's complete, self-contained outcome. HTML, JUnit, text
+// and .hgrm output are all rendered from it alone.
+type Result struct {
+	Schema    string    `json:"schema"`
+	Tool      Tool      `json:"tool"`
+	Config    Config    `json:"config"`
+	Run       Run       `json:"run"`
+	Totals    Totals    `json:"totals"`
+	Latency   Latency   `json:"latency"`
+	Phases    []Phase   `json:"phases"`
+	Pods      []Pod     `json:"pods"`
+	Versions  []Version `json:"versions"`
+	Windows   []Window  `json:"windows"`
+	Series    []Second  `json:"series"`
+	Failures  Failures  `json:"failures"`
+	Rollout   *Rollout  `json:"rollout,omitempty"`
+	Diagnosis []Hint    `json:"diagnosis"`
+	Verdict   Verdict   `json:"verdict"`
+}
+
+// Tool identifies the program that wrote the document.
+type Tool struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// Config is what the run was asked to do, as given on the command line.
+type Config struct {
+	Target      string     `json:"target"`
+	Method      string     `json:"method"`
+	Headers     []string   `json:"headers,omitempty"` // values of credential headers are redacted
+	BodyBytes   int        `json:"body_bytes"`
+	Mode        string     `json:"mode"` // "rate" (open model) or "concurrency" (closed model)
+	Rate        float64    `json:"rate,omitempty"`
+	Concurrency int        `json:"concurrency,omitempty"`
+	Connections int        `json:"connections"`
+	KeepAlive   bool       `json:"keepalive"`
+	DurationS   float64    `json:"duration_s,omitempty"`
+	Requests    int64      `json:"requests,omitempty"`
+	TimeoutMs   float64    `json:"timeout_ms"`
+	Retries     int        `json:"retries"`
+	Identity    string     `json:"identity"`
+	Thresholds  Thresholds `json:"thresholds"`
+}
+
+// Thresholds are the gate limits. A negative value means "no limit".
+type Thresholds struct {
+	MaxErrors    int64   `json:"max_errors"`
+	MaxErrorRate float64 `json:"max_error_rate"`
+	MaxP99Ms     float64 `json:"max_p99_ms"`
+	MaxP99Ratio  float64 `json:"max_p99_ratio"`
+}
+
+// Run says when the run happened and how it ended.
+type Run struct {
+	StartedAt   time.Time `json:"started_at"`
+	EndedAt     time.Time `json:"ended_at"`
+	DurationS   float64   `json:"duration_s"`
+	Interrupted bool      `json:"interrupted"`
+	StopReason  string    `json:"stop_reason"`
+}
+
+// Totals counts requests. Every request ends in exactly one outcome, so
+// Requests == sum(Outcomes) and Failed == Requests - OK.
+type Totals struct {
+	Requests int64 `json:"requests"`
+	OK       int64 `json:"ok"`
+	Failed   int64 `json:"failed"`
+	// Retried counts requests that were sent again after a failed attempt;
+	// each failed attempt is also counted in RetriedOutcomes.
+	Retried         int64            `json:"retried"`
+	Attempts        int64            `json:"attempts"`
+	Outcomes        map[string]int64 `json:"outcomes"`
+	RetriedOutcomes map[string]int64 `json:"retried_outcomes,omitempty"`
+	StatusCodes     map[string]int64 `json:"status_codes,omitempty"`
+	AchievedRPS     float64          `json:"achieved_rps"`
+	LateSends       int64            `json:"late_sends"`
+	MaxSendDelayMs  float64          `json:"max_send_delay_ms"`
+	Connections     int64            `json:"connections_opened"`
+	BytesIn         int64            `json:"bytes_in"`
+	BytesOut        int64            `json:"bytes_out"`
+}
+
+// LatencySummary is a latency distribution's headline numbers, in
+// milliseconds.
+type LatencySummary struct {
+	Count  int64   `json:"count"`
+	MinMs  float64 `json:"min_ms"`
+	MeanMs float64 `json:"mean_ms"`
+	P50Ms  float64 `json:"p50_ms"`
+	P90Ms  float64 `json:"p90_ms"`
+	P99Ms  float64 `json:"p99_ms"`
+	P999Ms float64 `json:"p999_ms"`
+	MaxMs  float64 `json:"max_ms"`
+}
+
+// Latency is the whole run's latency distribution of completed requests.
+type Latency struct {
+	LatencySummary
+	// Basis says where latency is measured from: "intended" (open model:
+	// the request's scheduled send time) or "sent" (closed model).
+	Basis string `json:"basis"`
+	// Histogram is the full HdrHistogram in its compressed V2 encoding
+	// (base64), microseconds, so that reports can be re-rendered.
+	Histogram string `json:"histogram"`
+}
+
+// Phase is one part of the run: "baseline", "rollout" or "settle"; a run
+// without a rollout has the single phase "load".
+type Phase struct {
+	Name     string           `json:"name"`
+	StartS   float64          `json:"start_s"`
+	EndS     float64          `json:"end_s"`
+	Requests int64            `json:"requests"`
+	OK       int64            `json:"ok"`
+	Failed   int64            `json:"failed"`
+	Retried  int64            `json:"retried"`
+	Outcomes map[string]int64 `json:"outcomes"`
+	Latency  LatencySummary   `json:"latency"`
+}
+
+// Pod is everything known about one pod: the traffic it served, seen
+// through the identity in its responses, and its lifecycle, seen through the
+// rollout timeline.
+type Pod struct {
+	// ID is the pod's identity as the responses carried it (the seed's
+	// POD_ID); Name is the pod's name from the timeline when they were
+	// linked (by UID, name or IP).
+	ID       string           `json:"id"`
+	Name     string           `json:"name,omitempty"`
+	IP       string           `json:"ip,omitempty"`
+	Version  string           `json:"version,omitempty"`
+	Requests int64            `json:"requests"`
+	OK       int64            `json:"ok"`
+	Failed   int64            `json:"failed"`
+	Retried  int64            `json:"retried"`
+	Outcomes map[string]int64 `json:"outcomes,omitempty"`
+	// FirstS and LastS bound when the pod answered, in run seconds.
+	FirstS float64 `json:"first_s"`
+	LastS  float64 `json:"last_s"`
+	// AttributedBy counts this pod's failures by how they were attributed.
+	AttributedBy map[string]int64 `json:"attributed_by,omitempty"`
+	Lifecycle    *Lifecycle       `json:"lifecycle,omitempty"`
+}
+
+// Lifecycle is a pod's timeline, in run seconds; nil fields did not happen
+// during the run (or happened before it started).
+type Lifecycle struct {
+	Generation      string   `json:"generation,omitempty"`
+	ReplicaSet      string   `json:"replicaset,omitempty"`
+	CreatedS        *float64 `json:"created_s,omitempty"`
+	ReadyS          *float64 `json:"ready_s,omitempty"`
+	NotReadyS       *float64 `json:"not_ready_s,omitempty"`
+	TerminatingS    *float64 `json:"terminating_s,omitempty"`
+	EndpointRemoved *float64 `json:"endpoint_removed_s,omitempty"`
+	DeletedS        *float64 `json:"deleted_s,omitempty"`
+}
+
+// Version is the traffic served by one application version.
+type Version struct {
+	Version  string  `json:"version"`
+	Requests int64   `json:"requests"`
+	OK       int64   `json:"ok"`
+	Failed   int64   `json:"failed"`
+	FirstS   float64 `json:"first_s"`
+	LastS    float64 `json:"last_s"`
+}
+
+// Window is one row of the seed's table: during [FromS, ToS) the same set of
+// pods answered, and Pod answered Requests of them.
+type Window struct {
+	FromS    int    `json:"from_s"`
+	ToS      int    `json:"to_s"`
+	Pod      string `json:"pod"`
+	Version  string `json:"version,omitempty"`
+	Requests int64  `json:"requests"`
+}
+
+// Second is one second of the run, [T, T+1) seconds after the start,
+// counted by the requests' intended send time.
+type Second struct {
+	T         int              `json:"t"`
+	Phase     string           `json:"phase,omitempty"`
+	Requests  int64            `json:"requests"`
+	OK        int64            `json:"ok"`
+	Failed    int64            `json:"failed"`
+	Retried   int64            `json:"retried"`
+	LateSends int64            `json:"late_sends,omitempty"`
+	Outcomes  map[string]int64 `json:"outcomes,omitempty"` // failures only
+	ByVersion map[string]int64 `json:"by_version,omitempty"`
+	ByPod     map[string]int64 `json:"by_pod,omitempty"`
+	P50Ms     float64          `json:"p50_ms"`
+	P90Ms     float64          `json:"p90_ms"`
+	P99Ms     float64          `json:"p99_ms"`
+	MaxMs     float64          `json:"max_ms"`
+}
+
+// Failures lists failed attempts individually: every failed request and
+// every failed attempt that was retried. The list is capped (Omitted says
+// how many were left out); the counts in Totals, Series and Pods never are.
+type Failures struct {
+	Total   int64     `json:"total"`
+	Omitted int64     `json:"omitted"`
+	Records []Failure `json:"records"`
+}
+
+// Failure is one failed attempt.
+type Failure struct {
+	// AtS is the request's intended send time in run seconds.
+	AtS float64 `json:"at_s"`
+	// Seq numbers requests in the order they were scheduled, from 1.
+	Seq uint64 `json:"seq"`
+	// Attempt is 1 for the first try, 2 for the first retry, ...
+	Attempt int `json:"attempt"`
+	// Retried is true when this attempt was hidden from the client by a
+	// retry (the request's final outcome is then in the request's last
+	// attempt, which may be ok).
+	Retried bool   `json:"retried"`
+	Outcome string `json:"outcome"`
+	Status  int    `json:"status,omitempty"`
+	// Detail says more: which timeout (connect or response), the error
+	// message for "other", the first bytes of an unexpected body.
+	Detail    string  `json:"detail,omitempty"`
+	LatencyMs float64 `json:"latency_ms"`
+	// Conn identifies the connection (1-based, in the order opened) and
+	// ConnRequests how many responses it had carried before this attempt;
+	// 0 means the attempt was the connection's first.
+	Conn         uint64 `json:"conn"`
+	ConnRequests int64  `json:"conn_requests"`
+	Pod          string `json:"pod,omitempty"`
+	Version      string `json:"version,omitempty"`
+	// AttributedBy says how Pod was found: "response" (identity in this
+	// response), "connection" (the pod that last answered on the same
+	// connection), "timeline" (the only pod that was terminating or not yet
+	// ready at that moment), or "none".
+	AttributedBy string `json:"attributed_by"`
+}
+
+// Rollout describes the rolling update, when there was one.
+type Rollout struct {
+	Driver     string   `json:"driver"`
+	Kind       string   `json:"kind"` // restart, image, watch, sim
+	Namespace  string   `json:"namespace,omitempty"`
+	Deployment string   `json:"deployment,omitempty"`
+	Service    string   `json:"service,omitempty"`
+	TriggeredS *float64 `json:"triggered_s,omitempty"`
+	CompleteS  *float64 `json:"complete_s,omitempty"`
+	OldGoneS   *float64 `json:"old_pods_gone_s,omitempty"`
+	Done       bool     `json:"done"`
+	Failed     bool     `json:"failed"`
+	Reason     string   `json:"reason,omitempty"`
+	// MixedVersionS is how long two versions both answered requests.
+	MixedVersionS float64 `json:"mixed_version_s"`
+	// EndpointPropagationMs is, per old pod, the time from termination
+	// start to its removal from the endpoints: median and max.
+	EndpointPropagationMedianMs float64         `json:"endpoint_propagation_median_ms,omitempty"`
+	EndpointPropagationMaxMs    float64         `json:"endpoint_propagation_max_ms,omitempty"`
+	Events                      []rollout.Event `json:"events"`
+}
+
+// Hint is one diagnosis: what was seen, the evidence, and what to change.
+type Hint struct {
+	Code     string   `json:"code"`
+	Severity string   `json:"severity"` // "error", "warning", "info"
+	Title    string   `json:"title"`
+	Detail   string   `json:"detail"`
+	Evidence []string `json:"evidence,omitempty"`
+	Fix      string   `json:"fix,omitempty"`
+}
+
+// Verdict is the gate's decision.
+type Verdict struct {
+	Pass     bool   `json:"pass"`
+	ExitCode int    `json:"exit_code"`
+	Summary  string `json:"summary"`
+	Gates    []Gate `json:"gates"`
+}
+
+// Gate is one threshold check.
+type Gate struct {
+	Name    string  `json:"name"` // dropped_requests, error_rate, p99, p99_ratio, rollout_completed
+	Limit   float64 `json:"limit"`
+	Value   float64 `json:"value"`
+	Pass    bool    `json:"pass"`
+	Skipped bool    `json:"skipped,omitempty"`
+	Message string  `json:"message"`
+}
