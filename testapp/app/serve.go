@@ -1,0 +1,91 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Serve serves HTTP/1.1 on ln until ctx is cancelled, then shuts down and
+// returns. It always closes ln. It may be called once per Server.
+//
+// When ctx is cancelled (the binary cancels it on SIGTERM), Serve starts
+// draining as StartDraining does, keeps accepting for Config.ShutdownDelay,
+// then closes the listener and the idle connections and waits up to
+// Config.DrainTimeout for in-flight requests. It returns nil if they all
+// completed, and an error wrapping context.DeadlineExceeded if it had to
+// close connections that were still active. With Config.ExitOnSIGTERM it
+// instead closes the listener and every connection at once and returns nil.
+//
+// If Config.ListenDelay has not elapsed yet, Serve closes ln and listens
+// again on the same address once it has, so that clients are refused in
+// the meantime as by a process still booting. This needs a listener whose
+// address net.Listen can open again, such as TCP. If ctx is cancelled
+// before then, Serve returns nil.
+//
+// If accepting fails, Serve closes all connections and returns the error.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if !s.served.CompareAndSwap(false, true) {
+		ln.Close()
+		return errors.New("app: Serve called more than once")
+	}
+	if wait := time.Until(s.listenAt); wait > 0 {
+		// Not accepting is not enough: the kernel would still complete
+		// handshakes into the backlog, so clients would hang instead of
+		// being refused.
+		addr := ln.Addr()
+		if err := ln.Close(); err != nil {
+			return fmt.Errorf("app: closing listener for the listen delay: %w", err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		var err error
+		if ln, err = net.Listen(addr.Network(), addr.String()); err != nil {
+			return fmt.Errorf("app: listening again after the listen delay: %w", err)
+		}
+		s.log.Info("listening after listen delay", "addr", ln.Addr().String())
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		s.srv.Close()
+		return err
+	case <-ctx.Done():
+	}
+
+	if s.exitAtOnce {
+		s.log.Info("stopping at once, not draining")
+		s.srv.Close()
+		<-errc
+		return nil
+	}
+
+	s.startDraining("stop")
+	if s.shutdownDelay > 0 {
+		s.log.Info("still accepting while the endpoint removal propagates", "shutdownDelay", s.shutdownDelay)
+		time.Sleep(s.shutdownDelay)
+	}
+	s.log.Info("closing listener, waiting for in-flight requests", "drainTimeout", s.drainTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.drainTimeout)
+	defer cancel()
+	err := s.srv.Shutdown(sctx)
+	<-errc // srv.Serve returns http.ErrServerClosed as soon as Shutdown starts
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.srv.Close()
+		return fmt.Errorf("app: in-flight requests outlived the %v drain timeout; closed their connections: %w", s.drainTimeout, err)
+	}
+	if err != nil {
+		return fmt.Errorf("app: shutdown: %w", err)
+	}
+	s.log.Info("drained")
+	return nil
+}

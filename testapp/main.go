@@ -1,0 +1,177 @@
+// Command testapp is the reference system under test for rolltest: an HTTP
+// server with /common/healthy, /common/time and /common/preStop that drains
+// instead of dropping requests when its pod is replaced. See README.md and
+// package app.
+//
+// Every flag has an environment variable, which the flag overrides.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	// The image has no zoneinfo of its own to rely on; /common/time is in
+	// local time, so TZ must work.
+	_ "time/tzdata"
+
+	"github.com/rolltest/rolltest/testapp/app"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stderr))
+}
+
+type options struct {
+	addr     string
+	logLevel slog.Level
+	cfg      app.Config
+}
+
+// envFlags pairs each flag with the environment variable it overrides.
+var envFlags = []struct{ flag, env string }{
+	{"addr", "ADDR"},
+	{"pod-id", "POD_ID"},
+	{"pod-ip", "POD_IP"},
+	{"app-version", "APP_VERSION"},
+	{"prestop-mode", "PRESTOP_MODE"},
+	{"exit-on-sigterm", "EXIT_ON_SIGTERM"},
+	{"listen-delay", "LISTEN_DELAY"},
+	{"startup-delay", "STARTUP_DELAY"},
+	{"shutdown-delay", "SHUTDOWN_DELAY"},
+	{"drain-timeout", "DRAIN_TIMEOUT"},
+	{"log-level", "LOG_LEVEL"},
+}
+
+// parseOptions parses args, then fills each flag not given from its
+// environment variable through the flag's own parser, so a bad env value is
+// reported like a bad flag, and only if the flag does not override it.
+func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("testapp", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: testapp [flags]\n\nEach flag overrides the environment variable in brackets.\n\n")
+		fs.PrintDefaults()
+	}
+
+	mode := string(app.PreStopDrain)
+	level := "info"
+	fs.StringVar(&o.addr, "addr", ":8080", "listen `address` [ADDR; else PORT, as :PORT]")
+	fs.StringVar(&o.cfg.PodID, "pod-id", "", "pod id in the /common/healthy body [POD_ID] (default \"unknown\")")
+	fs.StringVar(&o.cfg.PodIP, "pod-ip", "", "pod IP in the /common/healthy body [POD_IP] (default \"unknown\")")
+	fs.StringVar(&o.cfg.Version, "app-version", "", "version in the /common/healthy body [APP_VERSION] (default \"V0\")")
+	fs.StringVar(&mode, "prestop-mode", mode, "`mode` once draining: drain (serve, close connections) or reject (503, the seed's naive way) [PRESTOP_MODE]")
+	fs.BoolVar(&o.cfg.ExitOnSIGTERM, "exit-on-sigterm", false, "misbehave: exit at once on SIGTERM or SIGINT, without draining [EXIT_ON_SIGTERM]")
+	fs.DurationVar(&o.cfg.ListenDelay, "listen-delay", 0, "misbehave: open the port only this long after start; connections are refused until then [LISTEN_DELAY]")
+	fs.DurationVar(&o.cfg.StartupDelay, "startup-delay", 0, "misbehave: answer 503 starting to everything until this long after start [STARTUP_DELAY]")
+	fs.DurationVar(&o.cfg.ShutdownDelay, "shutdown-delay", 0, "after SIGTERM, keep accepting (draining) this long before closing the port [SHUTDOWN_DELAY]")
+	fs.DurationVar(&o.cfg.DrainTimeout, "drain-timeout", app.DefaultDrainTimeout, "after closing the port, wait at most this long for in-flight requests [DRAIN_TIMEOUT]")
+	fs.StringVar(&level, "log-level", level, "`level`: debug (logs each probe's checker header), info, warn or error [LOG_LEVEL]")
+
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, ef := range envFlags {
+		v := getenv(ef.env)
+		if ef.flag == "addr" && v == "" && getenv("PORT") != "" {
+			v = ":" + getenv("PORT")
+		}
+		if given[ef.flag] || v == "" {
+			continue
+		}
+		if err := fs.Set(ef.flag, v); err != nil {
+			return o, fmt.Errorf("%s=%q: %w", ef.env, v, err)
+		}
+	}
+
+	var err error
+	if o.cfg.PreStopMode, err = app.ParsePreStopMode(mode); err != nil {
+		return o, err
+	}
+	if err := o.logLevel.UnmarshalText([]byte(level)); err != nil {
+		return o, fmt.Errorf("log level: %w", err)
+	}
+	if o.cfg.DrainTimeout <= 0 {
+		return o, fmt.Errorf("drain timeout must be positive, got %v", o.cfg.DrainTimeout)
+	}
+	return o, nil
+}
+
+func run(args []string, getenv func(string) string, stderr io.Writer) int {
+	o, err := parseOptions(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "testapp:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
+	o.cfg.Logger = log
+	start := time.Now()
+	s := app.New(o.cfg)
+
+	ctx := context.Background()
+	if o.cfg.ExitOnSIGTERM {
+		// os.Exit rather than cancelling: the kernel then closes the
+		// sockets as for a crash, in-flight requests included, which is
+		// the failure this flag exists to show.
+		sigc := make(chan os.Signal, 1)
+		signal.Notify(sigc, syscall.SIGTERM, os.Interrupt)
+		go func() {
+			sig := <-sigc
+			log.Info("exiting at once, not draining", "signal", sig.String())
+			os.Exit(0)
+		}()
+	} else {
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		go func() {
+			<-ctx.Done()
+			log.Info("shutting down on signal")
+			// A second signal gets the default action, so an operator
+			// can still kill a server stuck draining.
+			stop()
+		}()
+	}
+
+	// Opening the port late, rather than letting Serve close and reopen
+	// it, leaves no moment at which the kernel accepts into the backlog.
+	if wait := o.cfg.ListenDelay - time.Since(start); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			return 0
+		case <-t.C:
+		}
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		log.Error("listen", "err", err)
+		return 1
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "healthy", s.Healthy(),
+		"prestopMode", string(o.cfg.PreStopMode), "startupDelay", o.cfg.StartupDelay,
+		"shutdownDelay", o.cfg.ShutdownDelay, "drainTimeout", o.cfg.DrainTimeout)
+	if err := s.Serve(ctx, ln); err != nil {
+		log.Error("serve", "err", err)
+		return 1
+	}
+	log.Info("exiting")
+	return 0
+}
