@@ -172,8 +172,6 @@ func (c *Config) Validate() error {
 		return cfgErr("--timeout", "must be positive, got %v", c.Timeout)
 	case c.Retries < 0 || c.Retries > 10:
 		return cfgErr("--retries", "must be between 0 and 10, got %d", c.Retries)
-	case c.Rate > 0 && c.Duration > 0 && (ConstantPacer{Rate: c.Rate}).Count(c.Duration) == 0:
-		return cfgErr("--duration", "%v at %v requests per second sends no request; lengthen it", c.Duration, c.Rate)
 	}
 	if c.RequestIDHeader != "" && !validHeaderName(c.RequestIDHeader) {
 		return cfgErr("--request-id-header", "%q is not a valid header name", c.RequestIDHeader)

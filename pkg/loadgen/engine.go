@@ -286,6 +286,7 @@ func (e *Engine) merge(workers []*worker, col *collector, histMax int64) *Stats 
 	st.Pods = make([]PodStats, len(idents))
 	for i, p := range idents {
 		st.Pods[i].PodIdentity = p
+		st.Pods[i].FirstOK = -1
 	}
 	podSeen := make([]bool, len(idents))
 	st.Phases = make([]PhaseStats, len(marks))
@@ -316,6 +317,9 @@ func (e *Engine) merge(workers []*worker, col *collector, histMax int64) *Stats 
 				}
 				podSeen[i] = true
 				dst.Last = max(dst.Last, src.last)
+			}
+			if src.ok && (dst.FirstOK < 0 || src.firstOK < dst.FirstOK) {
+				dst.FirstOK = src.firstOK
 			}
 		}
 		for code, v := range r.status {

@@ -12,11 +12,11 @@ import (
 )
 
 // dropPlan drops a known, irregular subset of requests in every way the
-// fault server knows.
+// fault server knows that does not depend on timing. Stalls, which only a
+// timeout reveals, are tested on their own in TestStallIsATimeout, so that
+// this test's exact counts cannot be disturbed by a slow machine.
 func dropPlan(n uint64) faultserver.Action {
 	switch {
-	case n%97 == 50:
-		return faultserver.Stall
 	case n%7 == 3:
 		return faultserver.Reset
 	case n%11 == 5:
@@ -61,11 +61,13 @@ func TestExactCounting(t *testing.T) {
 			}
 			defer srv.Close()
 			cfg := Config{
-				Target:          srv.URL("/common/healthy"),
-				Requests:        requests,
-				KeepAlive:       tc.keepAlive,
-				Retries:         tc.retries,
-				Timeout:         300 * time.Millisecond,
+				Target:    srv.URL("/common/healthy"),
+				Requests:  requests,
+				KeepAlive: tc.keepAlive,
+				Retries:   tc.retries,
+				// Far longer than any request takes: a timeout here would
+				// be a failure the server did not cause.
+				Timeout:         30 * time.Second,
 				RequestIDHeader: "X-Request-Id",
 			}
 			if tc.rate > 0 {
@@ -117,7 +119,7 @@ func TestExactCounting(t *testing.T) {
 			})
 			for i, f := range st.Failures {
 				d := drops[i]
-				if strconv.FormatUint(f.Seq, 10) != d.RequestID {
+				if strconv.FormatUint(f.Seq+1, 10) != d.RequestID {
 					t.Fatalf("record %d is request %d, drop %d is request %s", i, f.Seq, i, d.RequestID)
 				}
 				if f.Outcome != actionOutcome[d.Action] {
@@ -172,4 +174,46 @@ func runEngine(t *testing.T, cfg Config, limit time.Duration) *Stats {
 		t.Fatalf("run did not finish within %v", limit)
 	}
 	return st
+}
+
+// TestStallIsATimeout checks that a server that reads a request and never
+// answers shows up as a response timeout of exactly that request, on the
+// right pod, after which the worker carries on with a new connection.
+func TestStallIsATimeout(t *testing.T) {
+	stalled := map[uint64]bool{5: true, 9: true, 10: true}
+	srv, err := faultserver.Start(func(n uint64) faultserver.Action {
+		if stalled[n] {
+			return faultserver.Stall
+		}
+		return faultserver.Serve
+	}, "pod-s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	st := runEngine(t, Config{
+		Target: srv.URL("/"), Concurrency: 1, Requests: 20, KeepAlive: true,
+		Timeout: 1500 * time.Millisecond, RequestIDHeader: "X-Request-Id",
+	}, 60*time.Second)
+	if st.Failed() != 3 || st.Outcomes[TimeoutResponse] != 3 {
+		t.Fatalf("failed %d, response timeouts %d; want 3 and 3 (outcomes %v)", st.Failed(), st.Outcomes[TimeoutResponse], st.Outcomes)
+	}
+	for i, want := range []uint64{5, 9, 10} {
+		f := st.Failures[i]
+		if f.Seq+1 != want || f.Outcome != TimeoutResponse || f.Latency < 1500*time.Millisecond {
+			t.Errorf("failure %d: request %d %s after %v; want request %d timing out after 1.5s", i, f.Seq+1, f.Outcome, f.Latency, want)
+		}
+	}
+	// Request 10 was sent on a new connection (9 stalled and was closed),
+	// whose first request it was: no pod can be blamed by connection.
+	if f := st.Failures[2]; f.ConnRequests != 0 || f.AttributedBy != AttrNone {
+		t.Errorf("request 10 on a fresh connection attributed by %s after %d responses", f.AttributedBy, f.ConnRequests)
+	}
+	if f := st.Failures[0]; st.Pods[f.Pod].Pod != "pod-s" || f.AttributedBy != AttrConnection {
+		t.Errorf("request 5 attributed to %q by %s, want pod-s by connection", st.Pods[f.Pod].Pod, f.AttributedBy)
+	}
+	// The latency histogram holds the timeouts: 3 of 20 at >= 1.5 s.
+	if st.Latency.TotalCount() != 20 || st.Latency.Max() < 1_500_000 {
+		t.Errorf("latency count %d max %dµs", st.Latency.TotalCount(), st.Latency.Max())
+	}
 }

@@ -57,9 +57,9 @@ type phaseRec struct {
 
 type podRec struct {
 	Counts
-	first, last time.Duration
-	attr        [numAttributions]int64
-	seen        bool
+	first, last, firstOK time.Duration
+	attr                 [numAttributions]int64
+	seen, ok             bool
 }
 
 // secSlot collects one worker's requests for one second.
@@ -217,6 +217,9 @@ func (r *recorder) finish(s *sample, end time.Duration) {
 		p.seen, p.first = true, s.intended
 	}
 	p.last = s.intended
+	if !failed && !p.ok {
+		p.ok, p.firstOK = true, s.intended
+	}
 	sl := r.second(s.intended)
 	sl.counts.Outcomes[s.outcome]++
 	sl.addPod(s.pod, failed)

@@ -26,13 +26,16 @@ func (a Attribution) String() string {
 	return "invalid"
 }
 
+// OutcomeCounts counts something per Outcome, indexed by Outcome.
+type OutcomeCounts = [numOutcomes]int64
+
 // Counts counts outcomes. Requests are counted by their final outcome;
 // Retried counts failed attempts that were followed by another attempt.
 type Counts struct {
-	Outcomes [numOutcomes]int64
+	Outcomes OutcomeCounts
 	Retried  int64
 	// RetriedOutcomes counts the retried attempts by their outcome.
-	RetriedOutcomes [numOutcomes]int64
+	RetriedOutcomes OutcomeCounts
 }
 
 // Requests is the number of requests counted.
@@ -101,7 +104,9 @@ type PhaseStats struct {
 type PodStats struct {
 	PodIdentity
 	Counts
-	First, Last  time.Duration
+	First, Last time.Duration
+	// FirstOK is when the pod first answered with a 2xx (-1: never).
+	FirstOK      time.Duration
 	AttributedBy [numAttributions]int64
 }
 
@@ -118,6 +123,8 @@ type SecondStats struct {
 
 // FailureRecord is one failed attempt.
 type FailureRecord struct {
+	// Seq numbers requests from 0 in the order they were scheduled; the
+	// request id header and the report show Seq+1.
 	Seq          uint64
 	Attempt      int
 	Retried      bool

@@ -178,7 +178,7 @@ func (w *worker) attempt(s *sample) (retryable bool) {
 		return false
 	}
 	if e.cfg.RequestIDHeader != "" {
-		w.idBuf = strconv.AppendUint(w.idBuf[:0], s.seq, 10)
+		w.idBuf = strconv.AppendUint(w.idBuf[:0], s.seq+1, 10)
 		w.req.Header.SetBytesV(e.cfg.RequestIDHeader, w.idBuf)
 	}
 	in0 := w.c.counted.in

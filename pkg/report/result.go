@@ -157,6 +157,8 @@ type Pod struct {
 	// FirstS and LastS bound when the pod answered, in run seconds.
 	FirstS float64 `json:"first_s"`
 	LastS  float64 `json:"last_s"`
+	// FirstOKS is when the pod first answered 2xx; absent if it never did.
+	FirstOKS *float64 `json:"first_ok_s,omitempty"`
 	// AttributedBy counts this pod's failures by how they were attributed.
 	AttributedBy map[string]int64 `json:"attributed_by,omitempty"`
 	Lifecycle    *Lifecycle       `json:"lifecycle,omitempty"`

@@ -1,0 +1,59 @@
+package loadgen
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigValidate(t *testing.T) {
+	ok := Config{Target: "http://127.0.0.1:8080/x", Rate: 10, Duration: time.Second}
+	tests := []struct {
+		name  string
+		mod   func(*Config)
+		field string
+	}{
+		{"valid", func(*Config) {}, ""},
+		{"no target", func(c *Config) { c.Target = "" }, "--target"},
+		{"bad scheme", func(c *Config) { c.Target = "ftp://h/" }, "--target"},
+		{"no host", func(c *Config) { c.Target = "http:///x" }, "--target"},
+		{"userinfo", func(c *Config) { c.Target = "http://u:p@h/" }, "--target"},
+		{"both models", func(c *Config) { c.Concurrency = 3 }, "--rate"},
+		{"no model", func(c *Config) { c.Rate = 0 }, "--rate"},
+		{"negative rate", func(c *Config) { c.Rate = -1 }, "--rate"},
+		{"connections in closed model", func(c *Config) { c.Rate, c.Concurrency, c.Connections = 0, 2, 3 }, "--connections"},
+		{"retries", func(c *Config) { c.Retries = 11 }, "--retries"},
+		{"header name", func(c *Config) { c.Headers = []Header{{Name: "a b", Value: "x"}} }, "--header"},
+		{"header value", func(c *Config) { c.Headers = []Header{{Name: "a", Value: "x\r\ny: z"}} }, "--header"},
+		{"request id header", func(c *Config) { c.RequestIDHeader = "bad:name" }, "--request-id-header"},
+	}
+	for _, tt := range tests {
+		c := ok
+		tt.mod(&c)
+		err := c.Validate()
+		var ce *ConfigError
+		switch {
+		case tt.field == "" && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.field != "" && (!errors.As(err, &ce) || ce.Field != tt.field):
+			t.Errorf("%s: error %v, want one about %s", tt.name, err, tt.field)
+		}
+	}
+}
+
+func FuzzParseTarget(f *testing.F) {
+	for _, s := range []string{"http://127.0.0.1:8080/common/healthy", "https://[::1]/", "http://h", "ftp://x", "http://%zz", "://", "http://h:99999/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c := Config{Target: s}
+		tg, err := c.parseTarget()
+		if err != nil {
+			return
+		}
+		if tg.addr == "" || tg.host == "" || !strings.HasPrefix(s, "http") {
+			t.Fatalf("parseTarget(%q) accepted %+v", s, tg)
+		}
+	})
+}

@@ -1,0 +1,569 @@
+package report
+
+import (
+	"math"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/rolltest/rolltest/pkg/loadgen"
+	"github.com/rolltest/rolltest/pkg/rollout"
+)
+
+// Input is everything a run produced, for Build.
+type Input struct {
+	Tool        Tool
+	Config      Config
+	Stats       *loadgen.Stats
+	EndedAt     time.Time
+	Interrupted bool
+	StopReason  string
+	// Rollout is nil for a run without one.
+	Rollout *RolloutInput
+}
+
+// RolloutInput is what the rollout driver reported.
+type RolloutInput struct {
+	Driver     string
+	Kind       string
+	Namespace  string
+	Deployment string
+	Service    string
+	Status     rollout.Status
+	Events     []rollout.Event
+}
+
+// UnknownPod is the pod ID under which requests that no method could
+// attribute are counted.
+const UnknownPod = "(unattributed)"
+
+// Build assembles the Result document from a run's measurements. The
+// verdict is left empty: see Judge.
+func Build(in Input) *Result {
+	st := in.Stats
+	r := &Result{
+		Schema:    Schema,
+		Tool:      in.Tool,
+		Config:    in.Config,
+		Diagnosis: []Hint{},
+	}
+	r.Run = Run{
+		StartedAt:   st.Start,
+		EndedAt:     in.EndedAt,
+		DurationS:   seconds(st.End),
+		Interrupted: in.Interrupted,
+		StopReason:  in.StopReason,
+	}
+	if r.Run.EndedAt.IsZero() {
+		r.Run.EndedAt = st.Start.Add(st.End)
+	}
+	r.Totals = totals(st)
+	r.Latency = Latency{LatencySummary: summarize(st.Latency), Basis: "sent"}
+	if in.Config.Mode == "rate" {
+		r.Latency.Basis = "intended"
+	}
+	if enc, err := EncodeHistogram(st.Latency); err == nil {
+		r.Latency.Histogram = enc
+	}
+	for _, p := range st.Phases {
+		r.Phases = append(r.Phases, Phase{
+			Name: p.Name, StartS: seconds(p.Start), EndS: seconds(p.End),
+			Requests: p.Requests(), OK: p.Outcomes[loadgen.OK], Failed: p.Failed(), Retried: p.Retried,
+			Outcomes: outcomeMap(&p.Counts.Outcomes, false), Latency: summarize(p.Latency),
+		})
+	}
+	if in.Rollout != nil {
+		r.Rollout = buildRollout(in.Rollout, st.Start)
+	}
+	r.Pods = buildPods(st, r.Rollout)
+	r.Failures = buildFailures(st, r.Pods)
+	attributeByTimeline(r)
+	r.Versions = buildVersions(r.Pods)
+	r.Series = buildSeries(st, r)
+	r.Windows = buildWindows(r.Series, r.Pods)
+	if r.Rollout != nil {
+		r.Rollout.MixedVersionS = mixedVersionSeconds(r.Series)
+	}
+	return r
+}
+
+func seconds(d time.Duration) float64 { return round3(d.Seconds()) }
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+func ms(us int64) float64 { return round3(float64(us) / 1000) }
+
+func summarize(h *hdrhistogram.Histogram) LatencySummary {
+	if h == nil || h.TotalCount() == 0 {
+		return LatencySummary{}
+	}
+	return LatencySummary{
+		Count:  h.TotalCount(),
+		MinMs:  ms(h.Min()),
+		MeanMs: round3(h.Mean() / 1000),
+		P50Ms:  ms(h.ValueAtQuantile(50)),
+		P90Ms:  ms(h.ValueAtQuantile(90)),
+		P99Ms:  ms(h.ValueAtQuantile(99)),
+		P999Ms: ms(h.ValueAtQuantile(99.9)),
+		MaxMs:  ms(h.Max()),
+	}
+}
+
+// outcomeMap names the outcomes; with failuresOnly, "ok" and zero counts
+// are left out (for compact per-second entries). Otherwise every outcome is
+// present, so consumers never need to test for a missing key.
+func outcomeMap(counts *loadgen.OutcomeCounts, failuresOnly bool) map[string]int64 {
+	m := map[string]int64{}
+	for _, o := range loadgen.Outcomes() {
+		v := counts[o]
+		if failuresOnly && (o == loadgen.OK || v == 0) {
+			continue
+		}
+		m[o.String()] = v
+	}
+	return m
+}
+
+func totals(st *loadgen.Stats) Totals {
+	t := Totals{
+		Requests:       st.Requests(),
+		OK:             st.Outcomes[loadgen.OK],
+		Failed:         st.Failed(),
+		Retried:        st.Retried,
+		Attempts:       st.Requests() + st.Retried,
+		Outcomes:       outcomeMap(&st.Outcomes, false),
+		LateSends:      st.LateSends,
+		MaxSendDelayMs: round3(float64(st.MaxSendDelay) / float64(time.Millisecond)),
+		Connections:    st.ConnsOpened,
+		BytesIn:        st.BytesIn,
+		BytesOut:       st.BytesOut,
+	}
+	if st.Retried > 0 {
+		t.RetriedOutcomes = outcomeMap(&st.RetriedOutcomes, true)
+	}
+	if len(st.StatusCodes) > 0 {
+		t.StatusCodes = map[string]int64{}
+		for code, n := range st.StatusCodes {
+			t.StatusCodes[strconv.Itoa(code)] = n
+		}
+	}
+	// The rate is the requests sent over the span in which they were sent:
+	// n requests span n-1 intervals.
+	if n := t.Requests; n > 1 && st.SendEnd > 0 {
+		t.AchievedRPS = math.Round(float64(n-1)/st.SendEnd.Seconds()*10) / 10
+	}
+	return t
+}
+
+func buildRollout(in *RolloutInput, start time.Time) *Rollout {
+	at := func(t time.Time) *float64 {
+		if t.IsZero() {
+			return nil
+		}
+		v := round3(t.Sub(start).Seconds())
+		return &v
+	}
+	ro := &Rollout{
+		Driver: in.Driver, Kind: in.Kind, Namespace: in.Namespace, Deployment: in.Deployment, Service: in.Service,
+		TriggeredS: at(in.Status.Triggered), CompleteS: at(in.Status.Complete), OldGoneS: at(in.Status.OldPodsGone),
+		Done: in.Status.Done, Failed: in.Status.Failed, Reason: in.Status.Reason,
+		Events: make([]rollout.Event, len(in.Events)),
+	}
+	copy(ro.Events, in.Events)
+	for i := range ro.Events {
+		ro.Events[i].AtS = round3(ro.Events[i].Time.Sub(start).Seconds())
+	}
+	sort.SliceStable(ro.Events, func(i, j int) bool { return ro.Events[i].Time.Before(ro.Events[j].Time) })
+	var props []float64
+	term := map[string]float64{}
+	for _, e := range ro.Events {
+		switch e.Kind {
+		case rollout.EventPodTerminating:
+			term[e.Pod] = e.AtS
+		case rollout.EventEndpointRemoved:
+			if t0, ok := term[e.Pod]; ok {
+				props = append(props, (e.AtS-t0)*1000)
+			}
+		}
+	}
+	if len(props) > 0 {
+		sort.Float64s(props)
+		ro.EndpointPropagationMedianMs = round3(props[len(props)/2])
+		ro.EndpointPropagationMaxMs = round3(props[len(props)-1])
+	}
+	return ro
+}
+
+// buildPods lists the pods that answered, plus the unattributed bucket when
+// it holds anything, linking each to its lifecycle on the timeline by name,
+// UID or IP (the seed's POD_ID is the UID; manifests done right use the
+// name).
+func buildPods(st *loadgen.Stats, ro *Rollout) []Pod {
+	var pods []Pod
+	for i, p := range st.Pods {
+		if p.Requests() == 0 && p.Retried == 0 {
+			continue
+		}
+		id := p.Pod
+		if i == 0 {
+			id = UnknownPod
+		}
+		out := Pod{
+			ID: id, IP: p.IP, Version: p.Version,
+			Requests: p.Requests(), OK: p.Outcomes[loadgen.OK], Failed: p.Failed(), Retried: p.Retried,
+			Outcomes: outcomeMap(&p.Outcomes, true),
+			FirstS:   seconds(p.First), LastS: seconds(p.Last),
+		}
+		if p.FirstOK >= 0 {
+			v := seconds(p.FirstOK)
+			out.FirstOKS = &v
+		}
+		for a, n := range p.AttributedBy {
+			if n > 0 && loadgen.Attribution(a) != loadgen.AttrResponse && out.Failed > 0 {
+				if out.AttributedBy == nil {
+					out.AttributedBy = map[string]int64{}
+				}
+				out.AttributedBy[loadgen.Attribution(a).String()] += n
+			}
+		}
+		pods = append(pods, out)
+	}
+	// Pods that never answered still belong in the table when the timeline
+	// knows them: a pod that was created and deleted without serving is
+	// part of the story.
+	if ro != nil {
+		known := map[string]int{}
+		for i := range pods {
+			known[pods[i].ID] = i
+		}
+		for _, e := range ro.Events {
+			if e.Pod == "" {
+				continue
+			}
+			i, ok := known[e.Pod]
+			if !ok && e.PodUID != "" {
+				i, ok = known[e.PodUID]
+			}
+			if !ok && e.PodIP != "" {
+				for j := range pods {
+					if pods[j].IP == e.PodIP && pods[j].Name == "" && pods[j].ID != UnknownPod {
+						i, ok = j, true
+						break
+					}
+				}
+			}
+			if !ok {
+				pods = append(pods, Pod{ID: e.Pod, IP: e.PodIP, Version: e.Version})
+				i = len(pods) - 1
+			}
+			known[e.Pod] = i
+			p := &pods[i]
+			p.Name = e.Pod
+			if p.IP == "" {
+				p.IP = e.PodIP
+			}
+			if p.Version == "" {
+				p.Version = e.Version
+			}
+			if p.Lifecycle == nil {
+				p.Lifecycle = &Lifecycle{}
+			}
+			lc := p.Lifecycle
+			if e.Generation != "" {
+				lc.Generation = string(e.Generation)
+			}
+			if e.ReplicaSet != "" {
+				lc.ReplicaSet = e.ReplicaSet
+			}
+			v := e.AtS
+			set := func(f **float64) {
+				if *f == nil {
+					*f = &v
+				}
+			}
+			switch e.Kind {
+			case rollout.EventPodCreated:
+				set(&lc.CreatedS)
+			case rollout.EventPodReady:
+				set(&lc.ReadyS)
+			case rollout.EventPodNotReady:
+				set(&lc.NotReadyS)
+			case rollout.EventPodTerminating:
+				set(&lc.TerminatingS)
+			case rollout.EventEndpointRemoved:
+				set(&lc.EndpointRemoved)
+			case rollout.EventPodDeleted:
+				set(&lc.DeletedS)
+			}
+		}
+	}
+	sort.SliceStable(pods, func(i, j int) bool {
+		a, b := &pods[i], &pods[j]
+		if (a.ID == UnknownPod) != (b.ID == UnknownPod) {
+			return b.ID == UnknownPod
+		}
+		if a.FirstS != b.FirstS {
+			return a.FirstS < b.FirstS
+		}
+		return a.ID < b.ID
+	})
+	return pods
+}
+
+func podIndex(pods []Pod) map[string]int {
+	m := make(map[string]int, len(pods))
+	for i, p := range pods {
+		m[p.ID] = i
+	}
+	return m
+}
+
+func buildFailures(st *loadgen.Stats, pods []Pod) Failures {
+	f := Failures{Total: st.Failed() + st.Retried, Omitted: st.FailuresOmitted, Records: make([]Failure, 0, len(st.Failures))}
+	for _, rec := range st.Failures {
+		out := Failure{
+			AtS: round3(rec.Intended.Seconds()), Seq: rec.Seq + 1, Attempt: rec.Attempt, Retried: rec.Retried,
+			Outcome: rec.Outcome.String(), Status: rec.Status, Detail: rec.Detail,
+			LatencyMs: round3(float64(rec.Latency) / float64(time.Millisecond)),
+			Conn:      rec.Conn, ConnRequests: rec.ConnRequests, AttributedBy: rec.AttributedBy.String(),
+		}
+		if rec.Pod > 0 && rec.Pod < len(st.Pods) {
+			p := st.Pods[rec.Pod]
+			out.Pod, out.Version = p.Pod, p.Version
+		}
+		f.Records = append(f.Records, out)
+	}
+	return f
+}
+
+// attributeByTimeline gives a pod to failures that carried none, when the
+// timeline leaves exactly one candidate: the only pod that, at that moment,
+// was terminating but still in the endpoints, or in the endpoints but not
+// yet Ready. The failure's counts move from the unattributed bucket to that
+// pod.
+func attributeByTimeline(r *Result) {
+	if r.Rollout == nil {
+		return
+	}
+	idx := podIndex(r.Pods)
+	unknown, hasUnknown := idx[UnknownPod]
+	for i := range r.Failures.Records {
+		f := &r.Failures.Records[i]
+		if f.AttributedBy != loadgen.AttrNone.String() {
+			continue
+		}
+		var cand []int
+		for j := range r.Pods {
+			if suspectAt(&r.Pods[j], f.AtS) {
+				cand = append(cand, j)
+			}
+		}
+		if len(cand) != 1 {
+			continue
+		}
+		p := &r.Pods[cand[0]]
+		f.Pod, f.Version, f.AttributedBy = p.ID, p.Version, "timeline"
+		if p.Name != "" {
+			f.Pod = p.Name
+		}
+		if p.AttributedBy == nil {
+			p.AttributedBy = map[string]int64{}
+		}
+		if p.Outcomes == nil {
+			p.Outcomes = map[string]int64{}
+		}
+		if f.Retried {
+			p.Retried++
+		} else {
+			p.Requests++
+			p.Failed++
+			p.Outcomes[f.Outcome]++
+		}
+		p.AttributedBy["timeline"]++
+		if hasUnknown {
+			u := &r.Pods[unknown]
+			if f.Retried {
+				u.Retried--
+			} else {
+				u.Requests--
+				u.Failed--
+				u.Outcomes[f.Outcome]--
+				if u.Outcomes[f.Outcome] == 0 {
+					delete(u.Outcomes, f.Outcome)
+				}
+			}
+			if u.AttributedBy != nil {
+				u.AttributedBy["none"]--
+			}
+		}
+	}
+	if hasUnknown {
+		u := r.Pods[unknown]
+		if u.Requests == 0 && u.Retried == 0 {
+			r.Pods = append(r.Pods[:unknown], r.Pods[unknown+1:]...)
+		}
+	}
+}
+
+// suspectAt reports whether pod p was in a state at time t (run seconds)
+// in which a connection to it may fail: terminating (until deleted), or
+// created but not yet Ready.
+func suspectAt(p *Pod, t float64) bool {
+	lc := p.Lifecycle
+	if lc == nil {
+		return false
+	}
+	before := func(x *float64) bool { return x != nil && *x <= t+0.001 }
+	after := func(x *float64) bool { return x == nil || *x >= t-0.001 }
+	if before(lc.TerminatingS) && after(lc.DeletedS) {
+		return true
+	}
+	if before(lc.CreatedS) && (lc.ReadyS == nil || *lc.ReadyS >= t) && after(lc.DeletedS) {
+		return true
+	}
+	return false
+}
+
+func buildVersions(pods []Pod) []Version {
+	byV := map[string]*Version{}
+	var order []string
+	for _, p := range pods {
+		if p.ID == UnknownPod || p.Requests == 0 {
+			continue
+		}
+		v, ok := byV[p.Version]
+		if !ok {
+			v = &Version{Version: p.Version, FirstS: p.FirstS, LastS: p.LastS}
+			byV[p.Version] = v
+			order = append(order, p.Version)
+		}
+		v.Requests += p.Requests
+		v.OK += p.OK
+		v.Failed += p.Failed
+		v.FirstS = math.Min(v.FirstS, p.FirstS)
+		v.LastS = math.Max(v.LastS, p.LastS)
+	}
+	out := make([]Version, 0, len(order))
+	for _, k := range order {
+		out = append(out, *byV[k])
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].FirstS < out[j].FirstS })
+	return out
+}
+
+func buildSeries(st *loadgen.Stats, r *Result) []Second {
+	out := make([]Second, len(st.Seconds))
+	for t, s := range st.Seconds {
+		sec := Second{
+			T: t, Requests: s.Requests(), OK: s.Outcomes[loadgen.OK], Failed: s.Failed(), Retried: s.Retried,
+			LateSends: s.LateSends,
+			P50Ms:     durMs(s.P50), P90Ms: durMs(s.P90), P99Ms: durMs(s.P99), MaxMs: durMs(s.Max),
+		}
+		if sec.Failed > 0 {
+			sec.Outcomes = outcomeMap(&s.Outcomes, true)
+		}
+		for _, ph := range r.Phases {
+			if float64(t) >= math.Floor(ph.StartS) {
+				sec.Phase = ph.Name
+			}
+		}
+		for pi, n := range s.ByPod {
+			if pi < 0 || pi >= len(st.Pods) {
+				continue
+			}
+			p := st.Pods[pi]
+			id, ver := p.Pod, p.Version
+			if pi == 0 {
+				id, ver = UnknownPod, ""
+			}
+			if sec.ByPod == nil {
+				sec.ByPod = map[string]int64{}
+			}
+			sec.ByPod[id] += n
+			if pi != 0 {
+				if sec.ByVersion == nil {
+					sec.ByVersion = map[string]int64{}
+				}
+				sec.ByVersion[ver] += n - s.FailedByPod[pi]
+			}
+		}
+		out[t] = sec
+	}
+	return out
+}
+
+func durMs(d time.Duration) float64 { return round3(float64(d) / float64(time.Millisecond)) }
+
+// buildWindows computes the seed's table: the run cut into maximal spans of
+// seconds in which the same set of pods answered, with each pod's count.
+// With one keep-alive connection it shows the seed's puzzle directly: one
+// pod per window, the window changing only when that pod goes away.
+func buildWindows(series []Second, pods []Pod) []Window {
+	version := map[string]string{}
+	for _, p := range pods {
+		version[p.ID] = p.Version
+	}
+	var out []Window
+	var cur []Window
+	setOf := func(s Second) []string {
+		var ids []string
+		for id, n := range s.ByPod {
+			if n > 0 && id != UnknownPod {
+				ids = append(ids, id)
+			}
+		}
+		sort.Strings(ids)
+		return ids
+	}
+	same := func(a []Window, ids []string) bool {
+		if len(a) != len(ids) {
+			return false
+		}
+		for i := range a {
+			if a[i].Pod != ids[i] {
+				return false
+			}
+		}
+		return true
+	}
+	for _, s := range series {
+		ids := setOf(s)
+		if len(ids) == 0 {
+			out = append(out, cur...)
+			cur = nil
+			continue
+		}
+		if !same(cur, ids) {
+			out = append(out, cur...)
+			cur = make([]Window, len(ids))
+			for i, id := range ids {
+				cur[i] = Window{FromS: s.T, ToS: s.T + 1, Pod: id, Version: version[id]}
+			}
+		}
+		for i := range cur {
+			cur[i].ToS = s.T + 1
+			cur[i].Requests += s.ByPod[cur[i].Pod]
+		}
+	}
+	return append(out, cur...)
+}
+
+// mixedVersionSeconds is how many seconds saw responses from more than one
+// version.
+func mixedVersionSeconds(series []Second) float64 {
+	n := 0
+	for _, s := range series {
+		versions := 0
+		for _, c := range s.ByVersion {
+			if c > 0 {
+				versions++
+			}
+		}
+		if versions > 1 {
+			n++
+		}
+	}
+	return float64(n)
+}

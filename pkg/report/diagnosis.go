@@ -1,0 +1,377 @@
+package report
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Hint codes, stable in the schema.
+const (
+	HintPreStopTooShort    = "prestop_shorter_than_endpoint_propagation"
+	HintTrafficBeforeReady = "traffic_before_ready"
+	HintNoDrain            = "app_does_not_drain"
+	HintKeepAlivePinning   = "keepalive_pinning"
+	HintRetriesHidDrops    = "retries_hid_drops"
+	HintGeneratorBehind    = "generator_behind_schedule"
+	HintNoIdentity         = "no_pod_identity"
+	HintRolloutFailed      = "rollout_failed"
+	HintFailuresByPod      = "failures_by_pod"
+)
+
+// Diagnose explains what the run saw, each hint with its evidence and
+// what to change, and sets r.Diagnosis. It reads only the Result, so a
+// saved result can be diagnosed again by a newer rolltest.
+func Diagnose(r *Result) {
+	var hints []Hint
+	add := func(h *Hint) {
+		if h != nil {
+			hints = append(hints, *h)
+		}
+	}
+	add(rolloutFailedHint(r))
+	add(preStopHint(r))
+	add(notReadyHint(r))
+	add(noDrainHint(r))
+	add(failuresByPodHint(r, hints))
+	add(retriesHint(r))
+	add(pinningHint(r))
+	add(generatorHint(r))
+	add(identityHint(r))
+	if hints == nil {
+		hints = []Hint{}
+	}
+	r.Diagnosis = hints
+}
+
+// failure classes as the hints group them.
+func connFailure(outcome string) bool {
+	switch outcome {
+	case "refused", "reset", "eof", "timeout_connect", "timeout_response":
+		return true
+	}
+	return false
+}
+
+type podFailures struct {
+	pod   *Pod
+	fails []Failure
+}
+
+// failuresOn groups failure records by the pod they were attributed to.
+func failuresOn(r *Result, keep func(*Pod, Failure) bool) []podFailures {
+	byName := map[string]int{}
+	for i := range r.Pods {
+		byName[r.Pods[i].ID] = i
+		if r.Pods[i].Name != "" {
+			byName[r.Pods[i].Name] = i
+		}
+	}
+	groups := map[int]*podFailures{}
+	var order []int
+	for _, f := range r.Failures.Records {
+		i, ok := byName[f.Pod]
+		if !ok || f.Pod == "" {
+			continue
+		}
+		p := &r.Pods[i]
+		if !keep(p, f) {
+			continue
+		}
+		g, ok := groups[i]
+		if !ok {
+			g = &podFailures{pod: p}
+			groups[i] = g
+			order = append(order, i)
+		}
+		g.fails = append(g.fails, f)
+	}
+	out := make([]podFailures, 0, len(order))
+	for _, i := range order {
+		out = append(out, *groups[i])
+	}
+	return out
+}
+
+func podLabel(p *Pod) string {
+	if p.Name != "" {
+		return p.Name
+	}
+	return p.ID
+}
+
+func between(t float64, from, to *float64) bool {
+	return from != nil && t >= *from-0.001 && (to == nil || t <= *to+0.001)
+}
+
+func countOutcomes(fs []Failure) string {
+	m := map[string]int64{}
+	for _, f := range fs {
+		m[f.Outcome]++
+	}
+	return outcomeSentence(m)
+}
+
+func preStopHint(r *Result) *Hint {
+	if r.Rollout == nil {
+		return nil
+	}
+	groups := failuresOn(r, func(p *Pod, f Failure) bool {
+		lc := p.Lifecycle
+		if lc == nil || lc.TerminatingS == nil {
+			return false
+		}
+		// New connections still routed to a terminating pod: the proxy had
+		// not yet heard that the pod is gone when the app stopped listening.
+		end := lc.EndpointRemoved
+		if end == nil {
+			end = lc.DeletedS
+		}
+		return between(f.AtS, lc.TerminatingS, end) && f.ConnRequests == 0 && connFailure(f.Outcome)
+	})
+	if len(groups) == 0 {
+		return nil
+	}
+	h := &Hint{
+		Code: HintPreStopTooShort, Severity: "error",
+		Title:  "Terminating pods still received new connections after they stopped serving",
+		Detail: "Kubernetes removes a terminating pod from the Service's endpoints and runs its preStop hook at the same time; every node's proxy learns of the removal a little later. A pod that stops accepting connections before that moment drops the requests still routed to it.",
+	}
+	for _, g := range groups {
+		lc := g.pod.Lifecycle
+		e := fmt.Sprintf("%d failed requests (%s) on %s from %.1fs, after it began terminating at %.1fs", len(g.fails), countOutcomes(g.fails), podLabel(g.pod), g.fails[0].AtS, *lc.TerminatingS)
+		if lc.EndpointRemoved != nil {
+			e += fmt.Sprintf(" and before it left the endpoints at %.1fs", *lc.EndpointRemoved)
+		}
+		h.Evidence = append(h.Evidence, e)
+	}
+	prop := "a few seconds"
+	if r.Rollout.EndpointPropagationMaxMs > 0 {
+		prop = fmt.Sprintf("the %s measured here", msText(r.Rollout.EndpointPropagationMaxMs))
+		h.Evidence = append(h.Evidence, fmt.Sprintf("endpoint removal took median %s, max %s after termination began",
+			msText(r.Rollout.EndpointPropagationMedianMs), msText(r.Rollout.EndpointPropagationMaxMs)))
+	}
+	h.Fix = fmt.Sprintf("Add a preStop hook that sleeps longer than endpoint propagation (%s; e.g. lifecycle.preStop.sleep.seconds: 5), keep serving during it, and set terminationGracePeriodSeconds to cover preStop plus draining.", prop)
+	return h
+}
+
+func notReadyHint(r *Result) *Hint {
+	groups := failuresOn(r, func(p *Pod, f Failure) bool {
+		lc := p.Lifecycle
+		if lc == nil || lc.CreatedS == nil || lc.Generation == "old" {
+			return false
+		}
+		if lc.TerminatingS != nil && f.AtS >= *lc.TerminatingS {
+			return false
+		}
+		servedYet := p.FirstOKS != nil && f.AtS >= *p.FirstOKS
+		beforeReady := lc.ReadyS == nil || f.AtS < *lc.ReadyS
+		return !servedYet || beforeReady
+	})
+	if len(groups) == 0 {
+		return nil
+	}
+	h := &Hint{
+		Code: HintTrafficBeforeReady, Severity: "error",
+		Title:  "New pods received traffic before they could serve it",
+		Detail: "A pod joins the Service's endpoints as soon as Kubernetes considers it Ready. Without a readiness probe that is the moment its container starts, long before an application that takes time to boot can answer.",
+		Fix:    "Add a readinessProbe that succeeds only when the app can serve (e.g. httpGet /common/healthy with periodSeconds 1 and failureThreshold 1), and a startupProbe for slow starts.",
+	}
+	for _, g := range groups {
+		lc := g.pod.Lifecycle
+		e := fmt.Sprintf("%d failed requests (%s) on new pod %s", len(g.fails), countOutcomes(g.fails), podLabel(g.pod))
+		if lc.CreatedS != nil {
+			e += fmt.Sprintf(", created at %.1fs", *lc.CreatedS)
+		}
+		if lc.ReadyS != nil {
+			e += fmt.Sprintf(", Ready at %.1fs", *lc.ReadyS)
+		}
+		if g.pod.FirstOKS != nil {
+			e += fmt.Sprintf(", first successful answer at %.1fs", *g.pod.FirstOKS)
+		}
+		h.Evidence = append(h.Evidence, e)
+	}
+	return h
+}
+
+func noDrainHint(r *Result) *Hint {
+	groups := failuresOn(r, func(p *Pod, f Failure) bool {
+		lc := p.Lifecycle
+		if lc == nil || lc.TerminatingS == nil || f.AtS < *lc.TerminatingS-0.001 {
+			return false
+		}
+		return f.ConnRequests > 0 && (f.Outcome == "reset" || f.Outcome == "eof")
+	})
+	if len(groups) == 0 {
+		return nil
+	}
+	h := &Hint{
+		Code: HintNoDrain, Severity: "error",
+		Title:  "Pods closed keep-alive connections with requests in flight when they stopped",
+		Detail: "On SIGTERM the application must stop accepting, finish the requests it has, and close idle keep-alive connections (or answer with Connection: close). An app that exits at once, or is killed when the grace period runs out, resets its clients.",
+		Fix:    "Handle SIGTERM by draining (e.g. Go's http.Server.Shutdown), answer with Connection: close once draining so clients move to other pods, and make terminationGracePeriodSeconds longer than preStop plus the longest request.",
+	}
+	for _, g := range groups {
+		h.Evidence = append(h.Evidence, fmt.Sprintf("%d requests (%s) failed on reused connections to %s after it began terminating at %.1fs",
+			len(g.fails), countOutcomes(g.fails), podLabel(g.pod), *g.pod.Lifecycle.TerminatingS))
+	}
+	return h
+}
+
+// failuresByPodHint says where failures happened when no rollout-specific
+// hint explains them (e.g. a load test of a failing service).
+func failuresByPodHint(r *Result, earlier []Hint) *Hint {
+	if r.Totals.Failed+r.Totals.Retried == 0 {
+		return nil
+	}
+	for _, h := range earlier {
+		switch h.Code {
+		case HintPreStopTooShort, HintTrafficBeforeReady, HintNoDrain:
+			return nil
+		}
+	}
+	h := &Hint{
+		Code: HintFailuresByPod, Severity: "error",
+		Title:  fmt.Sprintf("%s requests were dropped", group(r.Totals.Failed)),
+		Detail: "These failures are not explained by a pod starting or stopping; the service itself failed them.",
+	}
+	for _, p := range r.Pods {
+		if p.Failed == 0 && p.Retried == 0 {
+			continue
+		}
+		e := fmt.Sprintf("%s: %s of %s requests failed (%s)", podLabel(&p), group(p.Failed), group(p.Requests), outcomeSentence(p.Outcomes))
+		if p.Retried > 0 {
+			e += fmt.Sprintf(", %s more attempts retried", group(p.Retried))
+		}
+		var how []string
+		for k, v := range p.AttributedBy {
+			if v > 0 {
+				how = append(how, fmt.Sprintf("%d by %s", v, k))
+			}
+		}
+		sort.Strings(how)
+		if len(how) > 0 {
+			e += "; attributed " + strings.Join(how, ", ")
+		}
+		h.Evidence = append(h.Evidence, e)
+	}
+	reused := 0
+	for _, f := range r.Failures.Records {
+		if f.ConnRequests > 0 && (f.Outcome == "reset" || f.Outcome == "eof") {
+			reused++
+		}
+	}
+	if reused > 0 {
+		h.Evidence = append(h.Evidence, fmt.Sprintf("%d failures were resets or closes of keep-alive connections that had already served requests", reused))
+	}
+	h.Fix = "Look at the failure records (request number, time, connection) next to the server's logs; --request-id-header X-Request-Id sends each request's number to match them."
+	return h
+}
+
+func retriesHint(r *Result) *Hint {
+	if r.Totals.Retried == 0 {
+		return nil
+	}
+	return &Hint{
+		Code: HintRetriesHidDrops, Severity: "warning",
+		Title:    fmt.Sprintf("%s attempts failed and were silently re-sent", group(r.Totals.Retried)),
+		Detail:   "A client that retries (Go's net/http, browsers, --retries) hides these drops; a non-idempotent request, or a client without retries, would have failed.",
+		Evidence: []string{"retried attempts by outcome: " + outcomeSentence(r.Totals.RetriedOutcomes)},
+		Fix:      "Treat retried attempts as drops when judging a rollout: run with --retries 0 (the default) to see them as failures.",
+	}
+}
+
+// pinningHint recognises the seed's puzzle: with few keep-alive
+// connections, one pod answers almost everything while others are ready,
+// because kube-proxy balances connections, not requests.
+func pinningHint(r *Result) *Hint {
+	if !r.Config.KeepAlive || r.Totals.Requests < 100 {
+		return nil
+	}
+	answering := 0
+	for _, p := range r.Pods {
+		if p.ID != UnknownPod && p.OK > 0 {
+			answering++
+		}
+	}
+	if answering < 2 {
+		return nil
+	}
+	pinned, busy := 0, 0
+	var top string
+	var topShare float64
+	for _, s := range r.Series {
+		if s.Requests < 5 {
+			continue
+		}
+		busy++
+		for id, n := range s.ByPod {
+			if share := float64(n) / float64(s.Requests); share >= 0.9 {
+				pinned++
+				if share > topShare || top == "" {
+					top, topShare = id, share
+				}
+				break
+			}
+		}
+	}
+	if busy == 0 || float64(pinned)/float64(busy) < 0.8 {
+		return nil
+	}
+	return &Hint{
+		Code: HintKeepAlivePinning, Severity: "info",
+		Title:  "One pod at a time answered: keep-alive connections stay on one pod",
+		Detail: "kube-proxy (and any L4 load balancer) balances connections, not requests. A keep-alive connection goes to one pod and stays there until the pod closes it, so with few connections one pod serves everything while the others sit idle — the puzzle the seed article describes. It is not a load-balancing fault.",
+		Evidence: []string{
+			fmt.Sprintf("in %d of %d seconds one pod answered ≥90%% of requests (e.g. %s), while %d pods answered during the run", pinned, busy, top, answering),
+			fmt.Sprintf("the run used %d keep-alive connection(s)", r.Config.Connections),
+		},
+		Fix: "To measure the way many independent clients load a service, open more connections (--connections 64) or none at all (--keepalive=false); the seed's table shows how traffic moved between pods.",
+	}
+}
+
+func generatorHint(r *Result) *Hint {
+	if r.Config.Mode != "rate" || r.Totals.Requests == 0 {
+		return nil
+	}
+	late := float64(r.Totals.LateSends) / float64(r.Totals.Requests)
+	if late < 0.01 {
+		return nil
+	}
+	return &Hint{
+		Code: HintGeneratorBehind, Severity: "warning",
+		Title:    "Requests were sent late: the schedule outran the connections or the machine",
+		Detail:   "In the open model each request is due at a fixed time; when every connection is busy, due requests wait. Their latency still counts from the due time, so the percentiles are honest, but the server saw less load than asked for.",
+		Evidence: []string{fmt.Sprintf("%s of %s requests (%s) were sent more than 1 ms late, up to %s", group(r.Totals.LateSends), group(r.Totals.Requests), percent(late), msText(r.Totals.MaxSendDelayMs))},
+		Fix:      "Raise --connections (each carries one request at a time), lower --rate, or run rolltest on a less loaded machine.",
+	}
+}
+
+func identityHint(r *Result) *Hint {
+	if r.Config.Identity == "none" || r.Totals.OK == 0 {
+		return nil
+	}
+	for _, p := range r.Pods {
+		if p.ID != UnknownPod && p.OK > 0 {
+			return nil
+		}
+	}
+	return &Hint{
+		Code: HintNoIdentity, Severity: "warning",
+		Title:  "Responses did not say which pod answered",
+		Detail: fmt.Sprintf("With --identity %s rolltest found no pod identity in the responses, so nothing is attributed to pods or versions.", r.Config.Identity),
+		Fix:    "Point --target at an endpoint that names the pod (the seed's /common/healthy returns POD_ID >> POD_IP >> version), or use --identity header:NAME or --identity 'regex:(?P<pod>...)'.",
+	}
+}
+
+func rolloutFailedHint(r *Result) *Hint {
+	if r.Rollout == nil || !r.Rollout.Failed {
+		return nil
+	}
+	return &Hint{
+		Code: HintRolloutFailed, Severity: "error",
+		Title:  "The rollout did not complete",
+		Detail: r.Rollout.Reason,
+		Fix:    "Check `kubectl rollout status` and the new pods' events (image, probes, resources); the report still covers the load up to this point.",
+	}
+}

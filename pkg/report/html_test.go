@@ -1,0 +1,315 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/rolltest/rolltest/pkg/rollout"
+)
+
+func htmlRender(t testing.TB, r *Result) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := WriteHTML(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+// TestHTMLTenMinuteSize: a long run's report must stay small enough to
+// attach, mail and open quickly.
+func TestHTMLTenMinuteSize(t *testing.T) {
+	r := simTenMinutes()
+	if len(r.Series) != 600 || len(r.Pods) != 6 || len(r.Versions) != 2 || len(r.Rollout.Events) != 20 || len(r.Failures.Records) != 1000 {
+		t.Fatalf("synthetic run: %d s, %d pods, %d versions, %d events, %d failure records",
+			len(r.Series), len(r.Pods), len(r.Versions), len(r.Rollout.Events), len(r.Failures.Records))
+	}
+	out := htmlRender(t, r)
+	t.Logf("10-minute run: %d bytes of HTML", len(out))
+	if len(out) >= 2<<20 {
+		t.Errorf("HTML is %d bytes, want < 2 MiB", len(out))
+	}
+	if !strings.Contains(out, "Showing the first 500 of 1000 failed attempts; 500 more in the JSON.") {
+		t.Error("no note on the capped failure table")
+	}
+	if got := strings.Count(out, `<svg class="chart"`); got != 4 {
+		t.Errorf("%d charts, want 4", got)
+	}
+}
+
+// TestHTMLSelfContained: nothing in the page may be fetched.
+func TestHTMLSelfContained(t *testing.T) {
+	for _, name := range []string{"failing-rollout.json", "passing-norollout.json"} {
+		out := htmlRender(t, reportFixture(t, name))
+		for _, re := range []string{`(?i)<script`, `(?i)<link\b`, `(?i)\b(src|href|srcset|action|poster|data)\s*=`, `(?i)url\s*\(`, `(?i)@import`, `(?i)<(img|iframe|object|embed|image|use)\b`} {
+			if m := regexp.MustCompile(re).FindString(out); m != "" {
+				t.Errorf("%s: found %q", name, m)
+			}
+		}
+		if !strings.Contains(out, "default-src 'none'") {
+			t.Errorf("%s: no content security policy", name)
+		}
+	}
+}
+
+func TestHTMLFailingRollout(t *testing.T) {
+	r := reportFixture(t, "failing-rollout.json")
+	out := htmlRender(t, r)
+	for _, want := range []string{
+		`<div class="word">FAIL</div>`, `id="rollout-h"`, `id="events"`, `id="chart-throughput-pods"`,
+		`data-gate="dropped_requests"`, "exit code 1: a gate failed", "rollout triggered", "rollout phase",
+		htmlTestEscape(r.Verdict.Summary), htmlTestEscape(r.Diagnosis[0].Title), "What to change:",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q", want)
+		}
+	}
+}
+
+func TestHTMLNoRollout(t *testing.T) {
+	r := reportFixture(t, "passing-norollout.json")
+	if r.Rollout != nil || len(r.Phases) != 1 || r.Phases[0].Name != "load" {
+		t.Fatalf("fixture is not a run without rollout")
+	}
+	out := htmlRender(t, r)
+	if !strings.Contains(out, `<div class="word">PASS</div>`) {
+		t.Error("no PASS banner")
+	}
+	for _, absent := range []string{`id="rollout-h"`, `id="events"`, "rollout phase", "rollout triggered", "Lifecycle (s since start)", "pod ready"} {
+		if strings.Contains(out, absent) {
+			t.Errorf("a run without rollout shows %q", absent)
+		}
+	}
+	if !strings.Contains(out, "<td>load</td>") {
+		t.Error("the load phase is missing")
+	}
+}
+
+// TestHTMLEscapesInputs is the pure-Go half of the XSS test (the browser
+// half is in browser_test.go): no payload may become markup.
+func TestHTMLEscapesInputs(t *testing.T) {
+	out := htmlRender(t, xssResult(t))
+	for _, tag := range htmlTestTags(out) {
+		switch tag.name {
+		case "script", "img", "iframe", "object", "embed", "image", "use", "a", "link", "base", "form", "meta-refresh":
+			t.Errorf("element <%s> in the output", tag.name)
+		}
+		for _, a := range tag.attrs {
+			if strings.HasPrefix(a, "on") || a == "src" || a == "href" || a == "xlink:href" || a == "srcdoc" || a == "formaction" {
+				t.Errorf("attribute %s on <%s> in the output", a, tag.name)
+			}
+		}
+	}
+	if n := strings.Count(out, "<svg"); n != 4 {
+		t.Errorf("%d <svg> elements, want the 4 charts", n)
+	}
+	if !strings.Contains(out, "&lt;script&gt;window.__pwned=1&lt;/script&gt;") {
+		t.Error("the script payload does not appear escaped")
+	}
+	if strings.Contains(strings.ToLower(out), "<script") {
+		t.Error("a <script in the output")
+	}
+}
+
+type htmlTestTag struct {
+	name  string
+	attrs []string
+}
+
+var (
+	htmlTestTagRE  = regexp.MustCompile(`<([a-zA-Z][a-zA-Z0-9:-]*)((?:\s+[^\s=>/]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+))?)*)\s*/?>`)
+	htmlTestAttrRE = regexp.MustCompile(`\s+([^\s=>/]+)(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+))?`)
+)
+
+// htmlTestTags lists the start tags of a document and their attribute
+// names: enough to see whether any input turned into markup.
+func htmlTestTags(doc string) []htmlTestTag {
+	var out []htmlTestTag
+	for _, m := range htmlTestTagRE.FindAllStringSubmatch(doc, -1) {
+		tag := htmlTestTag{name: strings.ToLower(m[1])}
+		for _, a := range htmlTestAttrRE.FindAllStringSubmatch(m[2], -1) {
+			tag.attrs = append(tag.attrs, strings.ToLower(a[1]))
+		}
+		out = append(out, tag)
+	}
+	return out
+}
+
+// xssPayloads are the strings planted in every text field of a Result.
+var xssPayloads = []string{
+	`<script>window.__pwned=1</script>`,
+	`"><img src=x onerror="window.__pwned=1">`,
+	`javascript:window.__pwned=1`,
+	`'><svg onload=window.__pwned=1>`,
+	`</style></title></textarea><script>window.__pwned=1</script>`,
+	"]]><!-- {{.}} \x00\u2028\n<iframe src=javascript:window.__pwned=1>",
+}
+
+// xssResult is the failing fixture with the payloads in every string that
+// comes from outside: the cluster (pod names, versions, event messages),
+// the target (failure details, status), the user (URL, headers) and the
+// diagnosis.
+func xssResult(t testing.TB) *Result {
+	r := reportFixture(t, "failing-rollout.json")
+	p := func(i int) string { return xssPayloads[i%len(xssPayloads)] }
+	rename := map[string]string{}
+	for i := range r.Pods {
+		old := r.Pods[i].ID
+		n := p(i) + "-pod" + string(rune('a'+i))
+		rename[old] = n
+		r.Pods[i].ID, r.Pods[i].Name, r.Pods[i].IP = n, n, p(i+1)
+		r.Pods[i].Version = p(i + 2)
+		r.Pods[i].AttributedBy = map[string]int64{p(i + 3): 1}
+		if lc := r.Pods[i].Lifecycle; lc != nil {
+			lc.Generation, lc.ReplicaSet = p(i+4), p(i+5)
+		}
+	}
+	rv := map[string]string{}
+	for i := range r.Versions {
+		rv[r.Versions[i].Version] = p(i+2) + "-v" + string(rune('1'+i))
+		r.Versions[i].Version = rv[r.Versions[i].Version]
+	}
+	for i := range r.Series {
+		s := &r.Series[i]
+		bp, bv := map[string]int64{}, map[string]int64{}
+		for k, c := range s.ByPod {
+			bp[rename[k]] = c
+		}
+		for k, c := range s.ByVersion {
+			bv[rv[k]] = c
+		}
+		s.ByPod, s.ByVersion, s.Phase = bp, bv, p(i)
+	}
+	for i := range r.Windows {
+		r.Windows[i].Pod, r.Windows[i].Version = rename[r.Windows[i].Pod], rv[r.Windows[i].Version]
+	}
+	for i := range r.Failures.Records {
+		f := &r.Failures.Records[i]
+		f.Detail, f.Pod, f.Version, f.AttributedBy, f.Outcome = p(i), rename[f.Pod], p(i+1), p(i+2), p(i+3)
+	}
+	for i := range r.Rollout.Events {
+		e := &r.Rollout.Events[i]
+		e.Message, e.Pod, e.Version, e.ReplicaSet = p(i), p(i+1), p(i+2), p(i+3)
+		e.Generation = rollout.Generation(p(i + 4))
+		if i%3 == 0 {
+			e.Kind = rollout.EventKind(p(i))
+		}
+	}
+	r.Rollout.Reason, r.Rollout.Namespace, r.Rollout.Deployment, r.Rollout.Service, r.Rollout.Kind, r.Rollout.Driver = p(0), p(1), p(2), p(3), p(4), p(5)
+	r.Rollout.Failed = true
+	r.Config.Target = "javascript:window.__pwned=1//" + p(0)
+	r.Config.Method = p(1)
+	r.Config.Headers = []string{"X-Evil: " + p(0), p(1)}
+	r.Config.Identity, r.Config.Mode = p(2), p(3)
+	r.Tool.Name, r.Tool.Version = p(4), p(5)
+	r.Run.StopReason = p(0)
+	r.Latency.Basis = p(1)
+	r.Totals.Outcomes[p(0)] = 1
+	r.Totals.StatusCodes[p(1)] = 1
+	r.Totals.RetriedOutcomes = map[string]int64{p(2): 3}
+	for i := range r.Phases {
+		r.Phases[i].Name = p(i)
+		r.Phases[i].Outcomes = map[string]int64{p(i + 1): 2}
+	}
+	r.Diagnosis = append(r.Diagnosis, Hint{Code: p(0), Severity: p(1), Title: p(2), Detail: p(3), Evidence: []string{p(4), p(5)}, Fix: p(0)})
+	for i := range r.Diagnosis {
+		r.Diagnosis[i].Detail += " " + p(i)
+	}
+	r.Verdict.Summary = p(0)
+	for i := range r.Verdict.Gates {
+		r.Verdict.Gates[i].Message = p(i)
+	}
+	r.Verdict.Gates = append(r.Verdict.Gates, Gate{Name: p(2), Message: p(3)})
+	return r
+}
+
+// TestHTMLOddResults: a result that is empty, damaged or extreme renders
+// without error.
+func TestHTMLOddResults(t *testing.T) {
+	zero := 0.0
+	cases := map[string]*Result{
+		"empty":     {},
+		"no series": {Schema: Schema, Rollout: &Rollout{Events: []rollout.Event{{Kind: rollout.EventTrigger, AtS: 1}}}},
+		"nan": {Schema: Schema, Latency: Latency{LatencySummary: LatencySummary{Count: 1, P50Ms: math.NaN()}},
+			Series:  []Second{{T: 0, Requests: 1, P50Ms: math.NaN(), MaxMs: math.Inf(1)}},
+			Rollout: &Rollout{TriggeredS: &zero, Events: []rollout.Event{{Kind: "x", AtS: math.NaN()}}}},
+		"wild t": {Series: []Second{{T: -5, Requests: 3}, {T: math.MaxInt, Requests: 1}, {T: 3, Requests: 2, Failed: 2, MaxMs: 1}}},
+		"zeros":  {Series: []Second{{T: 0}, {T: 1}}, Pods: []Pod{{ID: "a", Lifecycle: &Lifecycle{}}}},
+		"one":    {Series: []Second{{T: 0, Requests: 1, OK: 1, P50Ms: 1, P99Ms: 1, MaxMs: 1, ByVersion: map[string]int64{"v": 1}}}},
+		"many pods": func() *Result {
+			r := &Result{Series: make([]Second, 50)}
+			for i := range r.Series {
+				r.Series[i] = Second{T: i, Requests: 40, ByPod: map[string]int64{}}
+				for j := 0; j < 40; j++ {
+					r.Series[i].ByPod[string(rune('A'+j))] = 1
+				}
+			}
+			return r
+		}(),
+		"bad histogram": {Latency: Latency{Histogram: "bm90IGEgaGlzdG9ncmFt"}},
+	}
+	for name, r := range cases {
+		t.Run(name, func(t *testing.T) {
+			// Through JSON where possible, as the CLI reads results.
+			if b, err := json.Marshal(r); err == nil {
+				var rr Result
+				if json.Unmarshal(b, &rr) == nil {
+					htmlRender(t, &rr)
+				}
+			}
+			htmlRender(t, r)
+		})
+	}
+	if err := WriteHTML(&bytes.Buffer{}, nil); err == nil {
+		t.Error("nil result accepted")
+	}
+}
+
+// TestChartBucketsKeepFailures: downsampling sums counts and takes the
+// maximum latency, so that no failed second and no spike disappears.
+func TestChartBucketsKeepFailures(t *testing.T) {
+	series := make([]Second, 3600)
+	var failed int64
+	for i := range series {
+		series[i] = Second{T: i, Requests: 100, P50Ms: 2, P99Ms: 5, MaxMs: 9}
+		if i%397 == 0 {
+			series[i].Failed = 1
+			failed++
+		}
+	}
+	series[1234].MaxMs = 4000
+	b := chartBuckets(series, chartMaxPoints)
+	if len(b) > chartMaxPoints {
+		t.Fatalf("%d buckets", len(b))
+	}
+	var gotFailed, gotReq int64
+	peak := 0.0
+	for _, x := range b {
+		gotFailed += x.Failed
+		gotReq += x.Requests
+		peak = max(peak, x.Max)
+	}
+	if gotFailed != failed || gotReq != 360000 || peak != 4000 {
+		t.Errorf("failed %d/%d, requests %d, peak %v", gotFailed, failed, gotReq, peak)
+	}
+	for i := range series {
+		if series[i].Failed > 0 {
+			k := int(b[0].width())
+			if b[i/k].Failed == 0 {
+				t.Errorf("the failure at %d s is lost", i)
+			}
+		}
+	}
+	if b := chartBuckets(series[:600], chartMaxPoints); len(b) != 600 || b[0].width() != 1 {
+		t.Errorf("a 10-minute run is downsampled: %d buckets", len(b))
+	}
+}
+
+func htmlTestEscape(s string) string {
+	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;")
+	return r.Replace(s)
+}

@@ -1,0 +1,247 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Exit codes of rolltest; Verdict.ExitCode is one of them.
+const (
+	ExitPass          = 0   // every gate passed
+	ExitGateFailed    = 1   // requests were dropped or a threshold was exceeded
+	ExitUsage         = 2   // bad flags or configuration
+	ExitRolloutFailed = 3   // the rollout failed or never completed
+	ExitInterrupted   = 130 // stopped by a signal; the partial report was written
+)
+
+// Gate names, stable in the schema and used as JUnit test case names.
+const (
+	GateRequests         = "requests_sent"
+	GateDropped          = "dropped_requests"
+	GateErrorRate        = "error_rate"
+	GateP99              = "p99"
+	GateP99Ratio         = "p99_ratio"
+	GateRolloutCompleted = "rollout_completed"
+)
+
+// Judge applies the thresholds in r.Config.Thresholds and sets r.Verdict.
+func Judge(r *Result) {
+	th := r.Config.Thresholds
+	var gates []Gate
+	add := func(g Gate) { gates = append(gates, g) }
+
+	add(Gate{
+		Name: GateRequests, Limit: 1, Value: float64(r.Totals.Requests), Pass: r.Totals.Requests > 0,
+		Message: pick(r.Totals.Requests > 0,
+			fmt.Sprintf("%d requests sent", r.Totals.Requests),
+			"no request was sent: nothing was measured"),
+	})
+
+	dropped := r.Totals.Failed
+	g := Gate{Name: GateDropped, Limit: float64(th.MaxErrors), Value: float64(dropped)}
+	if th.MaxErrors < 0 {
+		g.Skipped, g.Pass = true, true
+		g.Message = fmt.Sprintf("%d dropped requests (no limit set)", dropped)
+	} else {
+		g.Pass = dropped <= th.MaxErrors
+		g.Message = fmt.Sprintf("%d dropped requests, limit %d", dropped, th.MaxErrors)
+		if !g.Pass {
+			g.Message += ": " + outcomeSentence(r.Totals.Outcomes)
+		}
+	}
+	add(g)
+
+	rate := 0.0
+	if r.Totals.Requests > 0 {
+		rate = float64(dropped) / float64(r.Totals.Requests)
+	}
+	g = Gate{Name: GateErrorRate, Limit: th.MaxErrorRate, Value: rate}
+	if th.MaxErrorRate < 0 {
+		g.Skipped, g.Pass = true, true
+		g.Message = fmt.Sprintf("error rate %s (no limit set)", percent(rate))
+	} else {
+		g.Pass = rate <= th.MaxErrorRate
+		g.Message = fmt.Sprintf("error rate %s, limit %s", percent(rate), percent(th.MaxErrorRate))
+	}
+	add(g)
+
+	g = Gate{Name: GateP99, Limit: th.MaxP99Ms, Value: r.Latency.P99Ms}
+	if th.MaxP99Ms < 0 {
+		g.Skipped, g.Pass = true, true
+		g.Message = fmt.Sprintf("p99 %s (no limit set)", msText(r.Latency.P99Ms))
+	} else {
+		g.Pass = r.Latency.P99Ms <= th.MaxP99Ms
+		g.Message = fmt.Sprintf("p99 %s, limit %s", msText(r.Latency.P99Ms), msText(th.MaxP99Ms))
+	}
+	add(g)
+
+	g = Gate{Name: GateP99Ratio, Limit: th.MaxP99Ratio}
+	base, roll := phaseNamed(r, "baseline"), phaseNamed(r, "rollout")
+	switch {
+	case th.MaxP99Ratio < 0:
+		g.Skipped, g.Pass = true, true
+		g.Message = "rollout p99 ÷ baseline p99: no limit set"
+	case base == nil || roll == nil || base.Latency.Count == 0 || roll.Latency.Count == 0 || base.Latency.P99Ms <= 0:
+		g.Skipped, g.Pass = true, true
+		g.Message = "rollout p99 ÷ baseline p99: not measured (the run has no baseline and rollout phase with responses)"
+	default:
+		g.Value = round3(roll.Latency.P99Ms / base.Latency.P99Ms)
+		g.Pass = g.Value <= th.MaxP99Ratio
+		g.Message = fmt.Sprintf("rollout p99 %s is %.2f× baseline p99 %s, limit %.2f×",
+			msText(roll.Latency.P99Ms), g.Value, msText(base.Latency.P99Ms), th.MaxP99Ratio)
+	}
+	add(g)
+
+	rolloutFailed := false
+	if ro := r.Rollout; ro != nil {
+		g = Gate{Name: GateRolloutCompleted, Limit: 1}
+		switch {
+		case ro.Done && !ro.Failed:
+			g.Pass, g.Value = true, 1
+			g.Message = "the rollout completed and every old pod is gone"
+		case ro.Failed:
+			rolloutFailed = true
+			g.Message = "the rollout failed: " + ro.Reason
+		default:
+			rolloutFailed = true
+			g.Message = "the rollout did not complete before the run ended"
+			if ro.Reason != "" {
+				g.Message += ": " + ro.Reason
+			}
+		}
+		add(g)
+	}
+
+	v := Verdict{Pass: true, Gates: gates}
+	var failed []string
+	for _, g := range gates {
+		if !g.Pass {
+			v.Pass = false
+			failed = append(failed, g.Message)
+		}
+	}
+	switch {
+	case r.Run.Interrupted:
+		v.Pass = false
+		v.ExitCode = ExitInterrupted
+	case rolloutFailed:
+		v.ExitCode = ExitRolloutFailed
+	case !v.Pass:
+		v.ExitCode = ExitGateFailed
+	}
+	v.Summary = summary(r, v, failed)
+	r.Verdict = v
+}
+
+func summary(r *Result, v Verdict, failed []string) string {
+	var b strings.Builder
+	switch {
+	case r.Run.Interrupted:
+		b.WriteString("INTERRUPTED: partial results. ")
+	case v.Pass:
+		b.WriteString("PASS: ")
+	default:
+		b.WriteString("FAIL: ")
+	}
+	fmt.Fprintf(&b, "%s of %s requests dropped", group(r.Totals.Failed), group(r.Totals.Requests))
+	if r.Totals.Retried > 0 {
+		fmt.Fprintf(&b, ", %s more hidden by retries", group(r.Totals.Retried))
+	}
+	if r.Rollout != nil {
+		switch {
+		case r.Rollout.Done && !r.Rollout.Failed:
+			b.WriteString(" during a completed rollout")
+		default:
+			b.WriteString("; the rollout did not complete")
+		}
+	}
+	b.WriteString(".")
+	if len(failed) > 0 && !r.Run.Interrupted {
+		b.WriteString(" Failed: " + strings.Join(failed, "; ") + ".")
+	}
+	return b.String()
+}
+
+func phaseNamed(r *Result, name string) *Phase {
+	for i := range r.Phases {
+		if r.Phases[i].Name == name {
+			return &r.Phases[i]
+		}
+	}
+	return nil
+}
+
+// outcomeSentence lists failure outcomes, largest first: "3 reset, 1 eof".
+func outcomeSentence(m map[string]int64) string {
+	type kv struct {
+		k string
+		v int64
+	}
+	var list []kv
+	for k, v := range m {
+		if k != "ok" && v > 0 {
+			list = append(list, kv{k, v})
+		}
+	}
+	for i := 1; i < len(list); i++ {
+		for j := i; j > 0 && (list[j].v > list[j-1].v || list[j].v == list[j-1].v && list[j].k < list[j-1].k); j-- {
+			list[j], list[j-1] = list[j-1], list[j]
+		}
+	}
+	parts := make([]string, len(list))
+	for i, e := range list {
+		parts[i] = fmt.Sprintf("%d %s", e.v, e.k)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func pick(c bool, a, b string) string {
+	if c {
+		return a
+	}
+	return b
+}
+
+func percent(f float64) string {
+	switch {
+	case f == 0:
+		return "0%"
+	case f < 0.0001:
+		return fmt.Sprintf("%.4f%%", 100*f)
+	case f < 0.01:
+		return fmt.Sprintf("%.3f%%", 100*f)
+	}
+	return fmt.Sprintf("%.2f%%", 100*f)
+}
+
+func msText(v float64) string {
+	switch {
+	case v >= 1000:
+		return fmt.Sprintf("%.2fs", v/1000)
+	case v >= 100:
+		return fmt.Sprintf("%.0fms", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1fms", v)
+	}
+	return fmt.Sprintf("%.2fms", v)
+}
+
+// group writes n with thin thousands separators: 1 234 567.
+func group(n int64) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
