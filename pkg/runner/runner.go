@@ -1,0 +1,179 @@
+// Package runner sequences one rolltest run: load alone (baseline), the
+// rollout under load, load alone again (settle), then stop, drain and hand
+// everything measured to the report.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rolltest/rolltest/pkg/loadgen"
+	"github.com/rolltest/rolltest/pkg/report"
+	"github.com/rolltest/rolltest/pkg/rollout"
+)
+
+// Plan is one run.
+type Plan struct {
+	// Engine sends the load; it must not have been run.
+	Engine *loadgen.Engine
+	// Driver rolls the workload; nil runs load only, as one phase "load".
+	Driver rollout.Driver
+	// Kind, Namespace, Deployment and Service describe the rollout for the
+	// report.
+	Kind, Namespace, Deployment, Service string
+	// RolloutAfter is the baseline: load alone before the rollout starts.
+	RolloutAfter time.Duration
+	// Settle is load alone after the last old pod is gone.
+	Settle time.Duration
+	// RolloutTimeout bounds the rollout phase.
+	RolloutTimeout time.Duration
+	// OnPhase, when set, is called as each phase begins.
+	OnPhase func(name string)
+}
+
+// Outcome is what a run produced.
+type Outcome struct {
+	Stats       *loadgen.Stats
+	Rollout     *report.RolloutInput
+	Interrupted bool
+	StopReason  string
+	EndedAt     time.Time
+}
+
+// Run carries out the plan. Cancelling ctx interrupts the run: sending
+// stops, requests in flight finish, and Run still returns everything
+// measured so far with Interrupted set, so the partial report can be
+// written. The error is set only when nothing could be measured.
+func Run(ctx context.Context, p Plan) (*Outcome, error) {
+	if p.Driver == nil {
+		return runLoadOnly(ctx, p)
+	}
+	return runRollout(ctx, p)
+}
+
+func runLoadOnly(ctx context.Context, p Plan) (*Outcome, error) {
+	p.Engine.MarkPhase("load")
+	notify(p, "load")
+	st, err := p.Engine.Run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &Outcome{Stats: st, EndedAt: time.Now(), StopReason: "completed"}
+	if ctx.Err() != nil {
+		out.Interrupted, out.StopReason = true, stopReason(ctx)
+	}
+	return out, nil
+}
+
+func runRollout(ctx context.Context, p Plan) (*Outcome, error) {
+	var (
+		mu     sync.Mutex
+		events []rollout.Event
+	)
+	sink := func(e rollout.Event) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}
+	obsCtx, stopObserving := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopObserving()
+	if err := p.Driver.Observe(obsCtx, sink); err != nil {
+		return nil, fmt.Errorf("observe %s: %w", p.Driver.Describe(), err)
+	}
+
+	// The load runs on its own context so that it stops only when the plan
+	// says so (or on interruption), whatever the rollout does.
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	p.Engine.MarkPhase("baseline")
+	notify(p, "baseline")
+	type result struct {
+		st  *loadgen.Stats
+		err error
+	}
+	loadDone := make(chan result, 1)
+	go func() {
+		st, err := p.Engine.Run(loadCtx)
+		loadDone <- result{st, err}
+	}()
+
+	status := rollout.Status{}
+	var rollErr error
+	if wait(ctx, p.RolloutAfter) {
+		p.Engine.MarkPhase("rollout")
+		notify(p, "rollout")
+		rollCtx, cancel := context.WithTimeout(ctx, p.RolloutTimeout)
+		status, rollErr = p.Driver.Roll(rollCtx)
+		timedOut := errors.Is(rollCtx.Err(), context.DeadlineExceeded)
+		cancel()
+		switch {
+		case rollErr != nil && !status.Failed:
+			status.Failed = true
+			status.Reason = rollErr.Error()
+		case !status.Done && !status.Failed && timedOut:
+			status.Failed = true
+			status.Reason = fmt.Sprintf("the rollout did not finish within --rollout-timeout %v", p.RolloutTimeout)
+		}
+		if ctx.Err() == nil {
+			p.Engine.MarkPhase("settle")
+			notify(p, "settle")
+			wait(ctx, p.Settle)
+		}
+	}
+	stopLoad()
+	res := <-loadDone
+	if res.err != nil {
+		return nil, res.err
+	}
+	// Let the observer catch events of the last moments (e.g. the final
+	// deletion) before the timeline is closed.
+	stopObserving()
+	mu.Lock()
+	evs := append([]rollout.Event(nil), events...)
+	mu.Unlock()
+
+	out := &Outcome{
+		Stats:      res.st,
+		EndedAt:    time.Now(),
+		StopReason: "completed",
+		Rollout: &report.RolloutInput{
+			Driver: p.Driver.Describe(), Kind: p.Kind, Namespace: p.Namespace, Deployment: p.Deployment,
+			Service: p.Service, Status: status, Events: evs,
+		},
+	}
+	if ctx.Err() != nil {
+		out.Interrupted, out.StopReason = true, stopReason(ctx)
+	}
+	return out, nil
+}
+
+func notify(p Plan, phase string) {
+	if p.OnPhase != nil {
+		p.OnPhase(phase)
+	}
+}
+
+// wait waits for d or until ctx is done, and reports whether d elapsed.
+func wait(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func stopReason(ctx context.Context) string {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause.Error()
+	}
+	return "interrupted"
+}
