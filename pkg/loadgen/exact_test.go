@@ -1,8 +1,11 @@
 package loadgen
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"sort"
 	"strconv"
 	"testing"
@@ -215,5 +218,45 @@ func TestStallIsATimeout(t *testing.T) {
 	// The latency histogram holds the timeouts: 3 of 20 at >= 1.5 s.
 	if st.Latency.TotalCount() != 20 || st.Latency.Max() < 1_500_000 {
 		t.Errorf("latency count %d max %dµs", st.Latency.TotalCount(), st.Latency.Max())
+	}
+}
+
+// TestIdleCloseIsNotADrop: a server that closes an idle keep-alive
+// connection between requests (as http.Server.Shutdown does) drops nothing;
+// the worker notices the close before reusing the connection, like real
+// clients, and reconnects.
+func TestIdleCloseIsNotADrop(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				// Answer two requests, then close the idle connection.
+				for range 2 {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					req.Body.Close()
+					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 18\r\n\r\npod-i >> ip >> v1\n")
+				}
+			}()
+		}
+	}()
+	st := runEngine(t, Config{Target: "http://" + ln.Addr().String() + "/", Rate: 100, Connections: 1, Requests: 30, KeepAlive: true}, 30*time.Second)
+	if st.Failed() != 0 || st.Retried != 0 {
+		t.Fatalf("failed %d retried %d (outcomes %v): an idle connection closed by the server is not a drop", st.Failed(), st.Retried, st.Outcomes)
+	}
+	if st.ConnsOpened != 15 {
+		t.Fatalf("opened %d connections, want 15 (two requests each)", st.ConnsOpened)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -49,7 +50,14 @@ type conn struct {
 	id      uint64
 	served  int64
 	lastPod int32
+	idleAt  time.Time       // when the last response ended
+	raw     syscall.RawConn // the TCP socket under any TLS, for stale checks
 }
+
+// staleAfter is how long a connection must have been idle before it is
+// checked for a close by the server. A busy connection is never checked, so
+// the fast path pays nothing.
+const staleAfter = time.Millisecond
 
 // countingConn counts bytes so that the worker can tell whether any part of
 // a response arrived before a failure, which decides whether a retry would
@@ -162,6 +170,9 @@ func (w *worker) attempt(s *sample) (retryable bool) {
 	e := w.e
 	s.status, s.detail, s.pod, s.attr, s.conn, s.connReqs = 0, "", 0, AttrNone, 0, 0
 	deadline := time.Now().Add(e.cfg.Timeout)
+	if w.c.nc != nil && w.stale() {
+		w.closeConn()
+	}
 	reused := w.c.nc != nil
 	if !reused {
 		if err := w.dial(deadline); err != nil {
@@ -227,8 +238,27 @@ func (w *worker) attempt(s *sample) (retryable bool) {
 	w.c.served++
 	if !e.cfg.KeepAlive || w.resp.ConnectionClose() {
 		w.closeConn()
+	} else {
+		w.c.idleAt = time.Now()
 	}
 	return false
+}
+
+// stale reports whether the server has closed the idle connection (its FIN
+// or a stray byte is waiting to be read). Clients that pool connections —
+// Go's net/http with its background read, JMeter's stale check, browsers —
+// notice this before they reuse a connection, so sending on it anyway would
+// count drops that no real client meets. Nothing was sent, so nothing is
+// recorded; only the race of a close crossing a request on the wire, which
+// real clients meet too, remains.
+func (w *worker) stale() bool {
+	switch {
+	case w.c.br.Buffered() > 0:
+		return true // bytes nobody asked for: the stream is out of step
+	case w.c.raw == nil || time.Since(w.c.idleAt) < staleAfter:
+		return false
+	}
+	return peerClosed(w.c.raw)
 }
 
 func (w *worker) dial(deadline time.Time) error {
@@ -241,6 +271,10 @@ func (w *worker) dial(deadline time.Time) error {
 	nc, err := d.DialContext(context.Background(), "tcp", addr)
 	if err != nil {
 		return err
+	}
+	w.c.raw = nil
+	if tc, ok := nc.(*net.TCPConn); ok {
+		w.c.raw, _ = tc.SyscallConn()
 	}
 	if e.tlsConfig != nil {
 		tc := tls.Client(nc, e.tlsConfig)
