@@ -73,7 +73,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.BoolVar(&o.cfg.ExitOnSIGTERM, "exit-on-sigterm", false, "misbehave: exit at once on SIGTERM or SIGINT, without draining [EXIT_ON_SIGTERM]")
 	fs.DurationVar(&o.cfg.ListenDelay, "listen-delay", 0, "misbehave: open the port only this long after start; connections are refused until then [LISTEN_DELAY]")
 	fs.DurationVar(&o.cfg.StartupDelay, "startup-delay", 0, "misbehave: answer 503 starting to everything until this long after start [STARTUP_DELAY]")
-	fs.DurationVar(&o.cfg.ShutdownDelay, "shutdown-delay", 0, "after SIGTERM, keep accepting (draining) this long before closing the port [SHUTDOWN_DELAY]")
+	fs.DurationVar(&o.cfg.ShutdownDelay, "shutdown-delay", app.DefaultShutdownDelay, "after SIGTERM, keep accepting and answer with Connection: close this long before closing the port, so keep-alive clients leave cleanly [SHUTDOWN_DELAY]")
 	fs.DurationVar(&o.cfg.DrainTimeout, "drain-timeout", app.DefaultDrainTimeout, "after closing the port, wait at most this long for in-flight requests [DRAIN_TIMEOUT]")
 	fs.StringVar(&level, "log-level", level, "`level`: debug (logs each probe's checker header), info, warn or error [LOG_LEVEL]")
 

@@ -73,6 +73,17 @@ func ParsePreStopMode(s string) (PreStopMode, error) {
 // preStop sleep of up to about 15s.
 const DefaultDrainTimeout = 15 * time.Second
 
+// DefaultShutdownDelay is the binary's drain window after SIGTERM: for this
+// long the app keeps accepting and answers every request with Connection:
+// close, so that each keep-alive client still pinned to the pod makes one
+// more request, is told to leave, and reconnects to another pod. Only then
+// does Shutdown close the connections that are still idle. Without the
+// window, Shutdown closes idle keep-alive connections at once, racing with
+// clients that are writing their next request on them: those requests are
+// dropped (Go's client and browsers retry them silently; rolltest counts
+// them). A client sending at least once per window never meets the race.
+const DefaultShutdownDelay = time.Second
+
 // TimeLayout is the time.Format layout of the /common/time and
 // /common/preStop bodies, in the server's local time zone. It matches Java's
 // DateTimeFormatter.ISO_LOCAL_DATE_TIME as used by the seed: the fraction of
