@@ -1,0 +1,462 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+
+	"github.com/rolltest/rolltest/internal/clustertest"
+)
+
+// The integration tests run the driver against the in-repo cluster
+// (`make cluster-up`): each deploys the reference manifests/testapp.yaml in a
+// namespace of its own, rolls it, and checks the timeline the real
+// controllers, kubelet and EndpointSlice controller produced. They skip when
+// the cluster is not running (and fail under ROLLTEST_E2E=1).
+
+const integrationTimeout = 4 * time.Minute
+
+// deployTestapp creates the reference Deployment and Service in ns and waits
+// until the Deployment is rolled out. The Service's NodePort is left to the
+// API server: NodePorts are cluster-wide, and this test sends no load.
+func deployTestapp(t *testing.T, cs kubernetes.Interface, ns string) *appsv1.Deployment {
+	t.Helper()
+	dep, svc := clustertest.TestappManifest(t)
+	dep.Namespace, svc.Namespace = ns, ns
+	for i := range svc.Spec.Ports {
+		svc.Spec.Ports[i].NodePort = 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := cs.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create service: %v", err)
+	}
+	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create deployment: %v", err)
+	}
+	return waitRolledOut(ctx, t, cs, ns, dep.Name)
+}
+
+// waitRolledOut waits, on a watch, until kubectl's rules say the Deployment
+// is rolled out.
+func waitRolledOut(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, name string) *appsv1.Deployment {
+	t.Helper()
+	lw := cache.NewListWatchFromClient(cs.AppsV1().RESTClient(), "deployments", ns, fields.OneTermEqualSelector("metadata.name", name))
+	var last string
+	ev, err := watchtools.UntilWithSync(ctx, lw, &appsv1.Deployment{}, nil, func(ev watch.Event) (bool, error) {
+		dep, ok := ev.Object.(*appsv1.Deployment)
+		if !ok {
+			return false, nil
+		}
+		msg, done, err := DeploymentRolloutStatus(dep)
+		last = msg
+		return done, err
+	})
+	if err != nil {
+		t.Fatalf("deployment %s/%s not rolled out (%s): %v", ns, name, last, err)
+	}
+	return ev.Object.(*appsv1.Deployment)
+}
+
+// recorder collects the driver's events.
+type recorder struct {
+	mu     sync.Mutex
+	events []Event
+	notify chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{notify: make(chan struct{}, 1)} }
+
+func (r *recorder) sink(e Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (r *recorder) snapshot() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
+}
+
+// waitUntil waits for cond to hold on the events so far, or for ctx.
+func (r *recorder) waitUntil(ctx context.Context, cond func([]Event) bool) bool {
+	for {
+		if cond(r.snapshot()) {
+			return true
+		}
+		select {
+		case <-r.notify:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// rolloutRun is the outcome of Observe followed by Roll.
+type rolloutRun struct {
+	events []Event
+	status Status
+	pods   []PodInfo
+}
+
+// runRollout observes, rolls, and keeps observing until every old pod's
+// endpoint has left the Service (that can be seen after the pod is deleted)
+// or 15 s have passed, like the orchestrator's settle phase.
+func runRollout(t *testing.T, d *KubeDriver) rolloutRun {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), integrationTimeout)
+	defer cancel()
+	rec := newRecorder()
+	if err := d.Observe(ctx, rec.sink); err != nil {
+		t.Fatalf("Observe: %v", err)
+	}
+	st, err := d.Roll(ctx)
+	if err != nil {
+		t.Fatalf("Roll: %v (status %+v)\ntimeline:\n%s", err, st, formatTimeline(rec.snapshot()))
+	}
+	settle, cancelSettle := context.WithTimeout(ctx, 15*time.Second)
+	defer cancelSettle()
+	rec.waitUntil(settle, func(evs []Event) bool {
+		for _, p := range d.Pods() {
+			if p.Generation == GenerationOld && indexOf(evs, EventEndpointRemoved, p.Name) < 0 {
+				return false
+			}
+		}
+		return true
+	})
+	return rolloutRun{events: rec.snapshot(), status: st, pods: d.Pods()}
+}
+
+func indexOf(evs []Event, kind EventKind, pod string) int {
+	for i, e := range evs {
+		if e.Kind == kind && e.Pod == pod {
+			return i
+		}
+	}
+	return -1
+}
+
+func countKind(evs []Event, kind EventKind) int {
+	n := 0
+	for _, e := range evs {
+		if e.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+// formatTimeline prints events with their time relative to the first.
+func formatTimeline(evs []Event) string {
+	if len(evs) == 0 {
+		return "(no events)\n"
+	}
+	var b strings.Builder
+	t0 := evs[0].Time
+	for _, e := range evs {
+		fmt.Fprintf(&b, "%s %+8.3fs %-19s %-26s %-12s %-20s %-10s %-3s %s\n",
+			e.Time.Format("15:04:05.000"), e.Time.Sub(t0).Seconds(), e.Kind, e.Pod, e.PodIP, e.ReplicaSet, e.Version, e.Generation, e.Message)
+	}
+	return b.String()
+}
+
+// checkRollingUpdate asserts the shape of a complete rolling update of
+// replicas pods, whatever the interleaving.
+func checkRollingUpdate(t *testing.T, run rolloutRun, replicas int) {
+	t.Helper()
+	evs := run.events
+	t.Logf("status %+v\ntimeline:\n%s", run.status, formatTimeline(evs))
+	if !run.status.Done || run.status.Failed {
+		t.Fatalf("status %+v, want Done", run.status)
+	}
+	for kind, want := range map[EventKind]int{EventTrigger: 1, EventRolloutComplete: 1, EventOldPodsGone: 1, EventRolloutFailed: 0} {
+		if got := countKind(evs, kind); got != want {
+			t.Errorf("%d %s events, want %d", got, kind, want)
+		}
+	}
+	if evs[0].Kind != EventTrigger {
+		t.Errorf("first event is %s, want trigger", evs[0].Kind)
+	}
+	var old, fresh []PodInfo
+	for _, p := range run.pods {
+		if p.Generation == GenerationOld {
+			old = append(old, p)
+		} else {
+			fresh = append(fresh, p)
+		}
+	}
+	if len(old) != replicas || len(fresh) != replicas {
+		t.Fatalf("pods %+v: want %d old and %d new", run.pods, replicas, replicas)
+	}
+	gone := indexOf(evs, EventOldPodsGone, "")
+	for _, p := range old {
+		term, removed, deleted := indexOf(evs, EventPodTerminating, p.Name), indexOf(evs, EventEndpointRemoved, p.Name), indexOf(evs, EventPodDeleted, p.Name)
+		if term < 0 || removed < 0 || deleted < 0 || term >= removed || removed >= deleted {
+			t.Errorf("old pod %s: terminating at #%d, endpoint_removed at #%d, deleted at #%d; want all, in that order", p.Name, term, removed, deleted)
+		}
+		if deleted > gone {
+			t.Errorf("old pod %s deleted (#%d) after old_pods_gone (#%d)", p.Name, deleted, gone)
+		}
+		if p.Deleted.IsZero() || p.IP == "" || p.UID == "" {
+			t.Errorf("old pod snapshot %+v: want deleted, with IP and UID", p)
+		}
+	}
+	if last := evs[gone-1]; last.Kind != EventPodDeleted || last.Generation != GenerationOld {
+		t.Errorf("old_pods_gone follows %s %s, want the last old pod's deletion", last.Kind, last.Pod)
+	}
+	for _, p := range fresh {
+		created, ready := indexOf(evs, EventPodCreated, p.Name), indexOf(evs, EventPodReady, p.Name)
+		if created < 0 || ready < 0 || created >= ready {
+			t.Errorf("new pod %s: created at #%d, ready at #%d; want both, in that order", p.Name, created, ready)
+		}
+		if !p.Deleted.IsZero() || !p.Ready || p.IP == "" {
+			t.Errorf("new pod snapshot %+v: want alive, Ready, with IP", p)
+		}
+		if evs[ready].PodIP == "" {
+			t.Errorf("pod_ready of %s carries no IP", p.Name)
+		}
+	}
+	if !run.status.Triggered.Before(run.status.Complete) || run.status.Complete.After(run.status.OldPodsGone) {
+		t.Errorf("status times out of order: %+v", run.status)
+	}
+}
+
+func TestKubeIntegrationRestart(t *testing.T) {
+	cs := clustertest.Clientset(t)
+	ns := clustertest.Namespace(t, cs, "rollout-restart")
+	deployTestapp(t, cs, ns)
+	d, err := NewKubeDriver(KubeConfig{Clientset: cs, Namespace: ns, Deployment: "testapp", RolloutTimeout: 3 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := runRollout(t, d)
+	checkRollingUpdate(t, run, 2)
+	var oldV, newV string
+	for _, p := range run.pods {
+		if p.Generation == GenerationOld {
+			oldV = p.Version
+		} else {
+			newV = p.Version
+		}
+	}
+	if oldV == "" || newV == "" || oldV == newV {
+		t.Errorf("versions old %q new %q: want two different pod-template-hashes", oldV, newV)
+	}
+	dep, err := cs.AppsV1().Deployments(ns).Get(context.Background(), "testapp", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := dep.Spec.Template.Annotations[kubeRestartedAtAnnotation]; !ok {
+		t.Errorf("pod template has no %s annotation", kubeRestartedAtAnnotation)
+	}
+}
+
+func TestKubeIntegrationImage(t *testing.T) {
+	cs := clustertest.Clientset(t)
+	ns := clustertest.Namespace(t, cs, "rollout-image")
+	dep := deployTestapp(t, cs, ns)
+	if img := dep.Spec.Template.Spec.Containers[0].Image; img != "rolltest.local/testapp:v1" {
+		t.Fatalf("manifest image %s, want rolltest.local/testapp:v1", img)
+	}
+	container := dep.Spec.Template.Spec.Containers[0].Name
+	d, err := NewKubeDriver(KubeConfig{Clientset: cs, Namespace: ns, Deployment: "testapp", Mode: KubeImage,
+		Image: container + "=rolltest.local/testapp:v2", RolloutTimeout: 3 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := runRollout(t, d)
+	checkRollingUpdate(t, run, 2)
+	for _, e := range run.events {
+		if e.Pod == "" {
+			continue
+		}
+		want := map[Generation]string{GenerationOld: "v1", GenerationNew: "v2"}[e.Generation]
+		if e.Version != want {
+			t.Errorf("%s %s: version %q, generation %s; want %s", e.Kind, e.Pod, e.Version, e.Generation, want)
+		}
+	}
+}
+
+// TestKubeIntegrationLeastPrivilege runs the driver with exactly the rights
+// of manifests/rbac.yaml, by impersonating its ServiceAccount, and shows that
+// each right matters: without patch the restart is refused, without watch on
+// pods Observe fails, both with errors that say so.
+func TestKubeIntegrationLeastPrivilege(t *testing.T) {
+	cs := clustertest.Clientset(t)
+	ns := clustertest.Namespace(t, cs, "rollout-rbac")
+	deployTestapp(t, cs, ns)
+	role := applyRBAC(t, cs, ns)
+	user := "system:serviceaccount:" + ns + ":rolltest"
+	saConfig := clustertest.Config(t)
+	saConfig.Impersonate = rest.ImpersonationConfig{
+		UserName: user,
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
+	}
+	newDriver := func() *KubeDriver {
+		d, err := NewKubeDriver(KubeConfig{REST: saConfig, Namespace: ns, Deployment: "testapp", RolloutTimeout: 3 * time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	waitAccess(t, cs, ns, user, "apps", "deployments", "patch", true)
+
+	t.Run("rbac.yaml suffices", func(t *testing.T) {
+		checkRollingUpdate(t, runRollout(t, newDriver()), 2)
+	})
+
+	t.Run("no patch", func(t *testing.T) {
+		r := role.DeepCopy()
+		for i, rule := range r.Rules {
+			if slices.Contains(rule.Resources, "deployments") {
+				r.Rules[i].Verbs = slices.DeleteFunc(slices.Clone(rule.Verbs), func(v string) bool { return v == "patch" })
+			}
+		}
+		updateRole(t, cs, r)
+		waitAccess(t, cs, ns, user, "apps", "deployments", "patch", false)
+		before, err := cs.AppsV1().Deployments(ns).Get(context.Background(), "testapp", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		rec := newRecorder()
+		d := newDriver()
+		if err := d.Observe(ctx, rec.sink); err != nil {
+			t.Fatalf("Observe without patch: %v", err)
+		}
+		st, err := d.Roll(ctx)
+		t.Logf("Roll error: %v", err)
+		if err == nil || !apierrors.IsForbidden(err) || !strings.HasPrefix(err.Error(), "patch deployment "+ns+"/testapp: ") ||
+			!strings.Contains(err.Error(), `cannot patch resource "deployments"`) {
+			t.Errorf("Roll error %v, want a forbidden patch deployment error", err)
+		}
+		if !st.Failed || st.Done {
+			t.Errorf("status %+v, want Failed", st)
+		}
+		after, err := cs.AppsV1().Deployments(ns).Get(context.Background(), "testapp", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.Generation != before.Generation {
+			t.Errorf("deployment generation %d → %d: something was rolled out", before.Generation, after.Generation)
+		}
+	})
+
+	t.Run("no watch on pods", func(t *testing.T) {
+		r := role.DeepCopy()
+		for i, rule := range r.Rules {
+			if slices.Contains(rule.Resources, "pods") {
+				r.Rules[i].Verbs = []string{"list"}
+			}
+		}
+		updateRole(t, cs, r)
+		waitAccess(t, cs, ns, user, "", "pods", "watch", false)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		err := newDriver().Observe(ctx, nil)
+		t.Logf("Observe error: %v", err)
+		if err == nil || !apierrors.IsForbidden(err) || !strings.HasPrefix(err.Error(), "list and watch pods in namespace "+ns+": ") {
+			t.Errorf("Observe error %v, want a forbidden list and watch pods error", err)
+		}
+	})
+}
+
+// applyRBAC creates the objects of manifests/rbac.yaml in ns and returns
+// the Role.
+func applyRBAC(t *testing.T, cs kubernetes.Interface, ns string) *rbacv1.Role {
+	t.Helper()
+	ctx := context.Background()
+	var role *rbacv1.Role
+	var kinds []string
+	for _, obj := range clustertest.Manifest(t, "manifests/rbac.yaml") {
+		var err error
+		switch o := obj.(type) {
+		case *corev1.ServiceAccount:
+			o.Namespace = ns
+			_, err = cs.CoreV1().ServiceAccounts(ns).Create(ctx, o, metav1.CreateOptions{})
+		case *rbacv1.Role:
+			o.Namespace = ns
+			role, err = cs.RbacV1().Roles(ns).Create(ctx, o, metav1.CreateOptions{})
+		case *rbacv1.RoleBinding:
+			o.Namespace = ns
+			for i := range o.Subjects {
+				o.Subjects[i].Namespace = ns
+			}
+			_, err = cs.RbacV1().RoleBindings(ns).Create(ctx, o, metav1.CreateOptions{})
+		default:
+			t.Fatalf("manifests/rbac.yaml: unexpected %T", obj)
+		}
+		if err != nil {
+			t.Fatalf("create %T: %v", obj, err)
+		}
+		kinds = append(kinds, fmt.Sprintf("%T", obj))
+	}
+	if len(kinds) != 3 || role == nil {
+		t.Fatalf("manifests/rbac.yaml holds %v, want ServiceAccount, Role, RoleBinding", kinds)
+	}
+	return role
+}
+
+func updateRole(t *testing.T, cs kubernetes.Interface, r *rbacv1.Role) {
+	t.Helper()
+	cur, err := cs.RbacV1().Roles(r.Namespace).Get(context.Background(), r.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Rules = r.Rules
+	if _, err := cs.RbacV1().Roles(r.Namespace).Update(context.Background(), cur, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("update role: %v", err)
+	}
+}
+
+// waitAccess waits until the API server's authorizer answers allowed for
+// user's verb on resource. The RBAC authorizer works from its own caches, so
+// a Role change takes effect a moment after the write; it offers nothing to
+// watch, so this asks again every 100 ms.
+func waitAccess(t *testing.T, cs kubernetes.Interface, ns, user, group, resource, verb string, allowed bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		sar, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
+			Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:   user,
+				Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
+				ResourceAttributes: &authorizationv1.ResourceAttributes{
+					Namespace: ns, Group: group, Resource: resource, Verb: verb,
+				},
+			},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			return false, err
+		}
+		return sar.Status.Allowed == allowed, nil
+	})
+	if err != nil {
+		t.Fatalf("%s %s %s allowed=%v never took effect: %v", user, verb, resource, allowed, err)
+	}
+}

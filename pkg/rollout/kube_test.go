@@ -1,0 +1,933 @@
+package rollout
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+// The unit tests drive the driver through client-go's fake clientset: the
+// informers list and watch it exactly as they would a cluster, and the test
+// plays the deployment controller, the kubelet and the EndpointSlice
+// controller by writing objects in a scripted order.
+
+const testNS = "default"
+
+// testClock is a clock that advances by a millisecond on every reading, so
+// that event times are distinct and ordered, and stays within one second so
+// that the restart annotation is predictable.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newTestClock() *testClock {
+	return &testClock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Microsecond)
+	return c.t
+}
+
+// fixture builds the objects of a Deployment named app with one container.
+type fixture struct {
+	dep *appsv1.Deployment
+}
+
+func newFixture(replicas int32, image string) *fixture {
+	labels := map[string]string{"app.kubernetes.io/name": "testapp"}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "testapp", Namespace: testNS, UID: "dep-uid", Generation: 1,
+			Annotations: map[string]string{kubeRevisionAnnotation: "1"},
+		},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{
+					{Name: "app", Image: image},
+					{Name: "sidecar", Image: "rolltest.local/sidecar:v1"},
+				}},
+			},
+		},
+		Status: appsv1.DeploymentStatus{
+			ObservedGeneration: 1, Replicas: replicas, UpdatedReplicas: replicas,
+			ReadyReplicas: replicas, AvailableReplicas: replicas,
+		},
+	}
+	return &fixture{dep: dep}
+}
+
+func (f *fixture) service(name string, selector map[string]string) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: testNS},
+		Spec:       corev1.ServiceSpec{Selector: selector},
+	}
+}
+
+// rs returns a ReplicaSet of template, as the deployment controller makes it.
+func (f *fixture) rs(template *corev1.PodTemplateSpec, hash string, revision int, replicas int32) *appsv1.ReplicaSet {
+	tpl := template.DeepCopy()
+	tpl.Labels = map[string]string{kubePodTemplateHashLabel: hash}
+	for k, v := range template.Labels {
+		tpl.Labels[k] = v
+	}
+	return &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "testapp-" + hash, Namespace: testNS, UID: types.UID("rs-" + hash),
+			Labels:          tpl.Labels,
+			Annotations:     map[string]string{kubeRevisionAnnotation: fmt.Sprint(revision)},
+			OwnerReferences: []metav1.OwnerReference{controllerRef("Deployment", f.dep.Name, f.dep.UID)},
+		},
+		Spec: appsv1.ReplicaSetSpec{Replicas: &replicas, Selector: f.dep.Spec.Selector, Template: *tpl},
+	}
+}
+
+func (f *fixture) pod(rs *appsv1.ReplicaSet, suffix, ip string, ready bool) *corev1.Pod {
+	status := corev1.ConditionFalse
+	if ready {
+		status = corev1.ConditionTrue
+	}
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: rs.Name + "-" + suffix, Namespace: testNS, UID: types.UID("uid-" + rs.Name + "-" + suffix),
+			Labels:          rs.Spec.Template.Labels,
+			OwnerReferences: []metav1.OwnerReference{controllerRef("ReplicaSet", rs.Name, rs.UID)},
+		},
+		Spec: rs.Spec.Template.Spec,
+		Status: corev1.PodStatus{
+			PodIP:      ip,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: status}},
+		},
+	}
+}
+
+func controllerRef(kind, name string, uid types.UID) metav1.OwnerReference {
+	yes := true
+	return metav1.OwnerReference{APIVersion: "apps/v1", Kind: kind, Name: name, UID: uid, Controller: &yes}
+}
+
+// ep describes one endpoint of a slice: pod, ready, serving, terminating.
+type ep struct {
+	pod                         *corev1.Pod
+	ready, serving, terminating bool
+}
+
+func slice(svc string, eps ...ep) *discoveryv1.EndpointSlice {
+	s := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: svc + "-abcde", Namespace: testNS, Labels: map[string]string{kubeServiceNameLabel: svc}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+	}
+	for _, e := range eps {
+		ready, serving, terminating := e.ready, e.serving, e.terminating
+		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{
+			Addresses:  []string{e.pod.Status.PodIP},
+			Conditions: discoveryv1.EndpointConditions{Ready: &ready, Serving: &serving, Terminating: &terminating},
+			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Name: e.pod.Name, UID: e.pod.UID, Namespace: testNS},
+		})
+	}
+	return s
+}
+
+// harness runs a KubeDriver against a fake clientset.
+type harness struct {
+	t        *testing.T
+	cs       *fake.Clientset
+	d        *KubeDriver
+	watches  chan string
+	mu       sync.Mutex
+	events   []Event
+	notify   chan struct{}
+	cancel   context.CancelFunc
+	rollDone chan struct{}
+	patches  chan k8stesting.PatchAction
+	status   Status
+	rollErr  error
+}
+
+func newHarness(t *testing.T, cfg KubeConfig, objs ...runtime.Object) *harness {
+	t.Helper()
+	h := &harness{t: t, cs: fake.NewClientset(objs...), watches: make(chan string, 16), notify: make(chan struct{}, 1),
+		patches: make(chan k8stesting.PatchAction, 4)}
+	// Tell the test when each informer's watch is open: the fake
+	// clientset drops changes made between an informer's list and its
+	// watch, which a real API server replays from the list's
+	// resourceVersion.
+	h.cs.PrependWatchReactor("*", func(a k8stesting.Action) (bool, watch.Interface, error) {
+		h.watches <- a.GetResource().Resource
+		return false, nil, nil
+	})
+	// The fake applies patches but, unlike the API server, does not bump
+	// metadata.generation on a spec change; kubectl's rules depend on it.
+	h.cs.PrependReactor("patch", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		pa := a.(k8stesting.PatchAction)
+		gvr := appsv1.SchemeGroupVersion.WithResource("deployments")
+		obj, err := h.cs.Tracker().Get(gvr, pa.GetNamespace(), pa.GetName())
+		if err != nil {
+			return true, nil, err
+		}
+		cur := obj.(*appsv1.Deployment)
+		orig, _ := json.Marshal(cur)
+		patched, err := strategicpatch.StrategicMergePatch(orig, pa.GetPatch(), appsv1.Deployment{})
+		if err != nil {
+			return true, nil, err
+		}
+		out := &appsv1.Deployment{}
+		if err := json.Unmarshal(patched, out); err != nil {
+			return true, nil, err
+		}
+		if !equalJSON(out.Spec, cur.Spec) {
+			out.Generation++
+		}
+		if err := h.cs.Tracker().Update(gvr, out, pa.GetNamespace()); err != nil {
+			return true, nil, err
+		}
+		h.patches <- pa
+		return true, out, nil
+	})
+	cfg.Clientset = h.cs
+	if cfg.Namespace == "" {
+		cfg.Namespace = testNS
+	}
+	if cfg.Deployment == "" {
+		cfg.Deployment = "testapp"
+	}
+	if cfg.Now == nil {
+		cfg.Now = newTestClock().Now
+	}
+	d, err := NewKubeDriver(cfg)
+	if err != nil {
+		t.Fatalf("NewKubeDriver: %v", err)
+	}
+	h.d = d
+	return h
+}
+
+func (h *harness) observe() error {
+	h.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	h.t.Cleanup(cancel)
+	return h.d.Observe(ctx, func(e Event) {
+		h.mu.Lock()
+		h.events = append(h.events, e)
+		h.mu.Unlock()
+		select {
+		case h.notify <- struct{}{}:
+		default:
+		}
+	})
+}
+
+// mustObserve starts observing and waits until all four watches are open.
+func (h *harness) mustObserve() {
+	h.t.Helper()
+	if err := h.observe(); err != nil {
+		h.t.Fatalf("Observe: %v", err)
+	}
+	timeout := time.After(10 * time.Second)
+	for seen := 0; seen < 4; seen++ {
+		select {
+		case <-h.watches:
+		case <-timeout:
+			h.t.Fatalf("only %d of 4 watches opened", seen)
+		}
+	}
+}
+
+func (h *harness) roll() {
+	h.rollDone = make(chan struct{})
+	go func() {
+		defer close(h.rollDone)
+		h.status, h.rollErr = h.d.Roll(context.Background())
+	}()
+}
+
+func (h *harness) waitRoll() (Status, error) {
+	h.t.Helper()
+	select {
+	case <-h.rollDone:
+		return h.status, h.rollErr
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("Roll did not return")
+		return Status{}, nil
+	}
+}
+
+// waitPatch waits for the driver's patch to have been applied.
+func (h *harness) waitPatch() k8stesting.PatchAction {
+	h.t.Helper()
+	select {
+	case pa := <-h.patches:
+		return pa
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("no patch sent")
+		return nil
+	}
+}
+
+// waitEvents waits until n events in total have been delivered.
+func (h *harness) waitEvents(n int) []Event {
+	h.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		h.mu.Lock()
+		got := append([]Event(nil), h.events...)
+		h.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		select {
+		case <-h.notify:
+		case <-deadline:
+			h.t.Fatalf("waited for %d events, got %d:\n%s", n, len(got), formatEvents(got))
+		}
+	}
+}
+
+// step runs change and requires exactly the listed events (kind, pod,
+// generation) to follow, in that order.
+func (h *harness) step(name string, change func(), want ...string) {
+	h.t.Helper()
+	h.mu.Lock()
+	before := len(h.events)
+	h.mu.Unlock()
+	change()
+	got := h.waitEvents(before + len(want))[before:]
+	var gotS []string
+	for _, e := range got {
+		gotS = append(gotS, eventKey(e))
+	}
+	if strings.Join(gotS, "\n") != strings.Join(want, "\n") {
+		h.t.Fatalf("%s: events\n%s\nwant\n%s", name, strings.Join(gotS, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func eventKey(e Event) string {
+	s := string(e.Kind)
+	if e.Pod != "" {
+		s += " " + e.Pod
+	} else if e.ReplicaSet != "" {
+		s += " " + e.ReplicaSet
+	}
+	if e.Generation != "" {
+		s += " " + string(e.Generation)
+	}
+	if e.Version != "" {
+		s += " " + e.Version
+	}
+	return s
+}
+
+func formatEvents(evs []Event) string {
+	var b strings.Builder
+	for _, e := range evs {
+		fmt.Fprintf(&b, "%s %-20s %-26s ip=%-10s rs=%-16s v=%-6s %-3s %s\n",
+			e.Time.Format("15:04:05.000000"), e.Kind, e.Pod, e.PodIP, e.ReplicaSet, e.Version, e.Generation, e.Message)
+	}
+	return b.String()
+}
+
+func (h *harness) ctx() context.Context { return context.Background() }
+
+func (h *harness) create(obj runtime.Object) {
+	h.t.Helper()
+	var err error
+	switch o := obj.(type) {
+	case *appsv1.ReplicaSet:
+		_, err = h.cs.AppsV1().ReplicaSets(testNS).Create(h.ctx(), o, metav1.CreateOptions{})
+	case *corev1.Pod:
+		_, err = h.cs.CoreV1().Pods(testNS).Create(h.ctx(), o, metav1.CreateOptions{})
+	case *discoveryv1.EndpointSlice:
+		_, err = h.cs.DiscoveryV1().EndpointSlices(testNS).Create(h.ctx(), o, metav1.CreateOptions{})
+	default:
+		h.t.Fatalf("create %T", obj)
+	}
+	if err != nil {
+		h.t.Fatalf("create: %v", err)
+	}
+}
+
+func (h *harness) update(obj runtime.Object) {
+	h.t.Helper()
+	var err error
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		_, err = h.cs.AppsV1().Deployments(testNS).Update(h.ctx(), o, metav1.UpdateOptions{})
+	case *appsv1.ReplicaSet:
+		_, err = h.cs.AppsV1().ReplicaSets(testNS).Update(h.ctx(), o, metav1.UpdateOptions{})
+	case *corev1.Pod:
+		_, err = h.cs.CoreV1().Pods(testNS).Update(h.ctx(), o, metav1.UpdateOptions{})
+	case *discoveryv1.EndpointSlice:
+		_, err = h.cs.DiscoveryV1().EndpointSlices(testNS).Update(h.ctx(), o, metav1.UpdateOptions{})
+	default:
+		h.t.Fatalf("update %T", obj)
+	}
+	if err != nil {
+		h.t.Fatalf("update: %v", err)
+	}
+}
+
+func (h *harness) deletePod(p *corev1.Pod) {
+	h.t.Helper()
+	if err := h.cs.CoreV1().Pods(testNS).Delete(h.ctx(), p.Name, metav1.DeleteOptions{}); err != nil {
+		h.t.Fatalf("delete pod: %v", err)
+	}
+}
+
+// deployment returns the Deployment as stored, with status set as given.
+func (h *harness) deployment(generation, observed int64, replicas, updated, available int32) *appsv1.Deployment {
+	h.t.Helper()
+	dep, err := h.cs.AppsV1().Deployments(testNS).Get(h.ctx(), "testapp", metav1.GetOptions{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	dep.Generation = generation
+	dep.Status = appsv1.DeploymentStatus{ObservedGeneration: observed, Replicas: replicas, UpdatedReplicas: updated, AvailableReplicas: available, ReadyReplicas: available}
+	return dep
+}
+
+func terminating(p *corev1.Pod) *corev1.Pod {
+	p = p.DeepCopy()
+	now := metav1.Now()
+	grace := int64(30)
+	p.DeletionTimestamp = &now
+	p.DeletionGracePeriodSeconds = &grace
+	return p
+}
+
+func withReady(p *corev1.Pod, ip string, ready bool) *corev1.Pod {
+	p = p.DeepCopy()
+	p.Status.PodIP = ip
+	p.Status.Conditions[0].Status = corev1.ConditionFalse
+	if ready {
+		p.Status.Conditions[0].Status = corev1.ConditionTrue
+	}
+	return p
+}
+
+// TestKubeRestartTimeline plays a complete rolling restart of two replicas
+// (maxSurge 1, maxUnavailable 0) and checks the patch, every event, the
+// status and the pod snapshot.
+func TestKubeRestartTimeline(t *testing.T) {
+	f := newFixture(2, "rolltest.local/testapp:v1")
+	rsOld := f.rs(&f.dep.Spec.Template, "old", 1, 2)
+	old1 := f.pod(rsOld, "a", "10.0.0.1", true)
+	old2 := f.pod(rsOld, "b", "10.0.0.2", true)
+	svc := f.service("testapp", f.dep.Spec.Template.Labels)
+	h := newHarness(t, KubeConfig{Mode: KubeRestart},
+		f.dep, rsOld, old1, old2, svc, slice("testapp", ep{old1, true, true, false}, ep{old2, true, true, false}))
+	h.mustObserve()
+	if n := len(h.waitEvents(0)); n != 0 {
+		t.Fatalf("Observe emitted %d events for pre-existing objects", n)
+	}
+	if got := h.d.Service(); got != "testapp" {
+		t.Errorf("Service() = %q, want testapp (found by selector)", got)
+	}
+
+	h.step("trigger", h.roll, "trigger")
+	patch := h.waitPatch()
+	wantPatch := `{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"2026-03-04T05:06:07Z"}}}}}`
+	if patch.GetPatchType() != types.StrategicMergePatchType || string(patch.GetPatch()) != wantPatch {
+		t.Errorf("patch = %s %s, want %s %s", patch.GetPatchType(), patch.GetPatch(), types.StrategicMergePatchType, wantPatch)
+	}
+	patched, err := h.cs.AppsV1().Deployments(testNS).Get(h.ctx(), "testapp", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if patched.Generation != 2 {
+		t.Fatalf("generation after patch = %d, want 2", patched.Generation)
+	}
+
+	rsNew := f.rs(&patched.Spec.Template, "new", 2, 1)
+	new1 := f.pod(rsNew, "c", "", false)
+	new2 := f.pod(rsNew, "d", "", false)
+	// The Deployment's own updates: only the last one satisfies kubectl.
+	h.step("spec observed", func() { h.update(h.deployment(2, 2, 2, 0, 2)) })
+	h.step("new RS", func() { h.create(rsNew) }, "replicaset_created testapp-new new new")
+	h.step("new pod", func() { h.create(new1) }, "pod_created testapp-new-c new new")
+	h.step("new pod ready", func() { h.update(withReady(new1, "10.0.0.3", true)) }, "pod_ready testapp-new-c new new")
+	h.step("new pod endpoint", func() {
+		h.update(slice("testapp", ep{old1, true, true, false}, ep{old2, true, true, false}, ep{withReady(new1, "10.0.0.3", true), true, true, false}))
+	})
+	h.step("scale old down", func() {
+		rs := rsOld.DeepCopy()
+		rs.Spec.Replicas = ptr32(1)
+		h.update(rs)
+	}, "replicaset_scaled testapp-old old old")
+	h.step("old pod terminating", func() { h.update(terminating(old1)) }, "pod_terminating testapp-old-a old old")
+	h.step("old endpoint not ready", func() {
+		h.update(slice("testapp", ep{old1, false, true, true}, ep{old2, true, true, false}, ep{withReady(new1, "10.0.0.3", true), true, true, false}))
+	}, "endpoint_not_ready testapp-old-a old old")
+	h.step("old pod not ready", func() { h.update(withReady(terminating(old1), "10.0.0.1", false)) }, "pod_not_ready testapp-old-a old old")
+	h.step("old endpoint not serving", func() {
+		h.update(slice("testapp", ep{old1, false, false, true}, ep{old2, true, true, false}, ep{withReady(new1, "10.0.0.3", true), true, true, false}))
+	}, "endpoint_removed testapp-old-a old old")
+	h.step("old pod deleted", func() { h.deletePod(old1) }, "pod_deleted testapp-old-a old old")
+
+	// The second pod: the RS scales up before its pod appears; the pod
+	// arrives before the old pod goes.
+	h.step("scale new up", func() {
+		rs := rsNew.DeepCopy()
+		rs.Spec.Replicas = ptr32(2)
+		h.update(rs)
+	}, "replicaset_scaled testapp-new new new")
+	h.step("second new pod", func() { h.create(new2) }, "pod_created testapp-new-d new new")
+	h.step("second new pod ready", func() { h.update(withReady(new2, "10.0.0.4", true)) }, "pod_ready testapp-new-d new new")
+	h.step("scale old to zero", func() {
+		rs := rsOld.DeepCopy()
+		rs.Spec.Replicas = ptr32(0)
+		h.update(rs)
+	}, "replicaset_scaled testapp-old old old")
+	// The EndpointSlice controller's update can arrive before the pod's.
+	h.step("second old endpoint terminating", func() {
+		h.update(slice("testapp", ep{old1, false, false, true}, ep{old2, false, true, true},
+			ep{withReady(new1, "10.0.0.3", true), true, true, false}, ep{withReady(new2, "10.0.0.4", true), true, true, false}))
+	}, "pod_terminating testapp-old-b old old", "endpoint_not_ready testapp-old-b old old")
+	h.step("second old pod terminating", func() { h.update(terminating(old2)) })
+	// Complete by kubectl's rules while the old pod still terminates.
+	h.step("rollout complete", func() { h.update(h.deployment(2, 2, 2, 2, 2)) }, "rollout_complete")
+	h.step("second old endpoint gone", func() {
+		h.update(slice("testapp", ep{withReady(new1, "10.0.0.3", true), true, true, false}, ep{withReady(new2, "10.0.0.4", true), true, true, false}))
+	}, "endpoint_removed testapp-old-b old old")
+	h.step("last old pod deleted", func() { h.deletePod(old2) }, "pod_deleted testapp-old-b old old", "old_pods_gone")
+
+	st, err := h.waitRoll()
+	if err != nil {
+		t.Fatalf("Roll: %v", err)
+	}
+	if !st.Done || st.Failed || st.Triggered.IsZero() || st.Complete.IsZero() || st.OldPodsGone.IsZero() {
+		t.Errorf("status = %+v, want Done with all times set", st)
+	}
+	if !st.Triggered.Before(st.Complete) || !st.Complete.Before(st.OldPodsGone) {
+		t.Errorf("status times out of order: %+v", st)
+	}
+
+	evs := h.waitEvents(0)
+	for i := 1; i < len(evs); i++ {
+		if evs[i].Time.Before(evs[i-1].Time) {
+			t.Errorf("event %d (%s) at %v is before event %d at %v", i, evs[i].Kind, evs[i].Time, i-1, evs[i-1].Time)
+		}
+	}
+	for _, e := range evs {
+		if e.Pod == "testapp-new-c" && e.Kind == EventPodReady && e.PodIP != "10.0.0.3" {
+			t.Errorf("pod_ready event carries IP %q, want 10.0.0.3", e.PodIP)
+		}
+		if e.Kind == EventPodTerminating && e.Pod == "testapp-old-a" && e.Message != "grace period 30s" {
+			t.Errorf("terminating message %q", e.Message)
+		}
+	}
+	t.Logf("timeline:\n%s", formatEvents(evs))
+
+	pods := h.d.Pods()
+	want := []struct {
+		name, ip string
+		gen      Generation
+		deleted  bool
+	}{
+		{"testapp-old-a", "10.0.0.1", GenerationOld, true},
+		{"testapp-old-b", "10.0.0.2", GenerationOld, true},
+		{"testapp-new-c", "10.0.0.3", GenerationNew, false},
+		{"testapp-new-d", "10.0.0.4", GenerationNew, false},
+	}
+	if len(pods) != len(want) {
+		t.Fatalf("Pods() = %+v", pods)
+	}
+	for i, w := range want {
+		p := pods[i]
+		if p.Name != w.name || p.IP != w.ip || p.Generation != w.gen || p.Deleted.IsZero() != !w.deleted {
+			t.Errorf("pod %d = %+v, want %+v", i, p, w)
+		}
+		if wantVersion := strings.Split(w.name, "-")[1]; p.Version != wantVersion {
+			t.Errorf("pod %s version %q, want the pod-template-hash %q", p.Name, p.Version, wantVersion)
+		}
+	}
+}
+
+// TestKubeImageTimeline checks the set-image patch and that versions are
+// image tags when the first container's image changes.
+func TestKubeImageTimeline(t *testing.T) {
+	f := newFixture(1, "rolltest.local/testapp:v1")
+	rsOld := f.rs(&f.dep.Spec.Template, "old", 1, 1)
+	old1 := f.pod(rsOld, "a", "10.0.0.1", true)
+	h := newHarness(t, KubeConfig{Mode: KubeImage, Image: "app=rolltest.local/testapp:v2", Service: "testapp"},
+		f.dep, rsOld, old1, f.service("testapp", f.dep.Spec.Template.Labels), f.service("other", f.dep.Spec.Template.Labels),
+		slice("testapp", ep{old1, true, true, false}))
+	h.mustObserve()
+	if got, want := h.d.Describe(), "set image app=rolltest.local/testapp:v2 on deployment default/testapp"; got != want {
+		t.Errorf("Describe() = %q, want %q", got, want)
+	}
+	h.step("trigger", h.roll, "trigger")
+	patch := h.waitPatch().GetPatch()
+	if want := `{"spec":{"template":{"spec":{"containers":[{"image":"rolltest.local/testapp:v2","name":"app"}]}}}}`; string(patch) != want {
+		t.Errorf("patch = %s, want %s", patch, want)
+	}
+	patched, _ := h.cs.AppsV1().Deployments(testNS).Get(h.ctx(), "testapp", metav1.GetOptions{})
+	if c := patched.Spec.Template.Spec.Containers; len(c) != 2 || c[0].Image != "rolltest.local/testapp:v2" || c[1].Image != "rolltest.local/sidecar:v1" {
+		t.Fatalf("containers after patch: %+v", c)
+	}
+	rsNew := f.rs(&patched.Spec.Template, "new", 2, 1)
+	new1 := f.pod(rsNew, "b", "", false)
+	h.step("new RS", func() { h.create(rsNew) }, "replicaset_created testapp-new new v2")
+	h.step("new pod", func() { h.create(new1) }, "pod_created testapp-new-b new v2")
+	h.step("ready", func() { h.update(withReady(new1, "10.0.0.2", true)) }, "pod_ready testapp-new-b new v2")
+	h.step("complete", func() { h.update(h.deployment(2, 2, 1, 1, 1)) }, "rollout_complete")
+	h.step("old terminating", func() { h.update(terminating(old1)) }, "pod_terminating testapp-old-a old v1")
+	h.step("old endpoint", func() {
+		h.update(slice("testapp", ep{old1, false, false, true}, ep{withReady(new1, "10.0.0.2", true), true, true, false}))
+	}, "endpoint_removed testapp-old-a old v1")
+	h.step("old deleted", func() { h.deletePod(old1) }, "pod_deleted testapp-old-a old v1", "old_pods_gone")
+	if st, err := h.waitRoll(); err != nil || !st.Done {
+		t.Fatalf("Roll = %+v, %v", st, err)
+	}
+	evs := h.waitEvents(0)
+	if !strings.Contains(evs[0].Message, "rolltest.local/testapp:v1 → rolltest.local/testapp:v2") {
+		t.Errorf("trigger message %q", evs[0].Message)
+	}
+}
+
+// TestKubeWatchMode checks that a rollout started by someone else is
+// noticed and followed, and that a new ReplicaSet's pods arriving before
+// the ReplicaSet itself are still attributed.
+func TestKubeWatchMode(t *testing.T) {
+	f := newFixture(1, "rolltest.local/testapp:v1")
+	rsOld := f.rs(&f.dep.Spec.Template, "old", 3, 1)
+	old1 := f.pod(rsOld, "a", "10.0.0.1", true)
+	h := newHarness(t, KubeConfig{Mode: KubeWatch, RolloutTimeout: time.Minute},
+		f.dep, rsOld, old1, f.service("testapp", f.dep.Spec.Template.Labels))
+	h.mustObserve()
+	h.roll()
+	// A scale is a spec change but not a rollout.
+	h.step("scale", func() {
+		dep := h.deployment(2, 2, 1, 1, 1)
+		dep.Spec.Replicas = ptr32(1)
+		h.update(dep)
+	})
+	var dep *appsv1.Deployment
+	h.step("someone sets the image", func() {
+		dep = h.deployment(3, 2, 1, 1, 1)
+		dep.Spec.Template.Spec.Containers[0].Image = "rolltest.local/testapp:v2"
+		h.update(dep)
+	}, "trigger")
+	evs := h.waitEvents(0)
+	if want := "rollout started by someone else (revision 4)"; evs[0].Message != want {
+		t.Errorf("trigger message %q, want %q", evs[0].Message, want)
+	}
+	rsNew := f.rs(&dep.Spec.Template, "new", 4, 1)
+	new1 := f.pod(rsNew, "b", "10.0.0.2", true)
+	h.step("pod before its RS", func() { h.create(new1) })
+	h.step("RS", func() { h.create(rsNew) },
+		"replicaset_created testapp-new new v2", "pod_created testapp-new-b new v2", "pod_ready testapp-new-b new v2")
+	h.step("complete", func() { h.update(h.deployment(3, 3, 1, 1, 1)) }, "rollout_complete")
+	h.step("old gone", func() { h.deletePod(old1) }, "pod_deleted testapp-old-a old v1", "old_pods_gone")
+	if st, err := h.waitRoll(); err != nil || !st.Done {
+		t.Fatalf("Roll = %+v, %v", st, err)
+	}
+}
+
+func TestKubeWatchModeTimeout(t *testing.T) {
+	f := newFixture(1, "rolltest.local/testapp:v1")
+	h := newHarness(t, KubeConfig{Mode: KubeWatch, RolloutTimeout: 50 * time.Millisecond},
+		f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
+	h.mustObserve()
+	h.roll()
+	st, err := h.waitRoll()
+	if err != nil {
+		t.Fatalf("Roll: %v", err)
+	}
+	want := "no rollout of deployment default/testapp started within 50ms (--rollout-timeout)"
+	if !st.Failed || st.Done || st.Reason != want {
+		t.Errorf("status = %+v, want Failed with reason %q", st, want)
+	}
+	evs := h.waitEvents(1)
+	if evs[0].Kind != EventRolloutFailed || evs[0].Message != want {
+		t.Errorf("event = %+v", evs[0])
+	}
+}
+
+func TestKubeProgressDeadlineExceeded(t *testing.T) {
+	f := newFixture(1, "rolltest.local/testapp:v1")
+	rsOld := f.rs(&f.dep.Spec.Template, "old", 1, 1)
+	h := newHarness(t, KubeConfig{RolloutTimeout: time.Minute},
+		f.dep, rsOld, f.pod(rsOld, "a", "10.0.0.1", true), f.service("testapp", f.dep.Spec.Template.Labels))
+	h.mustObserve()
+	h.step("trigger", h.roll, "trigger")
+	h.waitPatch()
+	h.step("deadline", func() {
+		dep := h.deployment(2, 2, 2, 1, 1)
+		dep.Spec.ProgressDeadlineSeconds = ptrInt32(600)
+		dep.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Status: "False", Reason: kubeTimedOutReason}}
+		h.update(dep)
+	}, "rollout_failed")
+	st, err := h.waitRoll()
+	want := `deployment "testapp" exceeded its progress deadline (progressDeadlineSeconds 600)`
+	if err != nil || !st.Failed || st.Reason != want {
+		t.Errorf("Roll = %+v, %v; want Failed with reason %q", st, err, want)
+	}
+}
+
+func ptrInt32(v int32) *int32 { return &v }
+
+func TestKubePausedRefused(t *testing.T) {
+	want := "deployment default/testapp is paused: resume it with `kubectl rollout resume deployment/testapp -n default` or use --rollout watch"
+	for _, mode := range []KubeMode{KubeRestart, KubeImage} {
+		f := newFixture(1, "rolltest.local/testapp:v1")
+		f.dep.Spec.Paused = true
+		h := newHarness(t, KubeConfig{Mode: mode, Image: map[KubeMode]string{KubeImage: "app=x:v2"}[mode]},
+			f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
+		err := h.observe()
+		var se *KubeSetupError
+		if !errors.As(err, &se) || err.Error() != want {
+			t.Errorf("%s: Observe error %v, want setup error %q", mode, err, want)
+		}
+	}
+
+	// Paused between Observe and Roll: Roll refuses and sends no patch.
+	f := newFixture(1, "rolltest.local/testapp:v1")
+	h := newHarness(t, KubeConfig{}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
+	h.mustObserve()
+	dep := h.deployment(1, 1, 1, 1, 1)
+	dep.Spec.Paused = true
+	h.update(dep)
+	_, err := h.d.Roll(context.Background())
+	if err == nil || err.Error() != want {
+		t.Errorf("Roll error %v, want %q", err, want)
+	}
+	for _, a := range h.cs.Actions() {
+		if a.GetVerb() == "patch" {
+			t.Errorf("patch sent to a paused deployment")
+		}
+	}
+}
+
+func TestKubeImageModeErrors(t *testing.T) {
+	tests := []struct{ image, want string }{
+		{"web=x:v2", `deployment default/testapp has no container "web" (containers: app, sidecar): check --image container=image`},
+		{"app=rolltest.local/testapp:v1", "nothing to roll out: container app of deployment default/testapp already runs image rolltest.local/testapp:v1"},
+	}
+	for _, tt := range tests {
+		f := newFixture(1, "rolltest.local/testapp:v1")
+		h := newHarness(t, KubeConfig{Mode: KubeImage, Image: tt.image}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
+		if err := h.observe(); err == nil || err.Error() != tt.want {
+			t.Errorf("image %s: Observe error %v, want %q", tt.image, err, tt.want)
+		}
+	}
+}
+
+func TestKubeServiceDiscovery(t *testing.T) {
+	podLabels := map[string]string{"app.kubernetes.io/name": "testapp"}
+	tests := []struct {
+		name     string
+		flag     string
+		services map[string]map[string]string // name → selector
+		want     string                       // service, or error text
+		wantErr  bool
+	}{
+		{name: "none", services: map[string]map[string]string{"other": {"app": "other"}, "headless": nil},
+			want: "no service in namespace default selects the pods of deployment testapp (labels app.kubernetes.io/name=testapp): name it with --service", wantErr: true},
+		{name: "one", services: map[string]map[string]string{"web": podLabels, "other": {"app": "other"}}, want: "web"},
+		{name: "broader selector still matches", services: map[string]map[string]string{"all": {}, "web": {"app.kubernetes.io/name": "testapp"}}, want: "web"},
+		{name: "ambiguous", services: map[string]map[string]string{"b": podLabels, "a": podLabels},
+			want: "services a, b in namespace default all select the pods of deployment testapp: choose one with --service", wantErr: true},
+		{name: "flag resolves ambiguity", flag: "b", services: map[string]map[string]string{"b": podLabels, "a": podLabels}, want: "b"},
+		{name: "flag names a missing service", flag: "nope", services: map[string]map[string]string{"a": podLabels},
+			want: "service default/nope not found: check --service", wantErr: true},
+		{name: "flag names a service of other pods", flag: "other", services: map[string]map[string]string{"other": {"app": "other"}},
+			want: "service default/other does not select the pods of deployment testapp (selector app=other, pod labels app.kubernetes.io/name=testapp): check --service", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(1, "x:v1")
+			objs := []runtime.Object{f.dep}
+			for name, sel := range tt.services {
+				objs = append(objs, f.service(name, sel))
+			}
+			h := newHarness(t, KubeConfig{Service: tt.flag}, objs...)
+			err := h.observe()
+			if tt.wantErr {
+				var se *KubeSetupError
+				if !errors.As(err, &se) || err.Error() != tt.want {
+					t.Fatalf("Observe error %v, want setup error %q", err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Observe: %v", err)
+			}
+			if got := h.d.Service(); got != tt.want {
+				t.Errorf("service %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestKubeDeploymentNotFound(t *testing.T) {
+	h := newHarness(t, KubeConfig{Deployment: "missing"})
+	err := h.observe()
+	if want := "deployment default/missing not found: check --deployment and -n/--namespace"; err == nil || err.Error() != want {
+		t.Errorf("Observe error %v, want %q", err, want)
+	}
+}
+
+// TestKubePatchForbidden checks that a refused patch is reported as an
+// error, recorded on the timeline, and wrapped with what was being done.
+func TestKubePatchForbidden(t *testing.T) {
+	f := newFixture(1, "x:v1")
+	h := newHarness(t, KubeConfig{}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
+	h.cs.PrependReactor("patch", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, fmt.Errorf("forbidden: cannot patch")
+	})
+	h.mustObserve()
+	st, err := h.d.Roll(context.Background())
+	if err == nil || err.Error() != "patch deployment default/testapp: forbidden: cannot patch" {
+		t.Fatalf("Roll error %v", err)
+	}
+	if !st.Failed || st.Reason != err.Error() {
+		t.Errorf("status %+v", st)
+	}
+	evs := h.waitEvents(2)
+	if evs[0].Kind != EventTrigger || evs[1].Kind != EventRolloutFailed {
+		t.Errorf("events:\n%s", formatEvents(evs))
+	}
+}
+
+func TestKubeRollContextCancelled(t *testing.T) {
+	f := newFixture(1, "x:v1")
+	h := newHarness(t, KubeConfig{Mode: KubeWatch}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
+	h.mustObserve()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := h.d.Roll(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Roll error %v, want context.Canceled", err)
+	}
+	// Cancelling Observe's context stops the observation.
+	h.cancel()
+	select {
+	case <-h.d.stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("processor did not stop")
+	}
+}
+
+func TestKubeRollBeforeObserve(t *testing.T) {
+	d, err := NewKubeDriver(KubeConfig{Clientset: fake.NewClientset(), Namespace: "ns", Deployment: "d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Roll(context.Background()); err == nil {
+		t.Error("Roll before Observe succeeded")
+	}
+}
+
+func TestNewKubeDriverValidation(t *testing.T) {
+	cs := fake.NewClientset()
+	tests := []struct {
+		cfg  KubeConfig
+		want string
+	}{
+		{KubeConfig{Clientset: cs, Deployment: "d"}, "no namespace given: use -n/--namespace"},
+		{KubeConfig{Clientset: cs, Namespace: "n"}, "no deployment given: use --deployment"},
+		{KubeConfig{Clientset: cs, Namespace: "n", Deployment: "d", Mode: "bounce"}, `unknown rollout mode "bounce": want restart, image or watch`},
+		{KubeConfig{Clientset: cs, Namespace: "n", Deployment: "d", Mode: KubeImage, Image: "x:v2"}, "--image \"x:v2\": want container=image, as in `kubectl set image deployment/d container=image`"},
+		{KubeConfig{Clientset: cs, Namespace: "n", Deployment: "d", Image: "a=x:v2"}, `--image "a=x:v2" is only used with --rollout image (the mode is restart)`},
+		{KubeConfig{Namespace: "n", Deployment: "d"}, "kube driver for deployment n/d: neither a clientset nor a REST config given"},
+	}
+	for _, tt := range tests {
+		if _, err := NewKubeDriver(tt.cfg); err == nil || err.Error() != tt.want {
+			t.Errorf("NewKubeDriver(%+v) error %v, want %q", tt.cfg, err, tt.want)
+		}
+	}
+	d, err := NewKubeDriver(KubeConfig{Clientset: cs, Namespace: "n", Deployment: "d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Describe(); got != "restart deployment n/d" {
+		t.Errorf("Describe() = %q", got)
+	}
+}
+
+func TestImageTag(t *testing.T) {
+	for image, want := range map[string]string{
+		"rolltest.local/testapp:v2":         "v2",
+		"localhost:5000/testapp":            "latest",
+		"localhost:5000/testapp:v3":         "v3",
+		"nginx":                             "latest",
+		"nginx@sha256:0123456789abcdef0123": "sha256:0123456789ab",
+		"":                                  "",
+	} {
+		if got := imageTag(image); got != want {
+			t.Errorf("imageTag(%q) = %q, want %q", image, got, want)
+		}
+	}
+}
+
+func TestRESTConfigAndDefaultNamespace(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config")
+	kubeconfig := `apiVersion: v1
+kind: Config
+clusters:
+- name: one
+  cluster: {server: "https://127.0.0.1:6443"}
+- name: two
+  cluster: {server: "https://127.0.0.2:6443"}
+users:
+- name: u
+  user: {token: "t"}
+contexts:
+- name: first
+  context: {cluster: one, user: u}
+- name: second
+  context: {cluster: two, user: u, namespace: apps}
+current-context: first
+`
+	if err := os.WriteFile(path, []byte(kubeconfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", path)
+	for _, tt := range []struct {
+		explicit, context, host, ns string
+	}{
+		{"", "", "https://127.0.0.1:6443", "default"},
+		{"", "second", "https://127.0.0.2:6443", "apps"},
+		{path, "second", "https://127.0.0.2:6443", "apps"},
+	} {
+		cfg, err := RESTConfig(tt.explicit, tt.context)
+		if err != nil {
+			t.Fatalf("RESTConfig(%q, %q): %v", tt.explicit, tt.context, err)
+		}
+		if cfg.Host != tt.host || cfg.BearerToken != "t" {
+			t.Errorf("RESTConfig(%q, %q) host %q token %q", tt.explicit, tt.context, cfg.Host, cfg.BearerToken)
+		}
+		ns, err := DefaultNamespace(tt.explicit, tt.context)
+		if err != nil || ns != tt.ns {
+			t.Errorf("DefaultNamespace(%q, %q) = %q, %v; want %q", tt.explicit, tt.context, ns, err, tt.ns)
+		}
+	}
+	if _, err := RESTConfig("", "nope"); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("unknown context: error %v", err)
+	}
+}
