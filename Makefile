@@ -1,0 +1,71 @@
+# rolltest — every entry point a developer or CI needs.
+#
+#   make demo     the main job on an embedded default: a local rolling update, no cluster
+#   make test     unit and integration tests (loopback servers, real Chromium when present)
+#   make e2e      the end-to-end suite on a real single-node Kubernetes built in the repo
+#   make bench    rolltest side by side with wrk, bombardier, vegeta and hey
+
+GO        ?= go
+STATE     := $(CURDIR)/.state
+BIN       := $(CURDIR)/bin
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+STATICCHECK_VERSION := v0.8.2
+
+# Packages whose tests need the cluster (they skip without it, fail under make e2e).
+E2E_PKGS  ?= ./test/e2e/... ./pkg/rollout/...
+
+.PHONY: all build demo test test-short lint fuzz bench bench-peers bench-rate clean help
+
+all: build
+
+## build: the rolltest and testapp binaries into bin/
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/rolltest ./cmd/rolltest
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/testapp ./testapp
+
+## demo: a local rolling update under load, measured and explained (writes report.html)
+demo: build
+	$(BIN)/rolltest demo --html report.html --json report.json
+
+## test: every test that needs no cluster, with the race detector
+test:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## test-short: the quick subset (no subprocesses, no browser)
+test-short:
+	$(GO) test -short -count=1 ./...
+
+## lint: gofmt, go vet and staticcheck must all be silent
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	GOBIN=$(STATE)/tools $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(STATE)/tools/staticcheck ./...
+
+## fuzz: run every fuzz target for FUZZTIME each (default 20s)
+FUZZTIME ?= 20s
+fuzz:
+	@set -e; for spec in $$($(GO) test -list 'Fuzz.*' ./... | awk '/^Fuzz/ {print pkg" "$$1} /^ok/ {pkg=$$2}' | tr ' ' ':'); do \
+		pkg=$${spec%%:*}; fn=$${spec##*:}; echo "fuzz $$pkg $$fn"; \
+		$(GO) test -run XXX -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; done
+
+## bench: go benchmarks of the hot paths, then the peer comparison
+bench: bench-go bench-peers
+
+bench-go:
+	$(GO) test -run XXX -bench . -benchmem ./pkg/loadgen/
+
+bench-peers:
+	bash bench/peers.sh
+
+bench-rate:
+	bash bench/rate.sh
+
+clean:
+	rm -rf $(BIN) report.html report.json
+
+help:
+	@grep -hE '^## ' $(MAKEFILE_LIST) | sed 's/^## /  /'
+
+include test/cluster/cluster.mk

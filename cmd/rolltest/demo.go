@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rolltest/rolltest/pkg/sim"
+	"github.com/rolltest/rolltest/testapp/app"
+)
+
+// demoFlags are the simulated cluster's knobs; zero values keep the
+// preset's setting.
+type demoFlags struct {
+	preset, kind, maxSurge, maxUnavailable, prestopMode string
+	replicas                                            int
+	endpointDelay, preStop, grace, startDelay           time.Duration
+	readinessPeriod, appStartup                         time.Duration
+	noReadiness, exitOnSIGTERM                          bool
+	seed                                                uint64
+}
+
+func newDemoCmd(stdout, stderr io.Writer) *cobra.Command {
+	var (
+		lf loadFlags
+		of outputFlags
+		rf rolloutFlags
+		df demoFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "demo [--preset safe|unsafe|seed]",
+		Short: "Roll a local stand-in for a Deployment under load: no cluster needed",
+		Long: `demo runs replicas of the reference app (testapp) on loopback behind a local
+Service that balances connections like kube-proxy, rolls them with Kubernetes'
+rolling-update rules (maxSurge, maxUnavailable, readiness probe, endpoint
+propagation racing the preStop hook and SIGTERM, grace period then kill) while
+rolltest's engine loads the Service, and writes the same report a real run
+writes, with the same gate and exit code.
+
+Presets:
+  safe    the seed's manifest done right (readiness probe, preStop sleep longer
+          than endpoint propagation, draining app): expect 0 dropped requests
+  unsafe  no readiness probe, no preStop, an app that exits at once on SIGTERM
+          and starts slowly: expect drops, attributed, with the hints that fix them
+  seed    the safe setup with 3 replicas and ONE keep-alive connection: the seed
+          article's puzzle, one pod at a time receiving all requests
+
+What it does not model: real iptables/conntrack timing, kubelet probe jitter,
+network latency, CPU contention between pods, DNS, multiple nodes.`,
+		Example: `  rolltest demo
+  rolltest demo --preset unsafe --html report.html
+  rolltest demo --preset seed`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := df.simConfig(cmd)
+			if err != nil {
+				return err
+			}
+			if err := df.applyLoadDefaults(cmd, &lf); err != nil {
+				return err
+			}
+			if err := rf.validateTiming(); err != nil {
+				return err
+			}
+			thr, err := of.thresholds()
+			if err != nil {
+				return err
+			}
+			if err := of.checkPaths(); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			startCtx, cancel := context.WithTimeout(ctx, time.Minute)
+			cluster, err := sim.Start(startCtx, cfg)
+			cancel()
+			if err != nil {
+				if ctx.Err() != nil {
+					return exitCode(130)
+				}
+				return fmt.Errorf("start the local cluster: %w", err)
+			}
+			defer cluster.Close()
+
+			lf.target = cluster.URL(lf.target)
+			load, err := lf.loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			if !of.quiet {
+				fmt.Fprintf(stderr, "rolltest demo: preset %s — %d replicas behind %s; rolling after %v\n",
+					df.preset, cfg.Replicas, load.Target, rf.after)
+			}
+			j := &job{
+				load: load, loadFlags: lf, out: of, thresholds: thr, rollout: &rf,
+				driver: cluster.Driver(), driverKind: "sim", stdout: stdout, stderr: stderr,
+			}
+			return j.run(ctx)
+		},
+	}
+	lf.register(cmd)
+	of.register(cmd)
+	fs := cmd.Flags()
+	// The target is the simulated Service; the flag only chooses the path.
+	fs.Lookup("target").Usage = "path to load on the local Service"
+	setDefault(cmd, "target", app.PathHealthy)
+	setDefault(cmd, "rate", "500")
+	setDefault(cmd, "connections", "16")
+	setDefault(cmd, "timeout", "2s")
+	fs.DurationVar(&rf.after, "rollout-after", 5*time.Second, "baseline: load alone before the rollout starts")
+	fs.DurationVar(&rf.settle, "settle", 4*time.Second, "load alone after the last old pod is gone")
+	fs.DurationVar(&rf.timeout, "rollout-timeout", 2*time.Minute, "fail (exit 3) when the rollout takes longer")
+
+	fs.StringVar(&df.preset, "preset", sim.PresetSafe, "safe, unsafe or seed (see above)")
+	fs.StringVar(&df.kind, "rollout", "image", "restart (same version) or image (v1 → v2)")
+	fs.IntVar(&df.replicas, "replicas", 0, "replicas (default: the preset's)")
+	fs.StringVar(&df.maxSurge, "max-surge", "", "maxSurge, e.g. 1 or 25% (default: the preset's)")
+	fs.StringVar(&df.maxUnavailable, "max-unavailable", "", "maxUnavailable, e.g. 0 or 25% (default: the preset's)")
+	fs.DurationVar(&df.endpointDelay, "endpoint-delay", 0, "time for an endpoint change to reach the Service (default: the preset's)")
+	fs.DurationVar(&df.preStop, "prestop", 0, "preStop sleep (default: the preset's)")
+	fs.DurationVar(&df.grace, "grace-period", 0, "terminationGracePeriod (default: the preset's)")
+	fs.DurationVar(&df.startDelay, "start-delay", 0, "pod creation to the app listening (default: the preset's)")
+	fs.DurationVar(&df.readinessPeriod, "readiness-period", 0, "readiness probe period (default: the preset's)")
+	fs.BoolVar(&df.noReadiness, "no-readiness-probe", false, "run without a readiness probe")
+	fs.StringVar(&df.prestopMode, "app-prestop-mode", "", "drain or reject: what the app does with traffic once stopping (default: the preset's)")
+	fs.BoolVar(&df.exitOnSIGTERM, "app-exit-on-sigterm", false, "the app exits at once on SIGTERM instead of draining")
+	fs.DurationVar(&df.appStartup, "app-startup-delay", 0, "the app answers 503 this long after starting")
+	fs.Uint64Var(&df.seed, "seed", 0, "seed for pod names and the Service's choices (default: the preset's)")
+	return cmd
+}
+
+func setDefault(cmd *cobra.Command, name, value string) {
+	f := cmd.Flags().Lookup(name)
+	_ = f.Value.Set(value)
+	f.DefValue = value
+}
+
+func (f *rolloutFlags) validateTiming() error {
+	switch {
+	case f.after < 0:
+		return usagef("--rollout-after", "must be 0 or more")
+	case f.settle < 0:
+		return usagef("--settle", "must be 0 or more")
+	case f.timeout <= 0:
+		return usagef("--rollout-timeout", "must be positive, e.g. 2m")
+	}
+	return nil
+}
+
+// simConfig is the preset with the flags that were set applied on top.
+func (f *demoFlags) simConfig(cmd *cobra.Command) (sim.Config, error) {
+	cfg, err := sim.Preset(f.preset)
+	if err != nil {
+		return cfg, usagef("--preset", "%q is not one of %s", f.preset, strings.Join(sim.PresetNames(), ", "))
+	}
+	set := cmd.Flags().Changed
+	switch f.kind {
+	case "restart":
+		cfg.RolloutKind = sim.RolloutRestart
+	case "image":
+		cfg.RolloutKind = sim.RolloutImage
+	default:
+		return cfg, usagef("--rollout", "%q is not restart or image", f.kind)
+	}
+	if set("replicas") {
+		cfg.Replicas = f.replicas
+	}
+	if set("max-surge") {
+		cfg.MaxSurge = f.maxSurge
+	}
+	if set("max-unavailable") {
+		cfg.MaxUnavailable = f.maxUnavailable
+	}
+	if set("endpoint-delay") {
+		cfg.EndpointDelay = f.endpointDelay
+	}
+	if set("prestop") {
+		cfg.PreStopDelay = f.preStop
+	}
+	if set("grace-period") {
+		cfg.TerminationGracePeriod = f.grace
+	}
+	if set("start-delay") {
+		cfg.StartDelay = f.startDelay
+	}
+	if set("no-readiness-probe") && f.noReadiness {
+		cfg.ReadinessProbe = nil
+	}
+	if set("readiness-period") {
+		if cfg.ReadinessProbe == nil {
+			return cfg, usagef("--readiness-period", "the %s preset has no readiness probe", f.preset)
+		}
+		p := *cfg.ReadinessProbe
+		p.Period = f.readinessPeriod
+		cfg.ReadinessProbe = &p
+	}
+	if set("app-prestop-mode") {
+		m, err := app.ParsePreStopMode(f.prestopMode)
+		if err != nil {
+			return cfg, usagef("--app-prestop-mode", "%v", err)
+		}
+		cfg.App.PreStopMode = m
+	}
+	if set("app-exit-on-sigterm") {
+		cfg.App.ExitOnSIGTERM = f.exitOnSIGTERM
+	}
+	if set("app-startup-delay") {
+		cfg.App.StartupDelay = f.appStartup
+	}
+	if set("seed") {
+		cfg.Seed = f.seed
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, &usageError{msg: err.Error()}
+	}
+	return cfg, nil
+}
+
+// applyLoadDefaults pairs the seed preset with one keep-alive connection,
+// unless the user chose otherwise: that is what reproduces the puzzle.
+func (f *demoFlags) applyLoadDefaults(cmd *cobra.Command, lf *loadFlags) error {
+	if f.preset == sim.PresetSeed && !cmd.Flags().Changed("connections") {
+		lf.connections = 1
+	}
+	if lf.connections <= 0 && lf.concurrency == 0 {
+		return usagef("--connections", "must be positive")
+	}
+	if lf.concurrency > 0 && !cmd.Flags().Changed("rate") {
+		lf.rate = 0
+	}
+	if lf.concurrency > 0 && !cmd.Flags().Changed("connections") {
+		lf.connections = 0
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/rolltest/rolltest/pkg/report"
+)
+
+// exitCode is returned by commands that have already said everything they
+// have to say (e.g. a written report whose verdict failed).
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// usageError is a problem with the command line or configuration: exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(flag, format string, args ...any) error {
+	return &usageError{msg: flag + ": " + fmt.Sprintf(format, args...)}
+}
+
+// rolloutError is a failure to set up or carry out the rollout: exit 3.
+type rolloutError struct{ err error }
+
+func (e *rolloutError) Error() string { return e.err.Error() }
+func (e *rolloutError) Unwrap() error { return e.err }
+
+func exitCodeOf(err error) int {
+	var ue *usageError
+	var re *rolloutError
+	switch {
+	case errors.As(err, &ue):
+		return report.ExitUsage
+	case errors.As(err, &re):
+		return report.ExitRolloutFailed
+	case isCobraUsage(err):
+		return report.ExitUsage
+	}
+	return 1
+}
+
+// isCobraUsage recognises cobra's and pflag's own parse errors, which have
+// no type of their own.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument", "unknown command", "accepts ", "requires at least", "bad flag syntax", "required flag"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// oneLine keeps an error message on one line: CI logs and humans read the
+// first line only.
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "rolltest",
+		Short: "Prove that a rolling update drops zero requests under load",
+		Long: `rolltest sends steady HTTP load at a service, rolls its Kubernetes Deployment
+in the middle of the run, and proves per pod, per version and per second
+whether any request was dropped, why, and what to change. It exits non-zero
+when requests were dropped, so it can gate a release in CI.
+
+Exit codes: 0 pass, 1 requests dropped or a threshold exceeded, 2 usage or
+configuration error, 3 rollout failed or never completed, 130 interrupted
+(the partial report is still written).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       versionString(),
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetVersionTemplate("rolltest {{.Version}}\n")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &usageError{msg: fmt.Sprintf("%v (see '%s --help')", err, c.CommandPath())}
+	})
+	root.AddCommand(newDemoCmd(stdout, stderr), newRunCmd(stdout, stderr), newReportCmd(stdout, stderr), newVersionCmd(stdout))
+	return root
+}
+
+func newVersionCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprintf(stdout, "rolltest %s\n", versionString())
+			return err
+		},
+	}
+}

@@ -1,0 +1,455 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rolltest/rolltest/pkg/loadgen"
+	"github.com/rolltest/rolltest/pkg/report"
+	"github.com/rolltest/rolltest/pkg/rollout"
+	"github.com/rolltest/rolltest/pkg/runner"
+)
+
+// loadFlags are the flags that describe the load; run and demo share them.
+type loadFlags struct {
+	target, method, body, bodyFile string
+	headers                        []string
+	rate                           float64
+	concurrency, connections       int
+	duration, timeout              time.Duration
+	requests                       uint64
+	keepAlive                      bool
+	retries                        int
+	identity, expectBody, reqID    string
+	insecure                       bool
+	maxFailureRecords              int
+}
+
+// outputFlags are where the report goes and what the gate demands.
+type outputFlags struct {
+	jsonFile, htmlFile, junitFile, hgrmFile string
+	quiet, noProgress                       bool
+	maxErrors                               int64
+	maxErrorRate                            string
+	maxP99                                  time.Duration
+	maxP99Ratio                             float64
+}
+
+// rolloutFlags select and pace the rollout.
+type rolloutFlags struct {
+	deployment, namespace, kubeconfig, kubeContext, service, mode string
+	after, settle, timeout                                        time.Duration
+}
+
+func (f *loadFlags) register(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&f.target, "target", "", "URL to load, e.g. http://127.0.0.1:30080/common/healthy (required)")
+	fs.StringVarP(&f.method, "method", "X", "GET", "HTTP method")
+	fs.StringArrayVarP(&f.headers, "header", "H", nil, "request header 'Name: value' (repeatable)")
+	fs.StringVar(&f.body, "body", "", "request body")
+	fs.StringVar(&f.bodyFile, "body-file", "", "read the request body from this file")
+	fs.Float64Var(&f.rate, "rate", 0, "open model: requests per second, whatever the server does (latency from the intended send time)")
+	fs.IntVar(&f.concurrency, "concurrency", 0, "closed model: workers that each send the next request when the last one completes")
+	fs.IntVar(&f.connections, "connections", 0, "open model: connections, each carrying one request at a time (default 64)")
+	fs.DurationVar(&f.duration, "duration", 0, "how long to send (e.g. 30s)")
+	fs.Uint64Var(&f.requests, "requests", 0, "how many requests to send")
+	fs.DurationVar(&f.timeout, "timeout", loadgen.DefaultTimeout, "per attempt, from dialling to the last response byte")
+	fs.BoolVar(&f.keepAlive, "keepalive", true, "reuse connections, as browsers and JMeter do; --keepalive=false opens one per request")
+	fs.IntVar(&f.retries, "retries", 0, "re-send a request whose reused connection failed before any response byte, as Go and browsers do (each re-send is counted as retried)")
+	fs.StringVar(&f.identity, "identity", "seed", "how to tell which pod answered: seed ('POD_ID >> POD_IP >> version' body), header:NAME[,VERSIONHEADER], regex:EXPR with (?P<pod>) and (?P<version>) groups, or none")
+	fs.StringVar(&f.expectBody, "expect-body", "", "count a 2xx whose body lacks this text as body_mismatch")
+	fs.StringVar(&f.reqID, "request-id-header", "", "send each request's number in this header, to match server logs with failures")
+	fs.BoolVar(&f.insecure, "insecure", false, "skip TLS certificate verification")
+	fs.IntVar(&f.maxFailureRecords, "max-failure-records", loadgen.DefaultMaxFailures, "failed attempts recorded one by one (counts are never capped)")
+}
+
+func (f *outputFlags) register(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&f.jsonFile, "json", "", "write the result document (schema rolltest/v1) to this file")
+	fs.StringVar(&f.htmlFile, "html", "", "write the self-contained HTML report to this file")
+	fs.StringVar(&f.junitFile, "junit", "", "write JUnit XML, one test case per gate, to this file")
+	fs.StringVar(&f.hgrmFile, "hgrm", "", "write the latency histogram in HdrHistogram's .hgrm format to this file")
+	fs.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing but errors (files are still written)")
+	fs.BoolVar(&f.noProgress, "no-progress", false, "do not show progress while running")
+	fs.Int64Var(&f.maxErrors, "max-errors", 0, "gate: most dropped requests allowed (-1: no limit)")
+	fs.StringVar(&f.maxErrorRate, "max-error-rate", "", "gate: most dropped requests allowed as a fraction or percentage, e.g. 0.001 or 0.1%")
+	fs.DurationVar(&f.maxP99, "max-p99", 0, "gate: highest p99 latency allowed, e.g. 250ms")
+	fs.Float64Var(&f.maxP99Ratio, "max-p99-ratio", 0, "gate: highest rollout p99 ÷ baseline p99 allowed, e.g. 2")
+}
+
+func (f *rolloutFlags) register(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&f.deployment, "deployment", "", "the Deployment to roll during the run (needs a cluster); without it, rolltest only sends load")
+	fs.StringVarP(&f.namespace, "namespace", "n", "", "the Deployment's namespace (default: the kubeconfig context's)")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "path to the kubeconfig (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+	fs.StringVar(&f.kubeContext, "context", "", "kubeconfig context to use")
+	fs.StringVar(&f.service, "service", "", "the Service in front of the Deployment (default: found by its selector)")
+	fs.StringVar(&f.mode, "rollout", "restart", "restart (like kubectl rollout restart), image=CONTAINER=IMAGE, watch (a rollout started elsewhere), or none")
+	fs.DurationVar(&f.after, "rollout-after", 10*time.Second, "baseline: load alone before the rollout starts")
+	fs.DurationVar(&f.settle, "settle", 10*time.Second, "load alone after the last old pod is gone")
+	fs.DurationVar(&f.timeout, "rollout-timeout", 5*time.Minute, "fail (exit 3) when the rollout takes longer")
+}
+
+func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
+	var (
+		lf loadFlags
+		of outputFlags
+		rf rolloutFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "run --target URL (--rate R | --concurrency N) [--duration D | --requests N] [--deployment NAME]",
+		Short: "Send load, optionally roll a Deployment mid-run, report and gate on dropped requests",
+		Example: `  # 2000 req/s for 30 s; exit 1 if any request is dropped
+  rolltest run --target http://127.0.0.1:8080/common/healthy --rate 2000 --duration 30s
+
+  # roll deployment/web while sending 500 req/s, HTML and JUnit for CI
+  rolltest run --target http://127.0.0.1:30080/common/healthy --rate 500 \
+      --deployment web -n shop --html report.html --junit junit.xml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := lf.loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			thr, err := of.thresholds()
+			if err != nil {
+				return err
+			}
+			if err := of.checkPaths(); err != nil {
+				return err
+			}
+			job := &job{load: cfg, loadFlags: lf, out: of, thresholds: thr, stdout: stdout, stderr: stderr}
+			if rf.deployment != "" && rf.mode != "none" {
+				if cmd.Flags().Changed("duration") {
+					return usagef("--duration", "a rollout run lasts --rollout-after, the rollout and --settle; bound the rollout with --rollout-timeout instead")
+				}
+				if cmd.Flags().Changed("requests") {
+					return usagef("--requests", "a rollout run lasts --rollout-after, the rollout and --settle; drop --requests")
+				}
+				if err := rf.validate(); err != nil {
+					return err
+				}
+				job.rollout = &rf
+			} else if cfg.Duration == 0 && cfg.Requests == 0 {
+				return usagef("--duration", "set --duration (e.g. 30s) or --requests N so that the run ends")
+			}
+			return job.run(cmd.Context())
+		},
+	}
+	lf.register(cmd)
+	of.register(cmd)
+	rf.register(cmd)
+	return cmd
+}
+
+// loadConfig turns the flags into an engine configuration, naming the
+// flag at fault when something is wrong.
+func (f *loadFlags) loadConfig(cmd *cobra.Command) (loadgen.Config, error) {
+	cfg := loadgen.Config{
+		Target: f.target, Method: strings.ToUpper(f.method), Rate: f.rate, Concurrency: f.concurrency,
+		Connections: f.connections, Duration: f.duration, Requests: f.requests, Timeout: f.timeout,
+		KeepAlive: f.keepAlive, Retries: f.retries, RequestIDHeader: f.reqID, InsecureSkipVerify: f.insecure,
+		MaxFailureRecords: f.maxFailureRecords, UserAgent: "rolltest/" + versionString(),
+	}
+	if cmd.Flags().Changed("timeout") && f.timeout <= 0 {
+		return cfg, usagef("--timeout", "must be positive, e.g. 5s")
+	}
+	if f.maxFailureRecords < 0 {
+		cfg.MaxFailureRecords = -1
+	}
+	for _, h := range f.headers {
+		hdr, err := parseHeader(h)
+		if err != nil {
+			return cfg, usagef("--header", "%v", err)
+		}
+		cfg.Headers = append(cfg.Headers, hdr)
+	}
+	switch {
+	case f.body != "" && f.bodyFile != "":
+		return cfg, usagef("--body", "use --body or --body-file, not both")
+	case f.body != "":
+		cfg.Body = []byte(f.body)
+	case f.bodyFile != "":
+		b, err := os.ReadFile(f.bodyFile)
+		if err != nil {
+			return cfg, usagef("--body-file", "cannot read %s: %v", f.bodyFile, unwrapPathErr(err))
+		}
+		cfg.Body = b
+	}
+	if f.expectBody != "" {
+		cfg.ExpectBody = []byte(f.expectBody)
+	}
+	id, err := loadgen.ParseIdentity(f.identity)
+	if err != nil {
+		return cfg, usagef("--identity", "%v", err)
+	}
+	cfg.Identity = id
+	if err := cfg.Validate(); err != nil {
+		return cfg, &usageError{msg: err.Error()}
+	}
+	return cfg, nil
+}
+
+// parseHeader reads -H 'Name: value' the way curl does.
+func parseHeader(s string) (loadgen.Header, error) {
+	name, value, ok := strings.Cut(s, ":")
+	name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+	if !ok || name == "" {
+		return loadgen.Header{}, fmt.Errorf("%q is not 'Name: value'", s)
+	}
+	return loadgen.Header{Name: name, Value: value}, nil
+}
+
+func unwrapPathErr(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+func (f *outputFlags) thresholds() (report.Thresholds, error) {
+	th := report.Thresholds{MaxErrors: f.maxErrors, MaxErrorRate: -1, MaxP99Ms: -1, MaxP99Ratio: -1}
+	if f.maxErrors < -1 {
+		return th, usagef("--max-errors", "must be 0 or more, or -1 for no limit")
+	}
+	if f.maxErrorRate != "" {
+		v, err := parseRate(f.maxErrorRate)
+		if err != nil {
+			return th, usagef("--max-error-rate", "%v", err)
+		}
+		th.MaxErrorRate = v
+	}
+	switch {
+	case f.maxP99 < 0:
+		return th, usagef("--max-p99", "must be positive, e.g. 250ms")
+	case f.maxP99 > 0:
+		th.MaxP99Ms = float64(f.maxP99) / float64(time.Millisecond)
+	}
+	switch {
+	case f.maxP99Ratio < 0:
+		return th, usagef("--max-p99-ratio", "must be positive, e.g. 2 for twice the baseline p99")
+	case f.maxP99Ratio > 0:
+		th.MaxP99Ratio = f.maxP99Ratio
+	}
+	return th, nil
+}
+
+// parseRate reads a fraction ("0.001") or a percentage ("0.1%").
+func parseRate(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	pct := strings.HasSuffix(s, "%")
+	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a number: write a fraction like 0.001 or a percentage like 0.1%%", s)
+	}
+	if pct {
+		v /= 100
+	}
+	if !(v >= 0 && v <= 1) { // also rejects NaN
+		return 0, fmt.Errorf("%q is outside 0–100%%", s)
+	}
+	return v, nil
+}
+
+// checkPaths fails before the run, not after it, when a report file could
+// not be written.
+func (f *outputFlags) checkPaths() error {
+	for _, p := range []struct{ flag, path string }{{"--json", f.jsonFile}, {"--html", f.htmlFile}, {"--junit", f.junitFile}, {"--hgrm", f.hgrmFile}} {
+		if p.path == "" {
+			continue
+		}
+		dir := filepath.Dir(p.path)
+		st, err := os.Stat(dir)
+		if err != nil || !st.IsDir() {
+			return usagef(p.flag, "directory %s does not exist; create it or choose another path", dir)
+		}
+		if st, err := os.Stat(p.path); err == nil && st.IsDir() {
+			return usagef(p.flag, "%s is a directory; give a file name", p.path)
+		}
+	}
+	return nil
+}
+
+func (f *rolloutFlags) validate() error {
+	switch {
+	case f.mode == "restart" || f.mode == "watch":
+	case strings.HasPrefix(f.mode, "image="):
+		c, img, ok := strings.Cut(strings.TrimPrefix(f.mode, "image="), "=")
+		if !ok || c == "" || img == "" {
+			return usagef("--rollout", "write image=CONTAINER=IMAGE, e.g. image=app=registry/app:v2")
+		}
+	default:
+		return usagef("--rollout", "%q is not one of restart, image=CONTAINER=IMAGE, watch, none", f.mode)
+	}
+	switch {
+	case f.after < 0:
+		return usagef("--rollout-after", "must be 0 or more")
+	case f.settle < 0:
+		return usagef("--settle", "must be 0 or more")
+	case f.timeout <= 0:
+		return usagef("--rollout-timeout", "must be positive, e.g. 5m")
+	}
+	return nil
+}
+
+// job is one run from flags to report.
+type job struct {
+	load       loadgen.Config
+	loadFlags  loadFlags
+	out        outputFlags
+	thresholds report.Thresholds
+	rollout    *rolloutFlags
+	// driver, when set, is used instead of building one from rollout
+	// (the demo's simulated cluster).
+	driver     rollout.Driver
+	driverKind string
+	stdout     io.Writer
+	stderr     io.Writer
+}
+
+func (j *job) run(ctx context.Context) error {
+	eng, err := loadgen.New(ctx, j.load)
+	if err != nil {
+		return &usageError{msg: fmt.Sprintf("--target: %v", err)}
+	}
+	if err := j.preflight(ctx, eng); err != nil {
+		return err
+	}
+	plan := runner.Plan{Engine: eng, Driver: j.driver, Kind: j.driverKind}
+	if j.rollout != nil && j.driver == nil {
+		drv, info, err := kubeDriver(ctx, j.rollout)
+		if err != nil {
+			return err
+		}
+		plan.Driver, plan.Kind, plan.Namespace, plan.Deployment, plan.Service = drv, info.kind, info.namespace, info.deployment, info.service
+	}
+	if j.rollout != nil {
+		plan.RolloutAfter, plan.Settle, plan.RolloutTimeout = j.rollout.after, j.rollout.settle, j.rollout.timeout
+	}
+	prog := startProgress(j.stderr, eng, j.out.quiet || j.out.noProgress, j.load.Duration)
+	plan.OnPhase = prog.phase
+	outcome, err := runner.Run(ctx, plan)
+	prog.stop()
+	if err != nil {
+		return setupError(err)
+	}
+	res := report.Build(report.Input{
+		Tool:        report.Tool{Name: "rolltest", Version: versionString()},
+		Config:      j.reportConfig(eng.Config()),
+		Stats:       outcome.Stats,
+		EndedAt:     outcome.EndedAt,
+		Interrupted: outcome.Interrupted,
+		StopReason:  outcome.StopReason,
+		Rollout:     outcome.Rollout,
+	})
+	report.Diagnose(res)
+	report.Judge(res)
+	if err := writeReports(res, j.out, j.stdout); err != nil {
+		return err
+	}
+	if outcome.Interrupted && !j.out.quiet {
+		fmt.Fprintf(j.stderr, "rolltest: interrupted; partial report written (%s requests)\n", strconv.FormatInt(res.Totals.Requests, 10))
+	}
+	return exitCode(res.Verdict.ExitCode)
+}
+
+// preflight checks that the target answers before any load is sent, so a
+// wrong URL reads as one clear line instead of a report of refusals.
+func (j *job) preflight(ctx context.Context, eng *loadgen.Engine) error {
+	pctx, cancel := context.WithTimeout(ctx, j.load.Timeout+time.Second)
+	defer cancel()
+	status, id, err := eng.Preflight(pctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return exitCode(report.ExitInterrupted)
+		}
+		return &usageError{msg: fmt.Sprintf("--target: %s is unreachable before the run started: %v; is the service running and the URL right?", j.load.Target, err)}
+	}
+	if j.out.quiet {
+		return nil
+	}
+	if status < 200 || status > 299 {
+		fmt.Fprintf(j.stderr, "rolltest: warning: %s answered HTTP %d before the run; every such response counts as dropped\n", j.load.Target, status)
+	}
+	if j.load.Identity.Enabled() && id.Pod == "" {
+		fmt.Fprintf(j.stderr, "rolltest: note: the response carries no pod identity (--identity %s); requests will not be attributed to pods\n", j.load.Identity)
+	}
+	return nil
+}
+
+func (j *job) reportConfig(c loadgen.Config) report.Config {
+	rc := report.Config{
+		Target: c.Target, Method: c.Method, BodyBytes: len(c.Body), Connections: c.Connections,
+		KeepAlive: c.KeepAlive, DurationS: c.Duration.Seconds(), Requests: int64(c.Requests),
+		TimeoutMs: float64(c.Timeout) / float64(time.Millisecond), Retries: c.Retries,
+		Identity: c.Identity.String(), Thresholds: j.thresholds,
+	}
+	if c.Rate > 0 {
+		rc.Mode, rc.Rate = "rate", c.Rate
+	} else {
+		rc.Mode, rc.Concurrency = "concurrency", c.Concurrency
+	}
+	for _, h := range c.Headers {
+		rc.Headers = append(rc.Headers, h.Name+": "+redact(h.Name, h.Value))
+	}
+	return rc
+}
+
+// redact hides credentials: the report is an artifact that many people read.
+func redact(name, value string) string {
+	switch strings.ToLower(name) {
+	case "authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "x-auth-token":
+		return "[redacted]"
+	}
+	return value
+}
+
+// writeReports writes every requested file and the text summary. Files are
+// written whole or not at all.
+func writeReports(res *report.Result, of outputFlags, stdout io.Writer) error {
+	writers := []struct {
+		flag, path string
+		write      func(io.Writer, *report.Result) error
+	}{
+		{"--json", of.jsonFile, report.WriteJSON},
+		{"--html", of.htmlFile, report.WriteHTML},
+		{"--junit", of.junitFile, report.WriteJUnit},
+		{"--hgrm", of.hgrmFile, report.WriteHGRM},
+	}
+	for _, w := range writers {
+		if w.path == "" {
+			continue
+		}
+		if err := writeFileAtomic(w.path, func(f io.Writer) error { return w.write(f, res) }); err != nil {
+			return fmt.Errorf("%s: write %s: %w", w.flag, w.path, err)
+		}
+	}
+	if of.quiet {
+		return nil
+	}
+	return report.WriteText(stdout, res, report.TextOptions{})
+}
+
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
