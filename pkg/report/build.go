@@ -354,12 +354,7 @@ func attributeByTimeline(r *Result) {
 		if f.AttributedBy != loadgen.AttrNone.String() {
 			continue
 		}
-		var cand []int
-		for j := range r.Pods {
-			if suspectAt(&r.Pods[j], f.AtS) {
-				cand = append(cand, j)
-			}
-		}
+		cand, _ := suspects(r.Pods, f.AtS, f.Status > 0)
 		if len(cand) != 1 {
 			continue
 		}
@@ -407,23 +402,61 @@ func attributeByTimeline(r *Result) {
 	}
 }
 
-// suspectAt reports whether pod p was in a state at time t (run seconds)
-// in which a connection to it may fail: terminating (until deleted), or
-// created but not yet Ready.
-func suspectAt(p *Pod, t float64) bool {
+// Suspect states: why a pod may have failed a request at some moment.
+const (
+	suspectNone        = ""
+	suspectTerminating = "terminating"
+	suspectStarting    = "starting"
+)
+
+// suspectAt says whether pod p was, at time t (run seconds), in a state in
+// which requests routed to it may fail: terminating and still possibly
+// routed to (until both its deletion and its endpoint removal), or Ready —
+// without a readiness probe that is as soon as its container starts — but
+// not yet serving (before its first 2xx). answered says the failure
+// came with an HTTP response, which a deleted pod cannot send.
+func suspectAt(p *Pod, t float64, answered bool) string {
 	lc := p.Lifecycle
 	if lc == nil {
-		return false
+		return suspectNone
 	}
-	before := func(x *float64) bool { return x != nil && *x <= t+0.001 }
-	after := func(x *float64) bool { return x == nil || *x >= t-0.001 }
-	if before(lc.TerminatingS) && after(lc.DeletedS) {
-		return true
+	const eps = 0.001
+	at := func(x *float64) bool { return x != nil && *x <= t+eps }
+	if at(lc.TerminatingS) {
+		if answered && at(lc.DeletedS) {
+			return suspectNone
+		}
+		// A deleted pod can stay in the endpoints until the removal
+		// propagates; a removed endpoint can still hold open connections
+		// until the pod is gone.
+		if lc.DeletedS == nil || lc.EndpointRemoved == nil || t <= max(*lc.DeletedS, *lc.EndpointRemoved)+eps {
+			return suspectTerminating
+		}
+		return suspectNone
 	}
-	if before(lc.CreatedS) && (lc.ReadyS == nil || *lc.ReadyS >= t) && after(lc.DeletedS) {
-		return true
+	// A pod that is not Ready is not in the endpoints and gets no traffic;
+	// one that is Ready (without a readiness probe, as soon as its
+	// container starts) may still refuse or fail requests until it serves.
+	if at(lc.CreatedS) && at(lc.ReadyS) && (p.FirstOKS == nil || *p.FirstOKS > t) {
+		return suspectStarting
 	}
-	return false
+	return suspectNone
+}
+
+// suspects lists the pods that may have failed a request at time t, and
+// the state they share ("" when they differ or there are none).
+func suspects(pods []Pod, t float64, answered bool) (idx []int, shared string) {
+	for i := range pods {
+		if k := suspectAt(&pods[i], t, answered); k != suspectNone {
+			if len(idx) == 0 {
+				shared = k
+			} else if shared != k {
+				shared = suspectNone
+			}
+			idx = append(idx, i)
+		}
+	}
+	return idx, shared
 }
 
 func buildVersions(pods []Pod) []Version {

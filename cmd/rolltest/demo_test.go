@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/rolltest/rolltest/pkg/report"
+)
+
+// fastDemo shrinks the simulated cluster's timings so that a whole rolling
+// update takes a few seconds; the presets' relations (preStop longer than
+// endpoint propagation, grace covering preStop plus drain) are kept.
+var fastDemo = []string{
+	"--rollout-after", "1s", "--settle", "1s", "--rate", "300",
+	"--endpoint-delay", "300ms", "--start-delay", "100ms",
+	"--app-startup-delay", "300ms", "--grace-period", "5s", "--no-progress", "-q",
+}
+
+// fastProbe speeds up the readiness probe of the presets that have one.
+var fastProbe = []string{"--readiness-period", "200ms"}
+
+func runDemo(t *testing.T, args ...string) (int, *report.Result) {
+	t.Helper()
+	jsonPath := filepath.Join(t.TempDir(), "r.json")
+	all := append(append([]string{"demo", "--json", jsonPath}, fastDemo...), args...)
+	code, out, errOut := cli(t, context.Background(), all...)
+	if code == report.ExitUsage {
+		t.Fatalf("demo %v: usage error: %s%s", args, out, errOut)
+	}
+	r := readResult(t, jsonPath)
+	checkSums(t, r)
+	return code, r
+}
+
+// checkSums holds a real run's document to the invariants the schema
+// promises: every request counted once, in every breakdown.
+func checkSums(t *testing.T, r *report.Result) {
+	t.Helper()
+	var outcomes, pods, podFailed, series, seriesFailed, phases int64
+	for _, n := range r.Totals.Outcomes {
+		outcomes += n
+	}
+	for _, p := range r.Pods {
+		pods += p.Requests
+		podFailed += p.Failed
+	}
+	for _, s := range r.Series {
+		series += s.Requests
+		seriesFailed += s.Failed
+	}
+	for _, p := range r.Phases {
+		phases += p.Requests
+	}
+	tot := r.Totals
+	if outcomes != tot.Requests || pods != tot.Requests || series != tot.Requests || phases != tot.Requests ||
+		podFailed != tot.Failed || seriesFailed != tot.Failed || tot.Failed != tot.Requests-tot.OK {
+		t.Fatalf("sums disagree: requests %d, outcomes %d, pods %d, series %d, phases %d; failed %d, pods %d, series %d",
+			tot.Requests, outcomes, pods, series, phases, tot.Failed, podFailed, seriesFailed)
+	}
+	if r.Failures.Omitted == 0 && int64(len(r.Failures.Records)) != tot.Failed+tot.Retried {
+		t.Fatalf("%d failure records for %d failed + %d retried", len(r.Failures.Records), tot.Failed, tot.Retried)
+	}
+}
+
+func hintCodes(r *report.Result) map[string]bool {
+	m := map[string]bool{}
+	for _, h := range r.Diagnosis {
+		m[h.Code] = true
+	}
+	return m
+}
+
+func TestDemoSafeDropsNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs simulated rollouts")
+	}
+	for i := range 3 {
+		code, r := runDemo(t, append(fastProbe, "--preset", "safe", "--prestop", "900ms", "--connections", "8")...)
+		if code != 0 || r.Totals.Failed != 0 || r.Totals.Retried != 0 {
+			t.Fatalf("run %d: exit %d, failed %d, retried %d, outcomes %v", i, code, r.Totals.Failed, r.Totals.Retried, r.Totals.Outcomes)
+		}
+		if r.Rollout == nil || !r.Rollout.Done || len(r.Versions) != 2 {
+			t.Fatalf("run %d: rollout %+v versions %+v", i, r.Rollout, r.Versions)
+		}
+		for _, e := range r.Rollout.Events {
+			if e.Pod == "" {
+				continue
+			}
+			found := false
+			for _, p := range r.Pods {
+				found = found || p.Name == e.Pod
+			}
+			if !found {
+				t.Fatalf("run %d: pod %s of the timeline is missing from the pod table", i, e.Pod)
+			}
+		}
+		for _, h := range r.Diagnosis {
+			if h.Severity == "error" {
+				t.Fatalf("run %d: error hint on a clean run: %+v", i, h)
+			}
+		}
+	}
+}
+
+func TestDemoUnsafeIsCaughtAndExplained(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs simulated rollouts")
+	}
+	for i := range 2 {
+		code, r := runDemo(t, "--preset", "unsafe", "--connections", "8")
+		if code != report.ExitGateFailed || r.Totals.Failed == 0 {
+			t.Fatalf("run %d: exit %d, failed %d", i, code, r.Totals.Failed)
+		}
+		codes := hintCodes(r)
+		if !codes[report.HintTrafficBeforeReady] && !codes[report.HintNoDrain] && !codes[report.HintPreStopTooShort] {
+			t.Fatalf("run %d: no rollout hint explains the drops: %v", i, codes)
+		}
+		// Each failure is either pinned on a pod, or happened while some pod
+		// was terminating or not yet serving: never out of the blue. Which
+		// pod may be ambiguous (two pods were changing at once); the hints
+		// then name the candidates.
+		for _, f := range r.Failures.Records {
+			if f.AttributedBy != "none" {
+				continue
+			}
+			if !someSuspect(r, f.AtS) {
+				t.Fatalf("run %d: failure %+v at a moment when every pod was serving normally", i, f)
+			}
+		}
+		for _, h := range r.Diagnosis {
+			if h.Severity == "error" && len(h.Evidence) == 0 {
+				t.Fatalf("run %d: hint %s without evidence", i, h.Code)
+			}
+		}
+	}
+}
+
+func someSuspect(r *report.Result, at float64) bool {
+	for _, p := range r.Pods {
+		lc := p.Lifecycle
+		if lc == nil {
+			continue
+		}
+		if lc.TerminatingS != nil && at >= *lc.TerminatingS-0.01 {
+			return true
+		}
+		if lc.CreatedS != nil && at >= *lc.CreatedS-0.01 && (p.FirstOKS == nil || at <= *p.FirstOKS+0.01) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestDemoSeedPinsOnePod(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs simulated rollouts")
+	}
+	code, r := runDemo(t, append(fastProbe, "--preset", "seed", "--prestop", "900ms", "--rate", "100", "--rollout-after", "3s", "--settle", "3s")...)
+	if code != 0 || r.Config.Connections != 1 {
+		t.Fatalf("exit %d, connections %d", code, r.Config.Connections)
+	}
+	if !hintCodes(r)[report.HintKeepAlivePinning] {
+		t.Fatalf("no keep-alive pinning hint: %+v", r.Diagnosis)
+	}
+	// The seed's table: most windows have exactly one pod.
+	single := map[int]int{}
+	for _, w := range r.Windows {
+		single[w.FromS]++
+	}
+	ones := 0
+	for _, n := range single {
+		if n == 1 {
+			ones++
+		}
+	}
+	if ones*2 < len(single) {
+		t.Fatalf("only %d of %d windows have a single pod: %+v", ones, len(single), r.Windows)
+	}
+}
