@@ -108,11 +108,43 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	c.reconcileLocked()
 	c.mu.Unlock()
 
-	if err := c.waitSteady(ctx); err != nil {
+	err = c.waitSteady(ctx)
+	if err == nil {
+		err = c.waitServing(ctx)
+	}
+	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("sim: start %d replicas: %w", cfg.Replicas, err)
 	}
 	return c, nil
+}
+
+// waitServing waits until every pod's app is past its startup delay. A
+// Deployment under test has been running for a while: without a readiness
+// probe its pods are Ready long before their apps serve, and the run must
+// not start inside that window, or the baseline would show start-up
+// failures that have nothing to do with the rollout.
+func (c *Cluster) waitServing(ctx context.Context) error {
+	c.mu.Lock()
+	var last time.Time
+	for _, p := range c.pods {
+		if p.running && p.startedAt.After(last) {
+			last = p.startedAt
+		}
+	}
+	c.mu.Unlock()
+	wait := time.Until(last.Add(c.cfg.App.StartupDelay))
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // waitSteady waits until the current ReplicaSet has all its pods Ready and

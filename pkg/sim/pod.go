@@ -24,9 +24,10 @@ type pod struct {
 	deleteCh chan struct{}
 
 	// ---
-	addr        string // 127.0.0.1:port once the process listens
-	running     bool   // the process has started
-	ready       bool   // the pod's Ready condition
+	addr        string    // 127.0.0.1:port once the process listens
+	running     bool      // the process has started
+	startedAt   time.Time // when the process (the app) started
+	ready       bool      // the pod's Ready condition
 	readySince  time.Time
 	terminating bool
 	deletedAt   time.Time
@@ -148,7 +149,7 @@ func (c *Cluster) runPod(p *pod) {
 	}
 
 	c.mu.Lock()
-	p.addr, p.running = proc.addr, true
+	p.addr, p.running, p.startedAt = proc.addr, true, time.Now()
 	if c.cfg.ReadinessProbe == nil {
 		c.setReadyLocked(p, true, "no readiness probe: ready once the process listens")
 	}
