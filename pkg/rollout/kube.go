@@ -52,7 +52,8 @@ type KubeConfig struct {
 	Service string
 	// Mode is how the rollout is started; empty means KubeRestart.
 	Mode KubeMode
-	// Image is "container=image" for KubeImage, as in `kubectl set image`.
+	// Image is "CONTAINER=IMAGE" for KubeImage, as in `kubectl set image`
+	// (the CLI's --rollout image=CONTAINER=IMAGE).
 	Image string
 	// RolloutTimeout bounds Roll: waiting for a rollout to start (in
 	// KubeWatch mode) and for it to finish. Zero means no bound other than
@@ -155,12 +156,12 @@ func NewKubeDriver(cfg KubeConfig) (*KubeDriver, error) {
 	switch d.mode {
 	case KubeRestart, KubeWatch:
 		if cfg.Image != "" {
-			return nil, setupErrorf("--image %q is only used with --rollout image (the mode is %s)", cfg.Image, d.mode)
+			return nil, setupErrorf("an image (%q) is only used with --rollout image=CONTAINER=IMAGE (the mode is %s)", cfg.Image, d.mode)
 		}
 	case KubeImage:
 		container, image, ok := strings.Cut(cfg.Image, "=")
 		if !ok || container == "" || image == "" {
-			return nil, setupErrorf("--image %q: want container=image, as in `kubectl set image deployment/%s container=image`", cfg.Image, d.name)
+			return nil, setupErrorf("image %q: want CONTAINER=IMAGE, as in --rollout image=app=registry/app:v2 or `kubectl set image deployment/%s CONTAINER=IMAGE`", cfg.Image, d.name)
 		}
 		d.container, d.image = container, image
 	default:
@@ -433,6 +434,6 @@ func (d *KubeDriver) containerIndex(dep *appsv1.Deployment) (int, error) {
 		}
 		names = append(names, c.Name)
 	}
-	return -1, setupErrorf("deployment %s/%s has no container %q (containers: %s): check --image container=image",
+	return -1, setupErrorf("deployment %s/%s has no container %q (containers: %s): check --rollout image=CONTAINER=IMAGE",
 		d.ns, d.name, d.container, strings.Join(names, ", "))
 }

@@ -460,3 +460,28 @@ func waitAccess(t *testing.T, cs kubernetes.Interface, ns, user, group, resource
 		t.Fatalf("%s %s %s allowed=%v never took effect: %v", user, verb, resource, allowed, err)
 	}
 }
+
+// TestKubeIntegrationManifestsValid has the API server validate
+// manifests/testapp-unsafe.yaml (server-side dry run: nothing is created).
+// Its NodePort is cleared: another test may hold 30090.
+func TestKubeIntegrationManifestsValid(t *testing.T) {
+	cs := clustertest.Clientset(t)
+	ns := clustertest.Namespace(t, cs, "rollout-manifests")
+	ctx := context.Background()
+	dryRun := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	for _, obj := range clustertest.Manifest(t, "manifests/testapp-unsafe.yaml") {
+		var err error
+		switch o := obj.(type) {
+		case *appsv1.Deployment:
+			_, err = cs.AppsV1().Deployments(ns).Create(ctx, o, dryRun)
+		case *corev1.Service:
+			o.Spec.Ports[0].NodePort = 0
+			_, err = cs.CoreV1().Services(ns).Create(ctx, o, dryRun)
+		default:
+			t.Fatalf("unexpected %T", obj)
+		}
+		if err != nil {
+			t.Errorf("%T: %v", obj, err)
+		}
+	}
+}

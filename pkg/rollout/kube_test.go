@@ -22,6 +22,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/rolltest/rolltest/internal/clustertest"
 )
 
 // The unit tests drive the driver through client-go's fake clientset: the
@@ -725,7 +727,7 @@ func TestKubePausedRefused(t *testing.T) {
 
 func TestKubeImageModeErrors(t *testing.T) {
 	tests := []struct{ image, want string }{
-		{"web=x:v2", `deployment default/testapp has no container "web" (containers: app, sidecar): check --image container=image`},
+		{"web=x:v2", `deployment default/testapp has no container "web" (containers: app, sidecar): check --rollout image=CONTAINER=IMAGE`},
 		{"app=rolltest.local/testapp:v1", "nothing to roll out: container app of deployment default/testapp already runs image rolltest.local/testapp:v1"},
 	}
 	for _, tt := range tests {
@@ -851,8 +853,8 @@ func TestNewKubeDriverValidation(t *testing.T) {
 		{KubeConfig{Clientset: cs, Deployment: "d"}, "no namespace given: use -n/--namespace"},
 		{KubeConfig{Clientset: cs, Namespace: "n"}, "no deployment given: use --deployment"},
 		{KubeConfig{Clientset: cs, Namespace: "n", Deployment: "d", Mode: "bounce"}, `unknown rollout mode "bounce": want restart, image or watch`},
-		{KubeConfig{Clientset: cs, Namespace: "n", Deployment: "d", Mode: KubeImage, Image: "x:v2"}, "--image \"x:v2\": want container=image, as in `kubectl set image deployment/d container=image`"},
-		{KubeConfig{Clientset: cs, Namespace: "n", Deployment: "d", Image: "a=x:v2"}, `--image "a=x:v2" is only used with --rollout image (the mode is restart)`},
+		{KubeConfig{Clientset: cs, Namespace: "n", Deployment: "d", Mode: KubeImage, Image: "x:v2"}, "image \"x:v2\": want CONTAINER=IMAGE, as in --rollout image=app=registry/app:v2 or `kubectl set image deployment/d CONTAINER=IMAGE`"},
+		{KubeConfig{Clientset: cs, Namespace: "n", Deployment: "d", Image: "a=x:v2"}, `an image ("a=x:v2") is only used with --rollout image=CONTAINER=IMAGE (the mode is restart)`},
 		{KubeConfig{Namespace: "n", Deployment: "d"}, "kube driver for deployment n/d: neither a clientset nor a REST config given"},
 	}
 	for _, tt := range tests {
@@ -929,5 +931,49 @@ current-context: first
 	}
 	if _, err := RESTConfig("", "nope"); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("unknown context: error %v", err)
+	}
+}
+
+// TestUnsafeManifest pins what makes manifests/testapp-unsafe.yaml unsafe,
+// so that nobody "fixes" it by accident.
+func TestUnsafeManifest(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "manifests", "testapp-unsafe.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := clustertest.DecodeManifest(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 2 {
+		t.Fatalf("%d objects, want a Deployment and a Service", len(objs))
+	}
+	dep, ok1 := objs[0].(*appsv1.Deployment)
+	svc, ok2 := objs[1].(*corev1.Service)
+	if !ok1 || !ok2 {
+		t.Fatalf("objects %T, %T; want Deployment, Service", objs[0], objs[1])
+	}
+	labels := map[string]string{"app.kubernetes.io/name": "testapp-unsafe"}
+	spec := dep.Spec.Template.Spec
+	c := spec.Containers[0]
+	ru := dep.Spec.Strategy.RollingUpdate
+	switch {
+	case dep.Name != "testapp-unsafe" || !equalJSON(dep.Spec.Selector.MatchLabels, labels) || !equalJSON(dep.Spec.Template.Labels, labels):
+		t.Errorf("deployment name/labels: %s %v", dep.Name, dep.Spec.Template.Labels)
+	case *dep.Spec.Replicas != 2 || ru == nil || ru.MaxSurge.IntValue() != 1 || ru.MaxUnavailable.IntValue() != 0:
+		t.Errorf("replicas %d, rolling update %+v", *dep.Spec.Replicas, ru)
+	case len(spec.Containers) != 1 || c.Image != "rolltest.local/testapp:v1" || c.ImagePullPolicy != corev1.PullNever:
+		t.Errorf("container %s %s", c.Image, c.ImagePullPolicy)
+	case strings.Join(c.Args, " ") != "--exit-on-sigterm --startup-delay=3s":
+		t.Errorf("args %q", c.Args)
+	case c.ReadinessProbe != nil || c.Lifecycle != nil || *spec.TerminationGracePeriodSeconds != 1:
+		t.Errorf("must have no readiness probe, no preStop and a 1 s grace period")
+	case len(c.Env) != 2 || c.Env[0].Name != "POD_ID" || c.Env[0].ValueFrom.FieldRef.FieldPath != "metadata.name" ||
+		c.Env[1].Name != "POD_IP" || c.Env[1].ValueFrom.FieldRef.FieldPath != "status.podIP":
+		t.Errorf("env %+v", c.Env)
+	case svc.Name != "testapp-unsafe" || svc.Spec.Type != corev1.ServiceTypeNodePort || !equalJSON(svc.Spec.Selector, labels) ||
+		len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 80 || svc.Spec.Ports[0].NodePort != 30090 ||
+		svc.Spec.Ports[0].TargetPort.String() != "http" || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8080:
+		t.Errorf("service %+v", svc.Spec)
 	}
 }
