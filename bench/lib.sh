@@ -1,0 +1,416 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # globals set here are read by the sourcing scripts
+# bench/lib.sh — shared helpers for bench/peers.sh and bench/rate.sh.
+#
+# Sourced, never executed. Provides:
+#   bench_init            paths, PATH, cleanup trap (EXIT/INT/TERM)
+#   bench_install         installs missing tools (apt / go install), idempotent
+#   bench_build_rolltest  go build ./cmd/rolltest -> $BENCH_BIN/rolltest
+#   nginx_start           starts a private, pinned nginx; sets NGINX_PORT, BENCH_URL
+#   nginx_stop
+#   run_pinned RSS_FILE TIMEOUT_S CMD...
+#                         runs CMD pinned to the generator core under
+#                         /usr/bin/time (peak RSS in KB -> RSS_FILE), bounded by
+#                         `timeout`, killable by the cleanup trap.
+#
+# Everything it writes lives under $REPO/.state/bench (git-ignored).
+
+# ---------------------------------------------------------------- settings
+BENCH_GEN_CPU=${BENCH_GEN_CPU:-0}        # core for the load generator
+BENCH_TARGET_CPU=${BENCH_TARGET_CPU:-1}  # core for nginx
+BENCH_PORT=${BENCH_PORT:-18080}          # first port tried for nginx
+# Scheduling priority of nginx and the generators. On a shared machine other
+# engineers' builds otherwise take CPU from the run; -10 gives the benchmark
+# ~9x their weight (needs root; 0 disables). With sched_autogroup (on here)
+# nice only ranks tasks within one session, so each one is started in a session
+# of its own whose autogroup gets the same nice.
+BENCH_NICE=${BENCH_NICE:--10}
+BENCH_BODY='bench-pod-1 >> 127.0.0.1 >> v1'
+BENCH_PATH='/common/healthy'
+
+VEGETA_PKG='github.com/tsenart/vegeta/v12@v12.13.0'
+BOMBARDIER_PKG='github.com/codesenberg/bombardier@v1.2.6'
+HEY_PKG='github.com/rakyll/hey@latest'   # only if Debian has no `hey`
+
+# ---------------------------------------------------------------- basics
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() {
+	printf '[bench] ERROR: %s\n' "$*" >&2
+	exit 2
+}
+
+bench_init() {
+	REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+	BENCH_STATE="$REPO/.state/bench"
+	BENCH_BIN="$BENCH_STATE/bin"
+	BENCH_NGINX_DIR="$BENCH_STATE/nginx"
+	BENCH_RESULTS="$BENCH_STATE/results"
+	mkdir -p "$BENCH_BIN" "$BENCH_NGINX_DIR" "$BENCH_RESULTS"
+	# One bench run at a time per checkout: two would share nginx's prefix and
+	# the two cores. Holding the lock also proves a leftover nginx is stale
+	# (fd 9 is closed for nginx and the generators, so orphans never hold it).
+	exec 9>"$BENCH_STATE/lock"
+	if ! flock -n 9; then
+		die "another bench run holds $BENCH_STATE/lock (pid $(cat "$BENCH_STATE/lock.pid" 2>/dev/null || echo '?'))"
+	fi
+	echo $$ >"$BENCH_STATE/lock.pid"
+	export PATH="$BENCH_BIN:$PATH:/usr/sbin:/sbin"
+	NGINX_PID=''
+	GEN_PID=''
+	[[ $BENCH_NICE =~ ^-?[0-9]+$ ]] || die "BENCH_NICE must be an integer"
+	if ((BENCH_NICE < 0)) && [[ $(id -u) != 0 ]]; then BENCH_NICE=0; fi
+	# PRIO CMD...: runs CMD in a new session (own process group, own autogroup)
+	# at nice BENCH_NICE. setsid does not fork here (a background job is never
+	# a group leader), so $! is CMD's pid.
+	# shellcheck disable=SC2016
+	PRIO=(setsid bash -c '[[ -w /proc/self/autogroup ]] && echo "$0" >/proc/self/autogroup 2>/dev/null
+		exec nice -n "$0" "$@"' "$BENCH_NICE")
+	trap bench_cleanup EXIT
+	trap 'bench_cleanup; trap - INT; kill -INT $$' INT
+	trap 'bench_cleanup; trap - TERM; kill -TERM $$' TERM
+}
+
+# Stops the running generator (if any) and our nginx. Safe to call twice.
+bench_cleanup() {
+	if [[ -n ${GEN_PID:-} ]]; then
+		# GEN_PID is a `timeout` process: it leads its own process group and
+		# forwards the signal to it (time + generator).
+		kill -TERM "$GEN_PID" 2>/dev/null || true
+		wait "$GEN_PID" 2>/dev/null || true
+		GEN_PID=''
+	fi
+	nginx_stop
+}
+
+# ---------------------------------------------------------------- install
+have() { command -v "$1" >/dev/null 2>&1; }
+
+APT_UPDATED=0
+apt_update_once() {
+	if [[ $APT_UPDATED == 0 ]]; then
+		log "apt-get update"
+		apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null || die "apt-get update failed"
+		APT_UPDATED=1
+	fi
+}
+
+apt_install() {
+	(($# > 0)) || return 0
+	[[ $(id -u) == 0 ]] || die "need root to apt-get install: $*"
+	apt_update_once
+	log "apt-get install $*"
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "$@" >/dev/null ||
+		die "apt-get install $* failed"
+}
+
+# apt_has PKG: does Debian offer PKG? (needs an updated package list)
+apt_has() {
+	local cand
+	cand=$(apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2}')
+	[[ -n $cand && $cand != '(none)' ]]
+}
+
+go_tool() { # go_tool BINARY PKG@VERSION
+	[[ -x $BENCH_BIN/$1 ]] && return 0
+	have go || die "go not found on PATH (needed to install $2)"
+	log "go install $2"
+	# Outside the repo so the main go.mod is never consulted or touched.
+	(cd / && GOBIN="$BENCH_BIN" GOFLAGS=-buildvcs=false go install "$2") ||
+		die "go install $2 failed"
+}
+
+# bench_install target|peers  — "peers" also installs wrk, hey, vegeta, bombardier.
+bench_install() {
+	local want_peers=${1:-} pkgs=()
+	have nginx || pkgs+=(nginx-light)
+	have taskset || pkgs+=(util-linux)
+	[[ -x /usr/bin/time ]] || pkgs+=(time)
+	have jq || pkgs+=(jq)
+	have timeout || pkgs+=(coreutils)
+	if [[ $want_peers == peers ]]; then
+		have wrk || pkgs+=(wrk)
+		if ! have hey; then
+			apt_update_once
+			if apt_has hey; then pkgs+=(hey); else go_tool hey "$HEY_PKG"; fi
+		fi
+	fi
+	if ((${#pkgs[@]} > 0)); then
+		# nginx-light is a transitional package on some releases; fall back to nginx.
+		if [[ " ${pkgs[*]} " == *' nginx-light '* ]]; then
+			apt_update_once
+			apt_has nginx-light || pkgs=("${pkgs[@]/nginx-light/nginx}")
+		fi
+		apt_install "${pkgs[@]}"
+	fi
+	if [[ $want_peers == peers ]]; then
+		go_tool vegeta "$VEGETA_PKG"
+		go_tool bombardier "$BOMBARDIER_PKG"
+	fi
+	have nginx || die "nginx still missing after install"
+}
+
+# Sets ROLLTEST to the binary to run. BENCH_ROLLTEST_BIN=/path skips the build
+# (e.g. to compare an older build).
+bench_build_rolltest() {
+	if [[ -n ${BENCH_ROLLTEST_BIN:-} ]]; then
+		[[ -x $BENCH_ROLLTEST_BIN ]] || die "BENCH_ROLLTEST_BIN=$BENCH_ROLLTEST_BIN is not an executable"
+		ROLLTEST=$BENCH_ROLLTEST_BIN
+		log "using prebuilt rolltest: $ROLLTEST"
+		return 0
+	fi
+	ROLLTEST="$BENCH_BIN/rolltest"
+	compgen -G "$REPO/cmd/rolltest/*.go" >/dev/null ||
+		die "rolltest CLI not found: $REPO/cmd/rolltest has no Go files yet (the CLI is still being written)"
+	log "go build -o .state/bench/bin/rolltest ./cmd/rolltest"
+	(cd "$REPO" && go build -o "$BENCH_BIN/rolltest" ./cmd/rolltest) ||
+		die "building rolltest failed (go build ./cmd/rolltest); fix the build, or leave rolltest out of BENCH_TOOLS"
+}
+
+# ---------------------------------------------------------------- nginx
+# port_in_use PORT: something accepts TCP on 127.0.0.1:PORT
+port_in_use() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Kills an nginx left behind by an earlier run of these scripts (only if its
+# command line names our own config), then removes the stale pid file.
+nginx_reap_stale() {
+	local pidf="$BENCH_NGINX_DIR/nginx.pid" pid cmd
+	[[ -f $pidf ]] || return 0
+	pid=$(<"$pidf")
+	if [[ $pid =~ ^[0-9]+$ ]] && cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) &&
+		[[ $cmd == *"$BENCH_NGINX_DIR/nginx.conf"* ]]; then
+		log "stopping stale bench nginx (pid $pid) from an earlier run"
+		kill -TERM "$pid" 2>/dev/null || true
+		local i
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	rm -f "$pidf"
+}
+
+nginx_write_conf() { # nginx_write_conf PORT
+	local d=$BENCH_NGINX_DIR
+	mkdir -p "$d/logs" "$d/tmp"
+	cat >"$d/nginx.conf" <<EOF
+# generated by bench/lib.sh — private nginx for the peer benchmark
+daemon off;
+master_process on;
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $d/logs/error.log warn;
+worker_rlimit_nofile 65536;
+
+events {
+    worker_connections 4096;
+    multi_accept on;
+}
+
+http {
+    access_log off;
+    server_tokens off;
+    keepalive_requests 1000000;
+    keepalive_timeout 65;
+    client_body_temp_path $d/tmp/client_body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+
+    server {
+        listen 127.0.0.1:$1 backlog=4096;
+        server_name localhost;
+
+        location = $BENCH_PATH {
+            default_type text/plain;
+            return 200 '$BENCH_BODY';
+        }
+        location / {
+            return 404;
+        }
+    }
+}
+EOF
+}
+
+# GET the health path over bash /dev/tcp; succeeds when the body matches.
+nginx_check_body() {
+	local port=$1 resp
+	resp=$(
+		exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 1
+		printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$BENCH_PATH" >&3
+		timeout 2 cat <&3
+	) || return 1
+	[[ $resp == 'HTTP/1.1 200'* && $resp == *"$BENCH_BODY" ]]
+}
+
+nginx_start() {
+	local port=$BENCH_PORT tries d=$BENCH_NGINX_DIR i
+	nginx_reap_stale
+	for ((tries = 0; tries < 20; tries++, port++)); do
+		if port_in_use "$port"; then
+			log "port $port in use, trying $((port + 1))"
+			continue
+		fi
+		nginx_write_conf "$port"
+		: >"$d/logs/error.log"
+		nginx -t -q -p "$d" -e "$d/logs/error.log" -c "$d/nginx.conf" ||
+			die "nginx config test failed (see $d/logs/error.log)"
+		# Own session (PRIO) so that nothing sent to ours reaches it before the
+		# trap has a chance to stop it cleanly.
+		"${PRIO[@]}" taskset -c "$BENCH_TARGET_CPU" \
+			nginx -p "$d" -e "$d/logs/error.log" -c "$d/nginx.conf" \
+			</dev/null >>"$d/logs/stdout.log" 2>&1 9>&- &
+		NGINX_PID=$!
+		# Bounded readiness poll: at most 5 s.
+		for ((i = 0; i < 50; i++)); do
+			if ! kill -0 "$NGINX_PID" 2>/dev/null; then break; fi
+			if port_in_use "$port" && nginx_check_body "$port"; then
+				NGINX_PORT=$port
+				BENCH_URL="http://127.0.0.1:$port$BENCH_PATH"
+				log "nginx ready on 127.0.0.1:$port (pid $NGINX_PID, cpu $BENCH_TARGET_CPU)"
+				return 0
+			fi
+			sleep 0.1
+		done
+		if kill -0 "$NGINX_PID" 2>/dev/null; then
+			nginx_stop
+			die "nginx did not answer on 127.0.0.1:$port within 5 s (see $d/logs/error.log)"
+		fi
+		wait "$NGINX_PID" 2>/dev/null || true
+		NGINX_PID=''
+		if grep -q 'Address already in use' "$d/logs/error.log" "$d/logs/stdout.log" 2>/dev/null; then
+			log "port $port taken while starting, trying $((port + 1))"
+			continue
+		fi
+		die "nginx exited at start: $(tail -n 3 "$d/logs/error.log" "$d/logs/stdout.log" 2>/dev/null)"
+	done
+	die "no free port in $BENCH_PORT..$((port - 1))"
+}
+
+nginx_stop() {
+	[[ -n ${NGINX_PID:-} ]] || return 0
+	local i
+	kill -TERM "$NGINX_PID" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$NGINX_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$NGINX_PID" 2>/dev/null || true
+	wait "$NGINX_PID" 2>/dev/null || true
+	rm -f "$BENCH_NGINX_DIR/nginx.pid"
+	NGINX_PID=''
+}
+
+# ---------------------------------------------------------------- running
+# run_pinned RSS_FILE TIMEOUT_S CMD...   (stdout/stderr: as the caller redirects)
+# Returns CMD's exit code (124/137 if the safety timeout fired). RSS_FILE gets
+# /usr/bin/time's "%M %e %U %S" (peak RSS KB, wall s, user s, sys s). Sets
+# RUN_GEN_CPU, RUN_NGINX_CPU, RUN_SIRQ_CPU, RUN_OTHER_CPU: CPU used during the
+# run by the generator, by nginx, by softirq (on loopback: mostly the
+# benchmark's own packets, charged to no process) and by everything else, each
+# in % of one core.
+run_pinned() {
+	local rss=$1 limit=$2 rc=0 t0 t1 n0 n1 s0 s1 q0 q1
+	shift 2
+	: >"$rss"
+	read -r s0 q0 < <(stat_busy)
+	n0=$(nginx_jiffies) t0=$(now_ms)
+	# timeout leads its process group (PRIO: a new session) and forwards TERM to
+	# all of it, so the cleanup trap's `kill GEN_PID` reaches /usr/bin/time and
+	# the generator.
+	"${PRIO[@]}" timeout -k 5 "$limit" taskset -c "$BENCH_GEN_CPU" \
+		/usr/bin/time -f '%M %e %U %S' -o "$rss" "$@" </dev/null 9>&- &
+	GEN_PID=$!
+	wait "$GEN_PID" || rc=$?
+	GEN_PID=''
+	read -r s1 q1 < <(stat_busy)
+	n1=$(nginx_jiffies) t1=$(now_ms)
+	read -r RUN_GEN_CPU RUN_NGINX_CPU RUN_SIRQ_CPU RUN_OTHER_CPU < <(awk -v ms=$((t1 - t0)) -v hz="$CLK_TCK" \
+		-v all=$((s1 - s0)) -v sirq=$((q1 - q0)) -v ngx=$((n1 - n0)) '
+		NF == 4 && $1 ~ /^[0-9]+$/ {g = ($3 + $4) * hz}
+		END {
+			w = ms / 1000 * hz; if (w <= 0) w = 1
+			o = all - g - ngx; if (o < 0) o = 0
+			printf "%.0f %.0f %.0f %.0f\n", 100 * g / w, 100 * ngx / w, 100 * sirq / w, 100 * o / w
+		}' "$rss")
+	return "$rc"
+}
+
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+now_ms() { date +%s%3N; }
+
+# stat_busy: "BUSY SOFTIRQ" jiffies of all cores so far; BUSY is user nice
+# system irq steal (softirq apart: on loopback it is the benchmark's packets).
+stat_busy() {
+	local c
+	read -r -a c < <(head -n1 /proc/stat)
+	echo "$((c[1] + c[2] + c[3] + c[6] + c[8])) ${c[7]}"
+}
+
+# nginx_jiffies: CPU jiffies (utime+stime) of our nginx master and workers
+nginx_jiffies() {
+	local pids p sum=0 st rest f
+	[[ -n ${NGINX_PID:-} ]] || {
+		echo 0
+		return
+	}
+	pids="$NGINX_PID $(cat "/proc/$NGINX_PID/task/$NGINX_PID/children" 2>/dev/null || true)"
+	for p in $pids; do
+		st=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		rest=${st##*) } # fields from 3 (state) on
+		read -r -a f <<<"$rest"
+		sum=$((sum + f[11] + f[12])) # utime, stime (fields 14, 15)
+	done
+	echo "$sum"
+}
+
+# cpu_busy_pct: % of all cores busy over the next second (noise indicator).
+cpu_busy_pct() {
+	local a b
+	read -r -a a < <(head -n1 /proc/stat)
+	sleep 1
+	read -r -a b < <(head -n1 /proc/stat)
+	awk -v u=$((b[1] + b[2] + b[3] + b[6] + b[7] + b[8] - a[1] - a[2] - a[3] - a[6] - a[7] - a[8])) \
+		-v i=$((b[4] + b[5] - a[4] - a[5])) 'BEGIN {if (u + i > 0) printf "%.0f", 100 * u / (u + i); else print "?"}'
+}
+
+# wait_quiet: waits (bounded: BENCH_IDLE_WAIT s, default 60) until the machine
+# is at most BENCH_MAX_BUSY % busy (default 25) — other engineers' builds on a
+# shared machine skew every number. Sets BUSY_BEFORE to the last reading.
+wait_quiet() {
+	local max=${BENCH_MAX_BUSY:-25} limit=${BENCH_IDLE_WAIT:-60} waited=0
+	BUSY_BEFORE=$(cpu_busy_pct)
+	while [[ $BUSY_BEFORE != '?' ]] && ((BUSY_BEFORE > max && waited < limit)); do
+		((waited % 10 == 0)) && log "machine ${BUSY_BEFORE}% busy (> ${max}%), waiting for quiet ($waited/${limit}s)"
+		BUSY_BEFORE=$(cpu_busy_pct)
+		waited=$((waited + 1))
+	done
+	if [[ $BUSY_BEFORE != '?' ]] && ((BUSY_BEFORE > max)); then
+		log "WARNING: machine still ${BUSY_BEFORE}% busy; numbers will be low and noisy"
+	fi
+}
+
+# rss_kb RSS_FILE -> peak RSS in KB (empty if unknown)
+rss_kb() {
+	awk 'NF == 4 && $1 ~ /^[0-9]+$/ {k = $1} END {print k}' "$1" 2>/dev/null || true
+}
+
+# peak_mb RSS_FILE -> MB with one decimal ("?" if unknown)
+peak_mb() {
+	local kb
+	kb=$(rss_kb "$1")
+	if [[ -n $kb ]]; then awk -v k="$kb" 'BEGIN{printf "%.1f", k/1024}'; else echo '?'; fi
+}
+
+# duration_s VALUE -> integer seconds; accepts 10, 10s, 2m
+duration_s() {
+	case $1 in
+	*[0-9]m) echo $((${1%m} * 60)) ;;
+	*[0-9]s) echo "${1%s}" ;;
+	*) echo "$1" ;;
+	esac
+}
