@@ -17,6 +17,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"k8s.io/klog/v2"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3";
@@ -24,6 +26,11 @@ import (
 var version = ""
 
 func main() {
+	// client-go reports transient watch errors (and retries) through klog
+	// on stderr; the driver returns every error that matters, so keep the
+	// CLI's output to its own lines.
+	klog.SetOutput(io.Discard)
+	klog.LogToStderr(false)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		// After the first signal, restore the default so that a second

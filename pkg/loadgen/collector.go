@@ -5,10 +5,18 @@ import "time"
 // collector merges the seconds that workers finish into the run's
 // per-second series. It runs in its own goroutine, off the hot path: each
 // worker hands it one slot per second.
+//
+// A second's latency histogram (2.4 KiB) is needed only while requests due
+// in that second can still complete; after the horizon the second is
+// reduced to its quantiles and the histogram is reused, so what the series
+// costs per second of run is its counts alone.
 type collector struct {
-	in   chan *secSlot
-	done chan struct{}
-	secs []secAgg
+	in      chan *secSlot
+	done    chan struct{}
+	secs    []secAgg
+	horizon int        // seconds after which no request due in a second can still be recorded
+	final   int        // seconds below this are finalized
+	spare   []*secHist // histograms of finalized seconds, for reuse
 }
 
 type secAgg struct {
@@ -16,11 +24,16 @@ type secAgg struct {
 	late        int64
 	byPod       map[int32]int64
 	failedByPod map[int32]int64
-	lat         secHist
+	lat         *secHist // nil once finalized
+	q           [4]int64 // p50, p90, p99, max in µs, once finalized
 }
 
-func newCollector(workers int) *collector {
-	return &collector{in: make(chan *secSlot, 2*workers+1), done: make(chan struct{})}
+func newCollector(workers int, horizon time.Duration) *collector {
+	return &collector{
+		in:      make(chan *secSlot, 2*workers+1),
+		done:    make(chan struct{}),
+		horizon: int(horizon/time.Second) + 1,
+	}
 }
 
 func (c *collector) run() {
@@ -29,6 +42,7 @@ func (c *collector) run() {
 		c.merge(s)
 		s.owner <- s
 	}
+	c.finalize(len(c.secs))
 }
 
 func (c *collector) merge(s *secSlot) {
@@ -38,7 +52,17 @@ func (c *collector) merge(s *secSlot) {
 	a := &c.secs[s.sec]
 	a.add(&s.counts)
 	a.late += s.late
-	a.lat.merge(&s.lat)
+	if s.lat.total > 0 {
+		if a.lat == nil && s.sec >= c.final {
+			a.lat = c.newHist()
+		}
+		// A record later than the horizon (a request that outlived every
+		// timeout) still counts; only its latency misses the second's
+		// quantiles, which were already taken.
+		if a.lat != nil {
+			a.lat.merge(&s.lat)
+		}
+	}
 	if len(s.pods) > 0 && a.byPod == nil {
 		a.byPod = make(map[int32]int64, len(s.pods))
 		a.failedByPod = make(map[int32]int64)
@@ -48,6 +72,30 @@ func (c *collector) merge(s *secSlot) {
 		if p.failed > 0 {
 			a.failedByPod[p.pod] += p.failed
 		}
+	}
+	c.finalize(s.sec - c.horizon)
+}
+
+func (c *collector) newHist() *secHist {
+	if n := len(c.spare); n > 0 {
+		h := c.spare[n-1]
+		c.spare = c.spare[:n-1]
+		h.reset()
+		return h
+	}
+	return new(secHist)
+}
+
+// finalize reduces every second below upTo to its quantiles.
+func (c *collector) finalize(upTo int) {
+	for ; c.final < upTo && c.final < len(c.secs); c.final++ {
+		a := &c.secs[c.final]
+		if a.lat == nil {
+			continue
+		}
+		a.q = [4]int64{a.lat.quantile(0.5), a.lat.quantile(0.9), a.lat.quantile(0.99), a.lat.quantile(1)}
+		c.spare = append(c.spare, a.lat)
+		a.lat = nil
 	}
 }
 
@@ -67,8 +115,8 @@ func (c *collector) seconds() []SecondStats {
 				s.FailedByPod[int(k)] = v
 			}
 		}
-		us := func(q float64) time.Duration { return time.Duration(a.lat.quantile(q)) * time.Microsecond }
-		s.P50, s.P90, s.P99, s.Max = us(0.5), us(0.9), us(0.99), us(1)
+		us := func(v int64) time.Duration { return time.Duration(v) * time.Microsecond }
+		s.P50, s.P90, s.P99, s.Max = us(a.q[0]), us(a.q[1]), us(a.q[2]), us(a.q[3])
 		out[i] = s
 	}
 	return out

@@ -246,7 +246,10 @@ func (e *Engine) Run(ctx context.Context) (*Stats, error) {
 		return nil, errors.New("loadgen: Engine.Run called twice")
 	}
 	n := e.cfg.Connections
-	col := newCollector(n)
+	// A request due in some second is recorded at most this much later:
+	// every attempt times out, and a retry starts right after a failure.
+	horizon := time.Duration(e.cfg.Retries+1)*e.cfg.Timeout + 2*time.Second
+	col := newCollector(n, horizon)
 	go col.run()
 
 	histMax := int64(2*e.cfg.Timeout/time.Microsecond) + 1_000_000
