@@ -130,9 +130,13 @@ func TestExactCounting(t *testing.T) {
 				}
 				pod := st.Pods[f.Pod].Pod
 				switch {
-				case d.OKBefore > 0 && (pod != d.Pod || f.AttributedBy != AttrConnection):
+				case f.AttributedBy != AttrNone && pod != d.Pod:
 					t.Errorf("request %d dropped on %s's connection, attributed to %q (%s)", f.Seq, d.Pod, pod, f.AttributedBy)
-				case d.OKBefore == 0 && f.AttributedBy != AttrNone:
+				case d.OKBefore > 0 && f.AttributedBy != AttrConnection:
+					t.Errorf("request %d dropped on %s's connection after it answered, attributed by %s", f.Seq, d.Pod, f.AttributedBy)
+				case d.OKBefore == 0 && d.Action != faultserver.Fail503 && f.AttributedBy != AttrNone:
+					// A connection that was reset or closed before it ever
+					// answered cannot say which pod it reached.
 					t.Errorf("request %d failed on a connection that never answered but was attributed to %q by %s", f.Seq, pod, f.AttributedBy)
 				}
 				if f.Retried && f.Attempt > tc.retries {
@@ -258,5 +262,50 @@ func TestIdleCloseIsNotADrop(t *testing.T) {
 	}
 	if st.ConnsOpened != 15 {
 		t.Fatalf("opened %d connections, want 15 (two requests each)", st.ConnsOpened)
+	}
+}
+
+// TestFailuresBeforeIdentityAreAttributedByConnection: a pod that answers
+// 503 without naming itself (the seed app while starting) is blamed for
+// those failures as soon as the same connection names it: a connection
+// behind a Service never changes pod.
+func TestFailuresBeforeIdentityAreAttributedByConnection(t *testing.T) {
+	srv, err := faultserver.Start(func(n uint64) faultserver.Action {
+		if n <= 5 {
+			return faultserver.Fail503
+		}
+		return faultserver.Serve
+	}, "pod-late")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	st := runEngine(t, Config{Target: srv.URL("/"), Concurrency: 1, Requests: 20, KeepAlive: true}, 30*time.Second)
+	if st.Failed() != 5 || st.ConnsOpened != 1 {
+		t.Fatalf("failed %d on %d connections, want 5 on 1", st.Failed(), st.ConnsOpened)
+	}
+	for _, f := range st.Failures {
+		if st.Pods[f.Pod].Pod != "pod-late" || f.AttributedBy != AttrConnection {
+			t.Fatalf("request %d attributed to %q by %s, want pod-late by connection", f.Seq+1, st.Pods[f.Pod].Pod, f.AttributedBy)
+		}
+	}
+	if unknown := st.Pods[0]; unknown.Requests() != 0 {
+		t.Fatalf("%d requests left unattributed", unknown.Requests())
+	}
+	var p PodStats
+	for _, q := range st.Pods {
+		if q.Pod == "pod-late" {
+			p = q
+		}
+	}
+	if p.Requests() != 20 || p.Failed() != 5 || p.AttributedBy[AttrConnection] != 5 || p.First != st.Failures[0].Intended {
+		t.Fatalf("pod-late: %d requests, %d failed, %d by connection, first %v", p.Requests(), p.Failed(), p.AttributedBy[AttrConnection], p.First)
+	}
+	var byPod int64
+	for _, s := range st.Seconds {
+		byPod += s.ByPod[0]
+	}
+	if byPod != 0 {
+		t.Fatalf("the per-second series still counts %d requests as unattributed", byPod)
 	}
 }

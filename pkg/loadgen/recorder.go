@@ -23,6 +23,7 @@ type sample struct {
 	attr       Attribution
 	phase      int32
 	hasLatency bool
+	record     int // index of its failure record, set by the recorder
 }
 
 // recorder is one worker's private record of its requests. Nothing in it is
@@ -187,7 +188,7 @@ func (r *recorder) retried(s *sample) {
 	sl.counts.Retried++
 	sl.counts.RetriedOutcomes[s.outcome]++
 	r.live.retried.Add(1)
-	r.failure(s, true)
+	s.record = r.failure(s, true)
 }
 
 // finish records a request's final outcome.
@@ -232,20 +233,72 @@ func (r *recorder) finish(s *sample, end time.Duration) {
 	r.live.requests.Add(1)
 	if failed {
 		r.live.failed.Add(1)
-		r.failure(s, false)
+		s.record = r.failure(s, false)
 	}
 }
 
-func (r *recorder) failure(s *sample, retried bool) {
+// failure records a failed attempt and returns its index in r.failures, or
+// -1 when the record budget is spent.
+func (r *recorder) failure(s *sample, retried bool) int {
 	if r.budget.Add(-1) < 0 {
 		r.omitted++
-		return
+		return -1
 	}
 	r.failures = append(r.failures, FailureRecord{
 		Seq: s.seq, Attempt: s.attempt, Retried: retried, Intended: s.intended, Latency: s.latency,
 		Outcome: s.outcome, Status: s.status, Detail: s.detail, Conn: s.conn, ConnRequests: s.connReqs,
 		Pod: int(s.pod), AttributedBy: s.attr,
 	})
+	return len(r.failures) - 1
+}
+
+// pendingFailure is a failure on a connection that had not yet said which
+// pod it reaches; see worker.identify.
+type pendingFailure struct {
+	record   int // index in recorder.failures, or -1
+	outcome  Outcome
+	retried  bool
+	intended time.Duration
+}
+
+// reattribute moves failures from the unknown pod to pod, by connection: a
+// connection behind a Service stays on one pod for its life, so failures
+// answered on it before it first named its pod (a 503 "starting" has no
+// identity in its body) were that pod's. Per-second pod counts are moved
+// while their second is still open.
+func (r *recorder) reattribute(list []pendingFailure, pod int32) {
+	p := r.pod(pod) // may grow r.pods: take it before the unknown pod's pointer
+	unknown := &r.pods[0]
+	for _, f := range list {
+		if f.record >= 0 {
+			r.failures[f.record].Pod = int(pod)
+			r.failures[f.record].AttributedBy = AttrConnection
+		}
+		if f.retried {
+			unknown.Retried--
+			unknown.RetriedOutcomes[f.outcome]--
+			p.Retried++
+			p.RetriedOutcomes[f.outcome]++
+			continue
+		}
+		unknown.Outcomes[f.outcome]--
+		unknown.attr[AttrNone]--
+		p.Outcomes[f.outcome]++
+		p.attr[AttrConnection]++
+		if !p.seen || f.intended < p.first {
+			p.seen, p.first = true, f.intended
+		}
+		p.last = max(p.last, f.intended)
+		if sl := r.slot; sl.sec == int(f.intended/time.Second) {
+			for i := range sl.pods {
+				if sl.pods[i].pod == 0 {
+					sl.pods[i].requests--
+					sl.pods[i].failed--
+				}
+			}
+			sl.addPod(pod, true)
+		}
+	}
 }
 
 // podRegistry gives every pod seen by any worker one index. Workers cache

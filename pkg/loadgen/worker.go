@@ -52,7 +52,14 @@ type conn struct {
 	lastPod int32
 	idleAt  time.Time       // when the last response ended
 	raw     syscall.RawConn // the TCP socket under any TLS, for stale checks
+	// pending are failures answered on this connection before it named its
+	// pod, waiting to be attributed when it does.
+	pending []pendingFailure
 }
+
+// maxPending bounds the failures a connection holds back for attribution:
+// a service that never names its pods must not grow memory.
+const maxPending = 1000
 
 // staleAfter is how long a connection must have been idle before it is
 // checked for a close by the server. A busy connection is never checked, so
@@ -155,9 +162,11 @@ func (w *worker) do(seq uint64, intended time.Duration) {
 		s.latency = end - from
 		if s.outcome.Failed() && retryable && s.attempt <= e.cfg.Retries {
 			w.rec.retried(&s)
+			w.hold(&s, true)
 			continue
 		}
 		w.rec.finish(&s, end)
+		w.hold(&s, false)
 		return
 	}
 }
@@ -168,7 +177,7 @@ func (w *worker) do(seq uint64, intended time.Duration) {
 // replay.
 func (w *worker) attempt(s *sample) (retryable bool) {
 	e := w.e
-	s.status, s.detail, s.pod, s.attr, s.conn, s.connReqs = 0, "", 0, AttrNone, 0, 0
+	s.status, s.detail, s.pod, s.attr, s.conn, s.connReqs, s.record = 0, "", 0, AttrNone, 0, 0, -1
 	deadline := time.Now().Add(e.cfg.Timeout)
 	if w.c.nc != nil && w.stale() {
 		w.closeConn()
@@ -232,6 +241,10 @@ func (w *worker) attempt(s *sample) (retryable bool) {
 	if pod := w.identify(); pod != 0 {
 		w.c.lastPod = pod
 		s.pod, s.attr = pod, AttrResponse
+		if len(w.c.pending) > 0 {
+			w.rec.reattribute(w.c.pending, pod)
+			w.c.pending = w.c.pending[:0]
+		}
 	} else if w.c.lastPod != 0 {
 		s.pod, s.attr = w.c.lastPod, AttrConnection
 	}
@@ -259,6 +272,15 @@ func (w *worker) stale() bool {
 		return false
 	}
 	return peerClosed(w.c.raw)
+}
+
+// hold keeps a failure answered on a still-open connection that has not
+// named its pod yet, so that it can be attributed when the connection does.
+func (w *worker) hold(s *sample, retried bool) {
+	if !s.outcome.Failed() || s.attr != AttrNone || w.c.nc == nil || w.c.id != s.conn || len(w.c.pending) >= maxPending {
+		return
+	}
+	w.c.pending = append(w.c.pending, pendingFailure{record: s.record, outcome: s.outcome, retried: retried, intended: s.intended})
 }
 
 func (w *worker) dial(deadline time.Time) error {
@@ -295,6 +317,7 @@ func (w *worker) dial(deadline time.Time) error {
 	w.c.id = w.conns.Add(1)
 	w.c.served = 0
 	w.c.lastPod = 0
+	w.c.pending = w.c.pending[:0]
 	return nil
 }
 

@@ -176,15 +176,19 @@ func buildRollout(in *RolloutInput, start time.Time) *Rollout {
 		ro.Events[i].AtS = round3(ro.Events[i].Time.Sub(start).Seconds())
 	}
 	sort.SliceStable(ro.Events, func(i, j int) bool { return ro.Events[i].Time.Before(ro.Events[j].Time) })
+	// Propagation ends when the endpoint stops being offered for new
+	// connections: marked not ready (kept, terminating) or removed,
+	// whichever the EndpointSlice shows first.
 	var props []float64
 	term := map[string]float64{}
 	for _, e := range ro.Events {
 		switch e.Kind {
 		case rollout.EventPodTerminating:
 			term[e.Pod] = e.AtS
-		case rollout.EventEndpointRemoved:
+		case rollout.EventEndpointNotReady, rollout.EventEndpointRemoved:
 			if t0, ok := term[e.Pod]; ok {
 				props = append(props, (e.AtS-t0)*1000)
+				delete(term, e.Pod)
 			}
 		}
 	}
@@ -292,6 +296,8 @@ func buildPods(st *loadgen.Stats, ro *Rollout) []Pod {
 				set(&lc.NotReadyS)
 			case rollout.EventPodTerminating:
 				set(&lc.TerminatingS)
+			case rollout.EventEndpointNotReady:
+				set(&lc.EndpointNotReadyS)
 			case rollout.EventEndpointRemoved:
 				set(&lc.EndpointRemoved)
 			case rollout.EventPodDeleted:
@@ -354,7 +360,7 @@ func attributeByTimeline(r *Result) {
 		if f.AttributedBy != loadgen.AttrNone.String() {
 			continue
 		}
-		cand, _ := suspects(r.Pods, f.AtS, f.Status > 0)
+		cand, _ := suspects(r.Pods, f.AtS, f.AtS+f.LatencyMs/1000, f.Status > 0)
 		if len(cand) != 1 {
 			continue
 		}
@@ -409,45 +415,44 @@ const (
 	suspectStarting    = "starting"
 )
 
-// suspectAt says whether pod p was, at time t (run seconds), in a state in
+// suspectAt says whether pod p was, at some moment of the span [from, to]
+// (run seconds: a failed attempt's due time and its end), in a state in
 // which requests routed to it may fail: terminating and still possibly
 // routed to (until both its deletion and its endpoint removal), or Ready —
 // without a readiness probe that is as soon as its container starts — but
-// not yet serving (before its first 2xx). answered says the failure
-// came with an HTTP response, which a deleted pod cannot send.
-func suspectAt(p *Pod, t float64, answered bool) string {
+// not yet serving (before its first 2xx). answered says the failure came
+// with an HTTP response, which a pod deleted before the span cannot send.
+func suspectAt(p *Pod, from, to float64, answered bool) string {
 	lc := p.Lifecycle
 	if lc == nil {
 		return suspectNone
 	}
 	const eps = 0.001
-	at := func(x *float64) bool { return x != nil && *x <= t+eps }
-	if at(lc.TerminatingS) {
-		if answered && at(lc.DeletedS) {
+	by := func(x *float64, t float64) bool { return x != nil && *x <= t+eps }
+	if by(lc.TerminatingS, to) {
+		if answered && by(lc.DeletedS, from) {
 			return suspectNone
 		}
 		// A deleted pod can stay in the endpoints until the removal
 		// propagates; a removed endpoint can still hold open connections
 		// until the pod is gone.
-		if lc.DeletedS == nil || lc.EndpointRemoved == nil || t <= max(*lc.DeletedS, *lc.EndpointRemoved)+eps {
+		if lc.DeletedS == nil || lc.EndpointRemoved == nil || from <= max(*lc.DeletedS, *lc.EndpointRemoved)+eps {
 			return suspectTerminating
 		}
 		return suspectNone
 	}
-	// A pod that is not Ready is not in the endpoints and gets no traffic;
-	// one that is Ready (without a readiness probe, as soon as its
-	// container starts) may still refuse or fail requests until it serves.
-	if at(lc.CreatedS) && at(lc.ReadyS) && (p.FirstOKS == nil || *p.FirstOKS > t) {
+	// A pod that is not Ready is not in the endpoints and gets no traffic.
+	if by(lc.CreatedS, to) && by(lc.ReadyS, to) && (p.FirstOKS == nil || *p.FirstOKS > from) {
 		return suspectStarting
 	}
 	return suspectNone
 }
 
-// suspects lists the pods that may have failed a request at time t, and
-// the state they share ("" when they differ or there are none).
-func suspects(pods []Pod, t float64, answered bool) (idx []int, shared string) {
+// suspects lists the pods that may have failed an attempt spanning
+// [from, to], and the state they share ("" when they differ or none).
+func suspects(pods []Pod, from, to float64, answered bool) (idx []int, shared string) {
 	for i := range pods {
-		if k := suspectAt(&pods[i], t, answered); k != suspectNone {
+		if k := suspectAt(&pods[i], from, to, answered); k != suspectNone {
 			if len(idx) == 0 {
 				shared = k
 			} else if shared != k {

@@ -141,7 +141,7 @@ func inWindows(r *Result, state string) (n int, outcomes map[string]int64, pods 
 		}
 		matched := false
 		for i := range r.Pods {
-			if suspectAt(&r.Pods[i], f.AtS, answered) != state {
+			if suspectAt(&r.Pods[i], f.AtS, f.AtS+f.LatencyMs/1000, answered) != state {
 				continue
 			}
 			matched = true
@@ -199,7 +199,7 @@ func preStopHint(r *Result) *Hint {
 	prop := "a few seconds"
 	if r.Rollout.EndpointPropagationMaxMs > 0 {
 		prop = fmt.Sprintf("the %s measured here", msText(r.Rollout.EndpointPropagationMaxMs))
-		h.Evidence = append(h.Evidence, fmt.Sprintf("endpoint removal took median %s, max %s after termination began",
+		h.Evidence = append(h.Evidence, fmt.Sprintf("endpoints were withdrawn median %s, max %s after termination began (plus each proxy's own sync delay)",
 			msText(r.Rollout.EndpointPropagationMedianMs), msText(r.Rollout.EndpointPropagationMaxMs)))
 	}
 	h.Fix = fmt.Sprintf("Add a preStop hook that sleeps longer than endpoint propagation (%s; e.g. lifecycle.preStop.sleep.seconds: 5), keep serving during it, and set terminationGracePeriodSeconds to cover preStop plus draining.", prop)

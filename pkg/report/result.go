@@ -175,6 +175,10 @@ type Lifecycle struct {
 	TerminatingS    *float64 `json:"terminating_s,omitempty"`
 	EndpointRemoved *float64 `json:"endpoint_removed_s,omitempty"`
 	DeletedS        *float64 `json:"deleted_s,omitempty"`
+	// EndpointNotReadyS is when the Service's EndpointSlice marked the
+	// pod's endpoint not ready (still listed, terminating): new
+	// connections stop going to it from here, once proxies catch up.
+	EndpointNotReadyS *float64 `json:"endpoint_not_ready_s,omitempty"`
 }
 
 // Version is the traffic served by one application version.
@@ -273,7 +277,8 @@ type Rollout struct {
 	// MixedVersionS is how long two versions both answered requests.
 	MixedVersionS float64 `json:"mixed_version_s"`
 	// EndpointPropagationMs is, per old pod, the time from termination
-	// start to its removal from the endpoints: median and max.
+	// start until its endpoint was marked not ready or removed, whichever
+	// came first: median and max.
 	EndpointPropagationMedianMs float64         `json:"endpoint_propagation_median_ms,omitempty"`
 	EndpointPropagationMaxMs    float64         `json:"endpoint_propagation_max_ms,omitempty"`
 	Events                      []rollout.Event `json:"events"`
