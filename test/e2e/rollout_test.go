@@ -1,0 +1,408 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/rolltest/rolltest/internal/clustertest"
+	"github.com/rolltest/rolltest/pkg/report"
+	"github.com/rolltest/rolltest/pkg/rollout"
+)
+
+// NodePorts of these tests, one each: NodePorts are cluster-wide, and the
+// smoke test (30081) or another package may be running beside them. They
+// lie in the static band of the default range (30000–30085 of 30000–32767,
+// KEP-3668), which the API server never hands to a Service that asks for
+// any NodePort (nodePort 0, as pkg/rollout's integration tests do); a fixed
+// port above it can be taken by such a Service at random.
+const (
+	safeNodePort    = 30082
+	unsafeNodePort  = 30083
+	pinningNodePort = 30084
+)
+
+// rolloutArgs keep each run short: 5 s of load before the rollout and 5 s
+// after the last old pod is gone; a rollout that takes longer than 3 min
+// fails the run (exit 3) long before the CLI's own timeout.
+var rolloutArgs = []string{"--rollout-after", "5s", "--settle", "5s", "--rollout-timeout", "3m"}
+
+// testTimeout bounds each test's own API calls and waits.
+const testTimeout = 8 * time.Minute
+
+func rolltestArgs(url string, deployment string, extra ...string) []string {
+	args := []string{"--target", url, "--deployment", deployment}
+	args = append(args, rolloutArgs...)
+	return append(args, extra...)
+}
+
+// TestSafeRolloutDropsNothing rolls the reference Deployment twice under
+// 500 req/s on 16 keep-alive connections — a restart, then a new image —
+// and requires the real CLI to pass both with nothing dropped and the
+// whole story in the document.
+func TestSafeRolloutDropsNothing(t *testing.T) {
+	cs := clustertest.Clientset(t)
+	requireImages(t, cs)
+	rolltestBinary(t)
+	ns := clustertest.Namespace(t, cs, "rollout-safe")
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+
+	dep, svc := manifestWorkload(t, "manifests/testapp.yaml")
+	if got := replicas(dep); got != 2 {
+		t.Fatalf("manifests/testapp.yaml: %d replicas, this test expects 2", got)
+	}
+	if c := dep.Spec.Template.Spec.Containers; len(c) != 1 || c[0].Name != "testapp" {
+		t.Fatalf("manifests/testapp.yaml: want the single container \"testapp\" (the image rollout names it)")
+	}
+	url := deployServing(ctx, t, cs, ns, dep, svc, safeNodePort)
+
+	runs := []struct {
+		name, mode string
+		versions   []string // every version that must have answered
+	}{
+		{"restart", "restart", []string{"v1"}},
+		{"image", "image=testapp=rolltest.local/testapp:v2", []string{"v1", "v2"}},
+	}
+	for _, run := range runs {
+		r := runRolltest(t, ns, run.name, rolltestArgs(url, dep.Name,
+			"--rate", "500", "--connections", "16", "--rollout", run.mode)...)
+		res := requireDocument(t, r)
+		ok := checkSafeRun(t, run.name, r, res, run.versions)
+		if !checkConsistency(t, res) || !ok {
+			logDigest(t, r)
+			t.FailNow()
+		}
+	}
+
+	// The image rollout really changed the Deployment.
+	d, err := cs.AppsV1().Deployments(ns).Get(ctx, dep.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get deployment: %v", err)
+	}
+	if img := d.Spec.Template.Spec.Containers[0].Image; img != "rolltest.local/testapp:v2" {
+		t.Errorf("after the image rollout the Deployment runs %s, want rolltest.local/testapp:v2", img)
+	}
+}
+
+// checkSafeRun applies the safe scenario's assertions to one run and
+// reports whether they all held.
+func checkSafeRun(t *testing.T, name string, r cliRun, res *report.Result, versions []string) bool {
+	t.Helper()
+	ok := true
+	errorf := func(format string, args ...any) {
+		t.Helper()
+		ok = false
+		t.Errorf("%s run: "+format, append([]any{name}, args...)...)
+	}
+	tot := res.Totals
+	t.Logf("%s run: exit %d in %v: requests %d ok %d failed %d retried %d achieved_rps %.1f duration %.3fs late_sends %d connections %d outcomes %v; p99 %.3fms; hints %v; rollout triggered %s complete %s old gone %s; versions %v",
+		name, r.exit, r.elapsed.Round(time.Millisecond), tot.Requests, tot.OK, tot.Failed, tot.Retried, tot.AchievedRPS,
+		res.Run.DurationS, tot.LateSends, tot.Connections, nonZero(tot.Outcomes), res.Latency.P99Ms, hintCodes(res),
+		optS(rolloutField(res, func(ro *report.Rollout) *float64 { return ro.TriggeredS })),
+		optS(rolloutField(res, func(ro *report.Rollout) *float64 { return ro.CompleteS })),
+		optS(rolloutField(res, func(ro *report.Rollout) *float64 { return ro.OldGoneS })), res.Versions)
+
+	if r.exit != 0 {
+		errorf("exit code %d, want 0 (verdict: %s)", r.exit, res.Verdict.Summary)
+	}
+	if res.Verdict.ExitCode != 0 || !res.Verdict.Pass {
+		errorf("verdict pass=%t exit_code %d, want pass with 0", res.Verdict.Pass, res.Verdict.ExitCode)
+	}
+	if tot.Failed != 0 {
+		errorf("totals.failed = %d, want 0 (outcomes %v)", tot.Failed, nonZero(tot.Outcomes))
+	}
+	if tot.Retried != 0 {
+		errorf("totals.retried = %d, want 0", tot.Retried)
+	}
+	// The rate was really 500 req/s: achieved over the sending span, and
+	// in total over the measured duration.
+	if tot.AchievedRPS < 495 {
+		errorf("totals.achieved_rps = %.1f, want ≥ 495", tot.AchievedRPS)
+	}
+	if min := 500 * res.Run.DurationS * 0.9; float64(tot.Requests) < min {
+		errorf("totals.requests = %d over %.3fs, want ≥ %.0f (500 req/s × duration × 0.9)", tot.Requests, res.Run.DurationS, min)
+	}
+	if got := phaseNames(res); fmt.Sprint(got) != fmt.Sprint([]string{"baseline", "rollout", "settle"}) {
+		errorf("phases %v, want [baseline rollout settle]", got)
+	}
+	ro := res.Rollout
+	if ro == nil {
+		errorf("no rollout in the document")
+		return false
+	}
+	if !ro.Done || ro.Failed {
+		errorf("rollout done=%t failed=%t (%s), want done", ro.Done, ro.Failed, ro.Reason)
+	}
+	// Every pod the rollout created or terminated is in the pod table.
+	created, terminating := 0, 0
+	for _, e := range ro.Events {
+		if e.Kind != rollout.EventPodCreated && e.Kind != rollout.EventPodTerminating {
+			continue
+		}
+		if e.Kind == rollout.EventPodCreated {
+			created++
+		} else {
+			terminating++
+		}
+		if !slices.ContainsFunc(res.Pods, func(p report.Pod) bool { return p.Name == e.Pod }) {
+			errorf("pod %q of event %s at %.3fs is not in pods[] by name", e.Pod, e.Kind, e.AtS)
+		}
+	}
+	// A rollout of 2 replicas creates 2 pods and terminates 2.
+	if created < 2 || terminating < 2 {
+		errorf("rollout events: %d pod_created, %d pod_terminating; want ≥ 2 of each", created, terminating)
+	}
+	byVersion := map[string]int64{}
+	for _, v := range res.Versions {
+		byVersion[v.Version] = v.Requests
+	}
+	for _, v := range versions {
+		if byVersion[v] <= 0 {
+			errorf("version %s served %d requests, want > 0 (versions %v)", v, byVersion[v], res.Versions)
+		}
+	}
+	if len(res.Versions) != len(versions) {
+		errorf("versions %v, want exactly %v", res.Versions, versions)
+	}
+	return ok
+}
+
+func rolloutField(res *report.Result, f func(*report.Rollout) *float64) *float64 {
+	if res.Rollout == nil {
+		return nil
+	}
+	return f(res.Rollout)
+}
+
+// TestUnsafeRolloutIsCaught restarts the deliberately unsafe Deployment
+// under 500 req/s and requires the CLI to fail the run, to pin the dropped
+// requests on the pods that were terminating or not yet serving, and to
+// say why.
+func TestUnsafeRolloutIsCaught(t *testing.T) {
+	cs := clustertest.Clientset(t)
+	requireImages(t, cs)
+	rolltestBinary(t)
+	ns := clustertest.Namespace(t, cs, "rollout-unsafe")
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+
+	dep, svc := manifestWorkload(t, "manifests/testapp-unsafe.yaml")
+	url := deployServing(ctx, t, cs, ns, dep, svc, unsafeNodePort)
+
+	r := runRolltest(t, ns, "restart", rolltestArgs(url, dep.Name,
+		"--rate", "500", "--connections", "16", "--rollout", "restart")...)
+	res := requireDocument(t, r)
+	t.Logf("text summary of the CLI (exit %d):\n%s", r.exit, r.stdout)
+	tot := res.Totals
+	t.Logf("requests %d ok %d failed %d retried %d achieved_rps %.1f duration %.3fs outcomes %v; failure records %d (omitted %d); hints %v; verdict %d %q",
+		tot.Requests, tot.OK, tot.Failed, tot.Retried, tot.AchievedRPS, res.Run.DurationS, nonZero(tot.Outcomes),
+		len(res.Failures.Records), res.Failures.Omitted, hintCodes(res), res.Verdict.ExitCode, res.Verdict.Summary)
+	defer func() {
+		if t.Failed() {
+			logDigest(t, r)
+		}
+	}()
+
+	checkConsistency(t, res)
+	if r.exit != 1 {
+		t.Errorf("exit code %d, want 1 (requests dropped)", r.exit)
+	}
+	if res.Verdict.ExitCode != 1 {
+		t.Errorf("verdict.exit_code %d, want 1", res.Verdict.ExitCode)
+	}
+	if tot.Failed <= 0 {
+		t.Fatalf("totals.failed = %d, want > 0: the unsafe rollout dropped nothing?", tot.Failed)
+	}
+	if res.Rollout == nil || !res.Rollout.Done || res.Rollout.Failed {
+		t.Errorf("rollout %+v, want done and not failed", res.Rollout)
+	}
+	if len(res.Failures.Records) == 0 {
+		t.Fatalf("totals.failed = %d but no failure record", tot.Failed)
+	}
+
+	attributedBy := map[string]int{}
+	blamedOnSuspect := 0
+	for _, f := range res.Failures.Records {
+		attributedBy[f.AttributedBy]++
+		switch f.AttributedBy {
+		case "response", "connection", "timeline":
+			p := podByName(res, f.Pod)
+			if p == nil {
+				t.Errorf("failure seq %d at %.3fs attributed by %s to pod %q, which is not in pods[]", f.Seq, f.AtS, f.AttributedBy, f.Pod)
+				continue
+			}
+			if blamedOnLeavingOrStarting(p, f.AtS) {
+				blamedOnSuspect++
+			}
+		case "none":
+			if !anySuspectAt(res, f) {
+				t.Errorf("failure seq %d at %.3fs (%s, latency %.3fms) is unattributed although no pod was terminating or not yet serving then",
+					f.Seq, f.AtS, f.Outcome, f.LatencyMs)
+			}
+		default:
+			t.Errorf("failure seq %d at %.3fs: attributed_by %q is not one of response, connection, timeline, none", f.Seq, f.AtS, f.AttributedBy)
+		}
+	}
+	t.Logf("failure records by attribution: %v; %d blamed on a pod that was terminating or new and not yet serving", attributedBy, blamedOnSuspect)
+	if blamedOnSuspect == 0 {
+		t.Errorf("no failure is attributed to a pod that was terminating or new and not yet serving")
+	}
+	if codes := hintCodes(res); !containsAny(codes, report.HintTrafficBeforeReady, report.HintPreStopTooShort, report.HintNoDrain) {
+		t.Errorf("diagnosis %v names none of %s, %s, %s", codes, report.HintTrafficBeforeReady, report.HintPreStopTooShort, report.HintNoDrain)
+	}
+}
+
+// blamedOnLeavingOrStarting says whether pod p, by its lifecycle, was at run
+// second t terminating (t ≥ terminating_s), or new and not yet serving
+// (created, and before its first 2xx).
+func blamedOnLeavingOrStarting(p *report.Pod, t float64) bool {
+	lc := p.Lifecycle
+	if lc == nil {
+		return false
+	}
+	if lc.TerminatingS != nil && t >= *lc.TerminatingS {
+		return true
+	}
+	return lc.Generation == string(rollout.GenerationNew) && lc.CreatedS != nil && t >= *lc.CreatedS &&
+		(p.FirstOKS == nil || t < *p.FirstOKS)
+}
+
+// Pod states in which a pod may fail requests, computed by the test from
+// the document's lifecycle and first_ok_s alone.
+const (
+	stateNone        = ""
+	stateTerminating = "terminating"
+	stateStarting    = "starting"
+)
+
+// podStateAt says what state p was in at run second t, with slack seconds
+// of tolerance at the edges of each state.
+//
+// Terminating: from terminating_s until the pod is deleted and out of the
+// endpoints (whichever is later; open while either has not happened).
+// Starting: from created_s until its first 2xx answer (open if it never
+// answered 2xx).
+func podStateAt(p *report.Pod, t, slack float64) string {
+	lc := p.Lifecycle
+	if lc == nil {
+		return stateNone
+	}
+	if lc.TerminatingS != nil && t >= *lc.TerminatingS-slack {
+		if lc.DeletedS == nil || lc.EndpointRemoved == nil || t <= math.Max(*lc.DeletedS, *lc.EndpointRemoved)+slack {
+			return stateTerminating
+		}
+	}
+	if lc.CreatedS != nil && t >= *lc.CreatedS-slack && (p.FirstOKS == nil || t <= *p.FirstOKS+slack) {
+		return stateStarting
+	}
+	return stateNone
+}
+
+// observationSlack covers the informers' delay in seeing a change that
+// the kubelet acts on at once (an unsafe pod gets SIGTERM the moment it is
+// deleted; rolltest sees the deletion a watch event later).
+const observationSlack = 0.25
+
+// anySuspectAt reports whether, while failure f was pending (from its due
+// time until it failed), some pod was terminating or not yet serving.
+func anySuspectAt(res *report.Result, f report.Failure) bool {
+	from, to := f.AtS, f.AtS+f.LatencyMs/1000
+	for i := range res.Pods {
+		p := &res.Pods[i]
+		for _, t := range []float64{from, to} {
+			if podStateAt(p, t, observationSlack) != stateNone {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestOneConnectionPinsOnePod restarts 3 replicas under 100 req/s on a
+// single keep-alive connection, and requires that, outside the moments
+// pods go away, one pod answers (nearly) everything each second — the
+// seed's observation — and that the diagnosis explains it.
+func TestOneConnectionPinsOnePod(t *testing.T) {
+	cs := clustertest.Clientset(t)
+	requireImages(t, cs)
+	rolltestBinary(t)
+	ns := clustertest.Namespace(t, cs, "rollout-pinning")
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+
+	dep, svc := manifestWorkload(t, "manifests/testapp.yaml")
+	three := int32(3)
+	dep.Spec.Replicas = &three
+	url := deployServing(ctx, t, cs, ns, dep, svc, pinningNodePort)
+
+	r := runRolltest(t, ns, "restart", rolltestArgs(url, dep.Name,
+		"--rate", "100", "--connections", "1", "--rollout", "restart")...)
+	res := requireDocument(t, r)
+	tot := res.Totals
+	t.Logf("exit %d in %v: requests %d ok %d failed %d retried %d achieved_rps %.1f duration %.3fs connections %d outcomes %v; hints %v; windows %d",
+		r.exit, r.elapsed.Round(time.Millisecond), tot.Requests, tot.OK, tot.Failed, tot.Retried, tot.AchievedRPS, res.Run.DurationS,
+		tot.Connections, nonZero(tot.Outcomes), hintCodes(res), len(res.Windows))
+	defer func() {
+		if t.Failed() {
+			logDigest(t, r)
+		}
+	}()
+
+	checkConsistency(t, res)
+	if r.exit != 0 {
+		t.Errorf("exit code %d, want 0 (verdict: %s)", r.exit, res.Verdict.Summary)
+	}
+	if tot.Failed != 0 {
+		t.Errorf("totals.failed = %d, want 0 (outcomes %v)", tot.Failed, nonZero(tot.Outcomes))
+	}
+	if res.Rollout == nil {
+		t.Fatal("no rollout in the document")
+	}
+
+	// Seconds near a pod going away are when the connection moves.
+	moving := func(sec int) bool {
+		for _, e := range res.Rollout.Events {
+			switch e.Kind {
+			case rollout.EventPodTerminating, rollout.EventPodDeleted, rollout.EventEndpointRemoved:
+				if e.AtS >= float64(sec)-1 && e.AtS < float64(sec+1)+1 {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	checked, skipped := 0, 0
+	for _, s := range res.Series {
+		if s.Requests < 20 {
+			continue
+		}
+		if moving(s.T) {
+			skipped++
+			continue
+		}
+		checked++
+		var pinned []string
+		for pod, n := range s.ByPod {
+			if float64(n) >= 0.95*float64(s.Requests) {
+				pinned = append(pinned, pod+"="+strconv.FormatInt(n, 10))
+			}
+		}
+		if len(pinned) != 1 {
+			t.Errorf("second %d (%s): %d requests by pod %v; want exactly one pod with ≥ 95%%", s.T, s.Phase, s.Requests, s.ByPod)
+		}
+	}
+	t.Logf("pinning: %d seconds checked, %d skipped as within 1 s of a pod going away", checked, skipped)
+	if checked < 5 {
+		t.Errorf("only %d seconds could be checked for pinning; want ≥ 5", checked)
+	}
+	if codes := hintCodes(res); !containsAny(codes, report.HintKeepAlivePinning) {
+		t.Errorf("diagnosis %v lacks %s", codes, report.HintKeepAlivePinning)
+	}
+}
