@@ -289,15 +289,7 @@ func (f *rolloutFlags) validate() error {
 	default:
 		return usagef("--rollout", "%q is not one of restart, image=CONTAINER=IMAGE, watch, none", f.mode)
 	}
-	switch {
-	case f.after < 0:
-		return usagef("--rollout-after", "must be 0 or more")
-	case f.settle < 0:
-		return usagef("--settle", "must be 0 or more")
-	case f.timeout <= 0:
-		return usagef("--rollout-timeout", "must be positive, e.g. 5m")
-	}
-	return nil
+	return f.validateTiming()
 }
 
 // job is one run from flags to report.

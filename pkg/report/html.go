@@ -211,7 +211,7 @@ func htmlSeriesHasPods(r *Result) bool {
 func htmlKeyNumbers(r *Result) []htmlKeyNumber {
 	t := r.Totals
 	l := r.Latency
-	dropped := htmlKeyNumber{ID: "dropped", Label: "Dropped", Value: htmlGroup(t.Failed), Note: "failed requests"}
+	dropped := htmlKeyNumber{ID: "dropped", Label: "Dropped", Value: group(t.Failed), Note: "failed requests"}
 	if t.Failed > 0 {
 		dropped.Class = "bad"
 	} else {
@@ -222,9 +222,9 @@ func htmlKeyNumbers(r *Result) []htmlKeyNumber {
 		rate.Class = "bad"
 	}
 	ks := []htmlKeyNumber{
-		{ID: "requests", Label: "Requests", Value: htmlGroup(t.Requests), Note: htmlGroup(t.OK) + " ok"},
+		{ID: "requests", Label: "Requests", Value: group(t.Requests), Note: group(t.OK) + " ok"},
 		dropped,
-		{ID: "retried", Label: "Retried", Value: htmlGroup(t.Retried), Note: "hidden by a retry"},
+		{ID: "retried", Label: "Retried", Value: group(t.Retried), Note: "hidden by a retry"},
 		rate,
 		{ID: "rps", Label: "Achieved", Value: strconv.FormatFloat(t.AchievedRPS, 'f', 1, 64), Note: "requests/s"},
 	}
@@ -513,27 +513,6 @@ func htmlSecs(p *float64) string {
 		return ""
 	}
 	return htmlJSONFloat(*p)
-}
-
-// htmlGroup groups digits by thousands for the headline numbers, where
-// size matters more than copy-paste.
-func htmlGroup(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	if neg {
-		s = s[1:]
-	}
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }
 
 // htmlPercent is part/whole as a percentage with three significant digits,

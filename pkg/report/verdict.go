@@ -226,7 +226,8 @@ func msText(v float64) string {
 	return fmt.Sprintf("%.2fms", v)
 }
 
-// group writes n with thin thousands separators: 1 234 567.
+// group writes n with thousands separators: 1,234,567. The text summary
+// and the HTML report both use it, so their numbers read alike.
 func group(n int64) string {
 	s := fmt.Sprint(n)
 	neg := strings.HasPrefix(s, "-")
