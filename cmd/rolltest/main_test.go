@@ -208,6 +208,8 @@ func TestReportRerenders(t *testing.T) {
 	for _, p := range []string{html, junit, hgrm} {
 		if st, err := os.Stat(p); err != nil || st.Size() == 0 {
 			t.Errorf("%s not written: %v", p, err)
+		} else if st.Mode().Perm()&0o044 != 0o044 {
+			t.Errorf("%s has mode %v: a report must be readable by others", p, st.Mode().Perm())
 		}
 	}
 	// A document of another schema version is refused by name.
