@@ -427,7 +427,7 @@ func generatorHint(r *Result) *Hint {
 		return &Hint{
 			Code: HintGeneratorBehind, Severity: "info",
 			Title:    "Many requests left a little late, but the rate was met",
-			Detail:   "Sends were delayed by timer and scheduling jitter on a busy machine (here the generator shares the CPU with everything else). Latency counts from the due time, so the percentiles include the delay.",
+			Detail:   "Sends were delayed by timer and scheduling jitter: sleeping senders wake with about millisecond precision, later when the CPU is busy. Latency counts from the due time, so the percentiles include the delay.",
 			Evidence: evidence,
 			Fix:      "Nothing to change for the verdict; for tighter timing run rolltest on a less loaded machine or core.",
 		}
