@@ -58,6 +58,20 @@ func checkSums(t *testing.T, r *report.Result) {
 		t.Fatalf("sums disagree: requests %d, outcomes %d, pods %d, series %d, phases %d; failed %d, pods %d, series %d",
 			tot.Requests, outcomes, pods, series, phases, tot.Failed, podFailed, seriesFailed)
 	}
+	var attributed, inWindows int64
+	for _, s := range r.Series {
+		for pod, n := range s.ByPod {
+			if pod != report.UnknownPod {
+				attributed += n
+			}
+		}
+	}
+	for _, w := range r.Windows {
+		inWindows += w.Requests
+	}
+	if attributed != inWindows {
+		t.Fatalf("the seed's table holds %d requests, the series attributes %d", inWindows, attributed)
+	}
 	if r.Failures.Omitted == 0 && int64(len(r.Failures.Records)) != tot.Failed+tot.Retried {
 		t.Fatalf("%d failure records for %d failed + %d retried", len(r.Failures.Records), tot.Failed, tot.Retried)
 	}

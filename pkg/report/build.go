@@ -79,9 +79,9 @@ func Build(in Input) *Result {
 	}
 	r.Pods = buildPods(st, r.Rollout)
 	r.Failures = buildFailures(st, r.Pods)
+	r.Series = buildSeries(st, r)
 	attributeByTimeline(r)
 	r.Versions = buildVersions(r.Pods)
-	r.Series = buildSeries(st, r)
 	r.Windows = buildWindows(r.Series, r.Pods)
 	if r.Rollout != nil {
 		r.Rollout.MixedVersionS = mixedVersionSeconds(r.Series)
@@ -305,6 +305,23 @@ func buildPods(st *loadgen.Stats, ro *Rollout) []Pod {
 			}
 		}
 	}
+	// A pod that never answered has only the timeline's version (in a
+	// restart, the pod-template hash); its ReplicaSet siblings that did
+	// answer say what version the template runs.
+	rsVersion := map[string]string{}
+	for _, p := range pods {
+		if p.Lifecycle != nil && p.Lifecycle.ReplicaSet != "" && p.Requests > 0 && p.Version != "" {
+			rsVersion[p.Lifecycle.ReplicaSet] = p.Version
+		}
+	}
+	for i := range pods {
+		p := &pods[i]
+		if p.Requests == 0 && p.Lifecycle != nil {
+			if v, ok := rsVersion[p.Lifecycle.ReplicaSet]; ok {
+				p.Version = v
+			}
+		}
+	}
 	sort.SliceStable(pods, func(i, j int) bool {
 		a, b := &pods[i], &pods[j]
 		if (a.ID == UnknownPod) != (b.ID == UnknownPod) {
@@ -383,6 +400,14 @@ func attributeByTimeline(r *Result) {
 			p.Outcomes[f.Outcome]++
 		}
 		p.AttributedBy["timeline"]++
+		if t := int(f.AtS); !f.Retried && t >= 0 && t < len(r.Series) && r.Series[t].ByPod[UnknownPod] > 0 {
+			sec := &r.Series[t]
+			sec.ByPod[UnknownPod]--
+			if sec.ByPod[UnknownPod] == 0 {
+				delete(sec.ByPod, UnknownPod)
+			}
+			sec.ByPod[p.ID]++
+		}
 		if hasUnknown {
 			u := &r.Pods[unknown]
 			if f.Retried {

@@ -1,0 +1,82 @@
+package report
+
+import (
+	"testing"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/rolltest/rolltest/pkg/loadgen"
+	"github.com/rolltest/rolltest/pkg/rollout"
+)
+
+// TestBuildTimelineAttribution: a failure no response or connection could
+// pin lands, by the timeline, on the only pod that could have failed it —
+// a Ready pod that had not yet served — and moves with it in the pod table,
+// the per-second series and the seed's table. The pod, which never
+// answered, takes its version from its ReplicaSet sibling, not the
+// template hash.
+func TestBuildTimelineAttribution(t *testing.T) {
+	start := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return start.Add(time.Duration(s * float64(time.Second))) }
+	var unknown, podA loadgen.PodStats
+	unknown.Outcomes[loadgen.HTTP5xx] = 1
+	unknown.AttributedBy[loadgen.AttrNone] = 1
+	podA.PodIdentity = loadgen.PodIdentity{Pod: "web-abc-1", IP: "10.0.0.1", Version: "v1"}
+	podA.Outcomes[loadgen.OK] = 10
+	podA.FirstOK = 0
+	var sec loadgen.SecondStats
+	sec.Outcomes[loadgen.OK], sec.Outcomes[loadgen.HTTP5xx] = 10, 1
+	sec.ByPod = map[int]int64{0: 1, 1: 10}
+	sec.FailedByPod = map[int]int64{0: 1}
+	st := &loadgen.Stats{
+		Start: start, SendEnd: 900 * time.Millisecond, End: time.Second,
+		Latency: hdrhistogram.New(1, 10_000_000, 3),
+		Pods:    []loadgen.PodStats{unknown, podA},
+		Seconds: []loadgen.SecondStats{sec},
+		Failures: []loadgen.FailureRecord{{
+			Seq: 4, Attempt: 1, Intended: 500 * time.Millisecond, Latency: 2 * time.Millisecond,
+			Outcome: loadgen.HTTP5xx, Status: 503, Conn: 7, AttributedBy: loadgen.AttrNone,
+		}},
+	}
+	st.Counts.Outcomes[loadgen.OK], st.Counts.Outcomes[loadgen.HTTP5xx] = 10, 1
+	ev := func(s float64, kind rollout.EventKind, pod, version string) rollout.Event {
+		return rollout.Event{Time: at(s), Kind: kind, Pod: pod, ReplicaSet: "web-abc", Version: version, Generation: rollout.GenerationNew}
+	}
+	r := Build(Input{
+		Config: Config{Mode: "concurrency", Concurrency: 1, KeepAlive: true, Identity: "seed"},
+		Stats:  st,
+		Rollout: &RolloutInput{Driver: "test", Kind: "restart", Status: rollout.Status{Done: true}, Events: []rollout.Event{
+			ev(0, rollout.EventPodCreated, "web-abc-1", "abc"),
+			ev(0, rollout.EventPodReady, "web-abc-1", "abc"),
+			ev(0.1, rollout.EventPodCreated, "web-abc-2", "abc"),
+			ev(0.2, rollout.EventPodReady, "web-abc-2", "abc"),
+		}},
+	})
+	f := r.Failures.Records[0]
+	if f.Pod != "web-abc-2" || f.AttributedBy != "timeline" {
+		t.Fatalf("failure attributed to %q by %s, want web-abc-2 by timeline", f.Pod, f.AttributedBy)
+	}
+	var b *Pod
+	for i := range r.Pods {
+		if r.Pods[i].ID == UnknownPod {
+			t.Fatalf("the unattributed row remains: %+v", r.Pods[i])
+		}
+		if r.Pods[i].Name == "web-abc-2" {
+			b = &r.Pods[i]
+		}
+	}
+	if b == nil || b.Failed != 1 || b.Version != "v1" {
+		t.Fatalf("pod web-abc-2 = %+v, want 1 failed request and version v1 from its sibling", b)
+	}
+	if got := r.Series[0].ByPod; got[UnknownPod] != 0 || got["web-abc-2"] != 1 || got["web-abc-1"] != 10 {
+		t.Fatalf("series by_pod = %v", got)
+	}
+	var inWindows int64
+	for _, w := range r.Windows {
+		inWindows += w.Requests
+	}
+	if inWindows != 11 {
+		t.Fatalf("the seed's table holds %d requests, want all 11: %+v", inWindows, r.Windows)
+	}
+}
