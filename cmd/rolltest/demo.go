@@ -54,7 +54,7 @@ network latency, CPU contention between pods, DNS, multiple nodes.`,
 		Example: `  rolltest demo
   rolltest demo --preset unsafe --html report.html
   rolltest demo --preset seed`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := df.simConfig(cmd)
 			if err != nil {
@@ -66,11 +66,8 @@ network latency, CPU contention between pods, DNS, multiple nodes.`,
 			if err := rf.validateTiming(); err != nil {
 				return err
 			}
-			thr, err := of.thresholds()
+			thr, err := of.validate()
 			if err != nil {
-				return err
-			}
-			if err := of.checkPaths(); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -95,7 +92,7 @@ network latency, CPU contention between pods, DNS, multiple nodes.`,
 					df.preset, cfg.Replicas, load.Target, rf.after)
 			}
 			j := &job{
-				load: load, loadFlags: lf, out: of, thresholds: thr, rollout: &rf,
+				load: load, out: of, thresholds: thr, rollout: &rf,
 				driver: cluster.Driver(), driverKind: "sim", stdout: stdout, stderr: stderr,
 			}
 			return j.run(ctx)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rolltest/rolltest/pkg/report"
 )
 
@@ -37,22 +39,20 @@ func exitCodeOf(err error) int {
 		return report.ExitUsage
 	case errors.As(err, &re):
 		return report.ExitRolloutFailed
-	case isCobraUsage(err):
-		return report.ExitUsage
 	}
 	return 1
 }
 
-// isCobraUsage recognises cobra's and pflag's own parse errors, which have
-// no type of their own.
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument", "unknown command", "accepts ", "requires at least", "bad flag syntax", "required flag"} {
-		if strings.Contains(msg, p) {
-			return true
+// usageArgs makes a positional-argument check's complaint a usage error
+// (exit 2), as SetFlagErrorFunc does for flags: cobra's own errors carry no
+// type to tell them apart later.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if err := check(c, args); err != nil {
+			return &usageError{msg: fmt.Sprintf("%v (see '%s --help')", err, c.CommandPath())}
 		}
+		return nil
 	}
-	return false
 }
 
 // oneLine keeps an error message on one line: CI logs and humans read the

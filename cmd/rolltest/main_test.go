@@ -138,6 +138,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--target", "http://127.0.0.1:1/", "--rate", "10", "--duration", "1s", "--bogus"}, "--bogus"},
 		{[]string{"run", "--target", "http://127.0.0.1:1/", "--rate", "ten", "--duration", "1s"}, "--rate"},
 		{[]string{"report"}, "arg"},
+		{[]string{"bogus"}, "unknown command"},
+		{[]string{"version", "extra"}, "unknown command"},
 		{[]string{"report", filepath.Join(dir, "missing.json")}, "missing.json"},
 	}
 	for _, tt := range tests {

@@ -17,7 +17,7 @@ func newReportCmd(stdout, _ io.Writer) *cobra.Command {
 		Short: "Re-render a saved result as text, HTML, JUnit or .hgrm",
 		Example: `  rolltest report result.json --html report.html --junit junit.xml
   rolltest report result.json --quiet --hgrm latency.hgrm`,
-		Args: cobra.ExactArgs(1),
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(_ *cobra.Command, args []string) error {
 			f, err := os.Open(args[0])
 			if err != nil {

@@ -21,7 +21,12 @@ configuration error, 3 rollout failed or never completed, 130 interrupted
 (the partial report is still written).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       versionString(),
+		// Without Args, cobra reports an unknown subcommand with an untyped
+		// error; NoArgs says the same ("unknown command") as a usage error.
+		Args: usageArgs(cobra.NoArgs),
+		// Runnable, so that the Args check above applies to the root too.
+		RunE:    func(c *cobra.Command, _ []string) error { return c.Help() },
+		Version: versionString(),
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -37,7 +42,7 @@ func newVersionCmd(stdout io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(*cobra.Command, []string) error {
 			_, err := fmt.Fprintf(stdout, "rolltest %s\n", versionString())
 			return err

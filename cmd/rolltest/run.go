@@ -113,20 +113,17 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
   # roll deployment/web while sending 500 req/s, HTML and JUnit for CI
   rolltest run --target http://127.0.0.1:30080/common/healthy --rate 500 \
       --deployment web -n shop --html report.html --junit junit.xml`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := lf.loadConfig(cmd)
 			if err != nil {
 				return err
 			}
-			thr, err := of.thresholds()
+			thr, err := of.validate()
 			if err != nil {
 				return err
 			}
-			if err := of.checkPaths(); err != nil {
-				return err
-			}
-			job := &job{load: cfg, loadFlags: lf, out: of, thresholds: thr, stdout: stdout, stderr: stderr}
+			job := &job{load: cfg, out: of, thresholds: thr, stdout: stdout, stderr: stderr}
 			if rf.deployment != "" && rf.mode != "none" {
 				if cmd.Flags().Changed("duration") {
 					return usagef("--duration", "a rollout run lasts --rollout-after, the rollout and --settle; bound the rollout with --rollout-timeout instead")
@@ -215,6 +212,16 @@ func unwrapPathErr(err error) error {
 	return err
 }
 
+// validate checks the gate and report flags before anything runs and
+// returns the gate's thresholds.
+func (f *outputFlags) validate() (report.Thresholds, error) {
+	th, err := f.thresholds()
+	if err != nil {
+		return th, err
+	}
+	return th, f.checkPaths()
+}
+
 func (f *outputFlags) thresholds() (report.Thresholds, error) {
 	th := report.Thresholds{MaxErrors: f.maxErrors, MaxErrorRate: -1, MaxP99Ms: -1, MaxP99Ratio: -1}
 	if f.maxErrors < -1 {
@@ -295,7 +302,6 @@ func (f *rolloutFlags) validate() error {
 // job is one run from flags to report.
 type job struct {
 	load       loadgen.Config
-	loadFlags  loadFlags
 	out        outputFlags
 	thresholds report.Thresholds
 	rollout    *rolloutFlags

@@ -229,7 +229,7 @@ func (c *Config) parseTarget() (target, error) {
 	return t, nil
 }
 
-// Replayable reports whether a request may be sent again after an attempt
+// replayable reports whether a request may be sent again after an attempt
 // failed before any response byte arrived: the rule of net/http's
 // Request.isReplayable, for requests whose body rolltest can always resend.
 func replayable(method string, headers []Header) bool {

@@ -113,10 +113,6 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 // Config returns the configuration in effect, defaults filled in.
 func (e *Engine) Config() Config { return e.cfg }
 
-// Planned returns the number of requests the run will send, or 0 when it
-// runs until cancelled or for a duration in the closed model.
-func (e *Engine) Planned() uint64 { return e.limit }
-
 func (e *Engine) prepareRequest(req *fasthttp.Request) {
 	c := &e.cfg
 	req.SetRequestURI(c.Target)

@@ -3,7 +3,6 @@ package report
 import (
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"text/tabwriter"
 )
@@ -279,21 +278,7 @@ func (tab *textTable) flush() {
 }
 
 func outcomeLine(m map[string]int64) string {
-	var keys []string
-	for k, v := range m {
-		if v > 0 {
-			keys = append(keys, k)
-		}
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if (keys[i] == "ok") != (keys[j] == "ok") {
-			return keys[i] == "ok"
-		}
-		if m[keys[i]] != m[keys[j]] {
-			return m[keys[i]] > m[keys[j]]
-		}
-		return keys[i] < keys[j]
-	})
+	keys := rankedOutcomes(m, true)
 	if len(keys) == 0 {
 		return "none"
 	}

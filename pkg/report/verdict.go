@@ -1,7 +1,9 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -171,26 +173,36 @@ func phaseNamed(r *Result, name string) *Phase {
 	return nil
 }
 
+// rankedOutcomes lists the outcomes with a non-zero count: "ok" first when
+// withOK, then the largest count first, ties by name.
+func rankedOutcomes(m map[string]int64, withOK bool) []string {
+	var keys []string
+	for k, v := range m {
+		if v > 0 && (withOK || k != "ok") {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if (a == "ok") != (b == "ok") {
+			if a == "ok" {
+				return -1
+			}
+			return 1
+		}
+		if c := cmp.Compare(m[b], m[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	return keys
+}
+
 // outcomeSentence lists failure outcomes, largest first: "3 reset, 1 eof".
 func outcomeSentence(m map[string]int64) string {
-	type kv struct {
-		k string
-		v int64
-	}
-	var list []kv
-	for k, v := range m {
-		if k != "ok" && v > 0 {
-			list = append(list, kv{k, v})
-		}
-	}
-	for i := 1; i < len(list); i++ {
-		for j := i; j > 0 && (list[j].v > list[j-1].v || list[j].v == list[j-1].v && list[j].k < list[j-1].k); j-- {
-			list[j], list[j-1] = list[j-1], list[j]
-		}
-	}
-	parts := make([]string, len(list))
-	for i, e := range list {
-		parts[i] = fmt.Sprintf("%d %s", e.v, e.k)
+	keys := rankedOutcomes(m, false)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d %s", m[k], k)
 	}
 	return strings.Join(parts, ", ")
 }
