@@ -73,6 +73,15 @@ func (c *collector) merge(s *secSlot) {
 			a.failedByPod[p.pod] += p.failed
 		}
 	}
+	for _, m := range s.moves {
+		if m.sec < len(c.secs) && c.secs[m.sec].byPod[0] > 0 {
+			b := &c.secs[m.sec]
+			b.byPod[0]--
+			b.failedByPod[0]--
+			b.byPod[m.pod]++
+			b.failedByPod[m.pod]++
+		}
+	}
 	c.finalize(s.sec - c.horizon)
 }
 
@@ -108,11 +117,15 @@ func (c *collector) seconds() []SecondStats {
 		if len(a.byPod) > 0 {
 			s.ByPod = make(map[int]int64, len(a.byPod))
 			for k, v := range a.byPod {
-				s.ByPod[int(k)] = v
+				if v != 0 { // a move can empty the unknown pod's entry
+					s.ByPod[int(k)] = v
+				}
 			}
 			s.FailedByPod = make(map[int]int64, len(a.failedByPod))
 			for k, v := range a.failedByPod {
-				s.FailedByPod[int(k)] = v
+				if v != 0 {
+					s.FailedByPod[int(k)] = v
+				}
 			}
 		}
 		us := func(v int64) time.Duration { return time.Duration(v) * time.Microsecond }

@@ -309,3 +309,37 @@ func TestFailuresBeforeIdentityAreAttributedByConnection(t *testing.T) {
 		t.Fatalf("the per-second series still counts %d requests as unattributed", byPod)
 	}
 }
+
+// TestLateIdentityMovesFlushedSeconds: when a connection names its pod only
+// after a second boundary, the failures of the second already handed to the
+// collector move too, so the series agrees with the pod table.
+func TestLateIdentityMovesFlushedSeconds(t *testing.T) {
+	srv, err := faultserver.Start(func(n uint64) faultserver.Action {
+		if n <= 13 { // the preflight-free run's first 13 requests: seconds 0 and 1
+			return faultserver.Fail503
+		}
+		return faultserver.Serve
+	}, "pod-slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	st := runEngine(t, Config{Target: srv.URL("/"), Rate: 10, Connections: 1, Requests: 20, KeepAlive: true}, 30*time.Second)
+	if st.Failed() != 13 || st.Pods[0].Requests() != 0 {
+		t.Fatalf("failed %d, unattributed %d; want 13 and 0", st.Failed(), st.Pods[0].Requests())
+	}
+	for i, s := range st.Seconds {
+		if s.ByPod[0] != 0 || s.FailedByPod[0] != 0 {
+			t.Fatalf("second %d still counts %d requests (%d failed) as unattributed: %v", i, s.ByPod[0], s.FailedByPod[0], s.ByPod)
+		}
+	}
+	var failedInSeries int64
+	for _, s := range st.Seconds {
+		for _, n := range s.FailedByPod {
+			failedInSeries += n
+		}
+	}
+	if failedInSeries != 13 {
+		t.Fatalf("the series holds %d failures by pod, want 13", failedInSeries)
+	}
+}

@@ -71,6 +71,15 @@ type secSlot struct {
 	pods   []secPod
 	lat    secHist
 	owner  chan *secSlot
+	// moves re-attribute failures of seconds already handed over; the
+	// collector applies them to those seconds (rare: see reattribute).
+	moves []podMove
+}
+
+// podMove moves one failed request of second sec from the unknown pod to pod.
+type podMove struct {
+	sec int
+	pod int32
 }
 
 type secPod struct {
@@ -83,6 +92,7 @@ func (s *secSlot) reset(sec int) {
 	s.counts = Counts{}
 	s.late = 0
 	s.pods = s.pods[:0]
+	s.moves = s.moves[:0]
 	s.lat.reset()
 }
 
@@ -157,7 +167,7 @@ func (r *recorder) second(t time.Duration) *secSlot {
 }
 
 func (r *recorder) flush() {
-	if r.slot.counts.Requests() > 0 || r.slot.counts.Retried > 0 {
+	if r.slot.counts.Requests() > 0 || r.slot.counts.Retried > 0 || len(r.slot.moves) > 0 {
 		r.out <- r.slot
 		return
 	}
@@ -265,7 +275,8 @@ type pendingFailure struct {
 // connection behind a Service stays on one pod for its life, so failures
 // answered on it before it first named its pod (a 503 "starting" has no
 // identity in its body) were that pod's. Per-second pod counts are moved
-// while their second is still open.
+// in the open second directly, in seconds already handed over through the
+// collector.
 func (r *recorder) reattribute(list []pendingFailure, pod int32) {
 	p := r.pod(pod) // may grow r.pods: take it before the unknown pod's pointer
 	unknown := &r.pods[0]
@@ -289,15 +300,18 @@ func (r *recorder) reattribute(list []pendingFailure, pod int32) {
 			p.seen, p.first = true, f.intended
 		}
 		p.last = max(p.last, f.intended)
-		if sl := r.slot; sl.sec == int(f.intended/time.Second) {
-			for i := range sl.pods {
-				if sl.pods[i].pod == 0 {
-					sl.pods[i].requests--
-					sl.pods[i].failed--
-				}
-			}
-			sl.addPod(pod, true)
+		sl, sec := r.slot, int(f.intended/time.Second)
+		if sl.sec != sec {
+			sl.moves = append(sl.moves, podMove{sec: sec, pod: pod})
+			continue
 		}
+		for i := range sl.pods {
+			if sl.pods[i].pod == 0 {
+				sl.pods[i].requests--
+				sl.pods[i].failed--
+			}
+		}
+		sl.addPod(pod, true)
 	}
 }
 
