@@ -3,6 +3,7 @@ package loadgen
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"strings"
@@ -34,12 +35,19 @@ type Config struct {
 	// Concurrency is the closed model's number of workers, each sending its
 	// next request as soon as the previous one completes.
 	Concurrency int
-	// Connections is the open model's number of connections, each carrying
-	// one request at a time (HTTP/1.1 without pipelining). When all are busy,
-	// due requests wait and are counted late. Zero means 64. In the closed
-	// model every worker owns one connection and Connections must be zero or
-	// equal to Concurrency.
+	// Connections is the open model's steady pool of connections, each
+	// carrying one request at a time (HTTP/1.1 without pipelining), taken in
+	// turn. Zero means 64. In the closed model every worker owns one
+	// connection and Connections must be zero or equal to Concurrency.
 	Connections int
+	// MaxConnections bounds the open model's pool. When every connection is
+	// busy at a request's due time, another is opened rather than letting
+	// the request wait, so a stalled service cannot hold back the schedule;
+	// connections opened this way close after a second idle. Only at this
+	// bound do due requests wait (and count as late). Zero means enough for
+	// Rate × Timeout requests in flight, within the open-file limit; equal
+	// to Connections pins the pool.
+	MaxConnections int
 
 	// Duration bounds the run; Requests bounds the number of requests. When
 	// both are zero the run lasts until its context is cancelled.
@@ -90,7 +98,35 @@ const (
 	// sent before it counts as late: beyond timer jitter, a late send means
 	// the generator or its connections could not keep up.
 	LateThreshold = time.Millisecond
+	// ScheduleTolerance and ScheduleMaxBehind define a kept schedule: at most
+	// ScheduleMaxBehind of the requests sent more than ScheduleTolerance
+	// late, and none later than its timeout. Beyond that the generator, not
+	// the service, shaped the load, and the run measured neither.
+	ScheduleTolerance = 10 * time.Millisecond
+	ScheduleMaxBehind = 0.01
+	// maxConnectionsCap bounds any pool: beyond it a single generator
+	// should be split.
+	maxConnectionsCap = 100_000
+	// fdReserve is left of the open-file limit for everything else the
+	// process opens (the Kubernetes client, reports, the runtime).
+	fdReserve = 256
 )
+
+// DefaultMaxConnections is the open model's pool bound when none is set:
+// room for every request that can be in flight when each takes its full
+// timeout (with its retries), plus the steady pool, within fdLimit (the
+// open-file limit; 0 for unknown).
+func DefaultMaxConnections(rate float64, timeout time.Duration, retries, connections int, fdLimit uint64) int {
+	// A quarter more than the bare product: a worker is busy a little past
+	// its timeout (recording, handing back), and the product has no room
+	// for a stall that starts while the steady pool is busy.
+	need := math.Ceil(1.25*rate*timeout.Seconds()*float64(retries+1)) + float64(connections)
+	n := int(min(need, maxConnectionsCap))
+	if fdLimit > fdReserve {
+		n = min(n, int(min(fdLimit-fdReserve, maxConnectionsCap)))
+	}
+	return max(n, connections)
+}
 
 // ConfigError is a problem with one setting; Field names it the way the
 // command line does (e.g. "--rate"), so messages can say what to fix.
@@ -164,8 +200,18 @@ func (c *Config) Validate() error {
 		return cfgErr("--connections", "must be positive, got %d", c.Connections)
 	case c.Concurrency > 0 && c.Connections != 0 && c.Connections != c.Concurrency:
 		return cfgErr("--connections", "applies to --rate runs; with --concurrency each of the %d workers owns one connection", c.Concurrency)
-	case c.Concurrency > 100_000 || c.Connections > 100_000:
-		return cfgErr("--connections", "at most 100000 connections")
+	case c.Concurrency > maxConnectionsCap || c.Connections > maxConnectionsCap:
+		return cfgErr("--connections", "at most %d connections", maxConnectionsCap)
+	case c.MaxConnections < 0:
+		return cfgErr("--max-connections", "must be positive, got %d", c.MaxConnections)
+	case c.MaxConnections > 0 && c.Concurrency > 0:
+		return cfgErr("--max-connections", "applies to --rate runs; with --concurrency each of the %d workers owns one connection", c.Concurrency)
+	case c.MaxConnections > maxConnectionsCap:
+		return cfgErr("--max-connections", "at most %d connections", maxConnectionsCap)
+	case c.MaxConnections > 0 && c.MaxConnections < max(c.Connections, 1) && c.Connections > 0:
+		return cfgErr("--max-connections", "%d is below --connections %d; set it to at least --connections (equal pins the pool)", c.MaxConnections, c.Connections)
+	case c.MaxConnections > 0 && c.Connections == 0 && c.MaxConnections < DefaultConnections:
+		return cfgErr("--max-connections", "%d is below the default --connections %d; set --connections too", c.MaxConnections, DefaultConnections)
 	case c.Duration < 0:
 		return cfgErr("--duration", "must be positive, got %v", c.Duration)
 	case c.Timeout < 0:

@@ -42,7 +42,7 @@ type Engine struct {
 	seq     atomic.Uint64
 	conns   atomic.Uint64
 	budget  atomic.Int64
-	phase   atomic.Int32
+	phase   atomic.Uint64 // packPhase of the current phase
 	started atomic.Bool
 	start   time.Time
 	pods    *podRegistry
@@ -95,6 +95,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 			NextProtos:         []string{"http/1.1"},
 		}
 	}
+	if err := e.sizePool(fileLimit()); err != nil {
+		return nil, err
+	}
 	if c.Rate > 0 {
 		e.pacer = ConstantPacer{Rate: c.Rate}
 		if c.Duration > 0 {
@@ -108,6 +111,24 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		e.budget.Store(int64(c.MaxFailureRecords))
 	}
 	return e, nil
+}
+
+// sizePool sets the open model's pool bound, by default from the rate and
+// timeout, and refuses one the open-file limit cannot hold.
+func (e *Engine) sizePool(fdLimit uint64) error {
+	c := &e.cfg
+	switch {
+	case c.Rate == 0:
+		c.MaxConnections = c.Connections
+	case c.MaxConnections == 0:
+		c.MaxConnections = DefaultMaxConnections(c.Rate, c.Timeout, c.Retries, c.Connections, fdLimit)
+	case fdLimit > fdReserve && uint64(c.MaxConnections) > fdLimit-fdReserve:
+		return cfgErr("--max-connections", "%d connections need more open files than the limit of %d allows; lower it or raise the limit (ulimit -n)", c.MaxConnections, fdLimit)
+	}
+	if fdLimit > fdReserve && uint64(c.Connections) > fdLimit-fdReserve {
+		return cfgErr("--connections", "%d connections need more open files than the limit of %d allows; lower it or raise the limit (ulimit -n)", c.Connections, fdLimit)
+	}
+	return nil
 }
 
 // Config returns the configuration in effect, defaults filled in.
@@ -165,8 +186,27 @@ func (e *Engine) MarkPhase(name string) {
 		e.phases[0].name = name
 		return
 	}
-	e.phases = append(e.phases, phaseMark{name: name, at: e.elapsed()})
-	e.phase.Store(int32(len(e.phases) - 1))
+	at := e.elapsed().Truncate(time.Microsecond) // as packPhase keeps it
+	e.phases = append(e.phases, phaseMark{name: name, at: at})
+	e.phase.Store(packPhase(int32(len(e.phases)-1), at))
+}
+
+// packPhase packs the current phase's index and start (in µs, 48 bits:
+// nine years) into one word, so that the dispatcher reads both atomically.
+func packPhase(i int32, at time.Duration) uint64 {
+	return uint64(i)<<48 | uint64(at/time.Microsecond)&(1<<48-1)
+}
+
+// phaseAt is the phase a request due at t belongs to. The dispatcher reads
+// it at the due time or just after, when a phase may have begun in between:
+// a request belongs to the phase of its due time, not of its hand-over.
+func (e *Engine) phaseAt(t time.Duration) int32 {
+	v := e.phase.Load()
+	i, start := int32(v>>48), time.Duration(v&(1<<48-1))*time.Microsecond
+	if i > 0 && t < start {
+		i-- // phases are marked one at a time, far apart
+	}
+	return i
 }
 
 // Progress is a live view of a running Engine.
@@ -245,32 +285,59 @@ func (e *Engine) Run(ctx context.Context) (*Stats, error) {
 	// A request due in some second is recorded at most this much later:
 	// every attempt times out, and a retry starts right after a failure.
 	horizon := time.Duration(e.cfg.Retries+1)*e.cfg.Timeout + 2*time.Second
-	col := newCollector(n, horizon)
+	col := newCollector(n+1, horizon)
 	go col.run()
 
 	histMax := int64(2*e.cfg.Timeout/time.Microsecond) + 1_000_000
-	e.live = make([]liveCounters, n)
+	// One live counter and recorder per steady worker, and one shared by
+	// every surge worker of the open model.
+	e.live = make([]liveCounters, n+1)
+	recs := make([]*recorder, n+1)
 	workers := make([]*worker, n)
+	for i := range recs {
+		recs[i] = newRecorder(col.in, &e.budget, &e.live[i], histMax)
+	}
 	for i := range workers {
-		rec := newRecorder(col.in, &e.budget, &e.live[i], histMax)
-		workers[i] = newWorker(e, rec, e.pods, &e.conns)
+		workers[i] = newWorker(e, recs[i], e.pods, &e.conns)
 	}
 	e.mu.Lock()
 	e.start = time.Now()
 	e.begun = true
 	e.mu.Unlock()
 
-	var wg sync.WaitGroup
-	for _, w := range workers {
-		wg.Go(func() { w.run(ctx) })
+	var conns connStats
+	if e.pacer != nil {
+		p := newPool(e, recs[n])
+		p.startSteady(workers)
+		p.dispatch(ctx, &sendClock{start: e.start})
+		p.wg.Wait()
+		recs[n].flush()
+		conns = connStats{peak: p.peakConnections(), waits: p.waits, bytesIn: p.bytesIn, bytesOut: p.bytesOut}
+	} else {
+		var wg sync.WaitGroup
+		for _, w := range workers {
+			wg.Go(func() { w.runClosed(ctx) })
+		}
+		wg.Wait()
+		conns.peak = n
 	}
-	wg.Wait()
+	for _, w := range workers {
+		conns.bytesIn += w.bytesIn
+		conns.bytesOut += w.bytesOut
+	}
 	close(col.in)
 	<-col.done
-	return e.merge(workers, col, histMax), nil
+	return e.merge(recs, conns, col, histMax), nil
 }
 
-func (e *Engine) merge(workers []*worker, col *collector, histMax int64) *Stats {
+// connStats is what the run's connections did, beyond what recorders hold.
+type connStats struct {
+	peak              int
+	waits             int64
+	bytesIn, bytesOut int64
+}
+
+func (e *Engine) merge(recs []*recorder, conns connStats, col *collector, histMax int64) *Stats {
 	e.mu.Lock()
 	marks := append([]phaseMark(nil), e.phases...)
 	e.mu.Unlock()
@@ -279,6 +346,11 @@ func (e *Engine) merge(workers []*worker, col *collector, histMax int64) *Stats 
 		Start:       e.start,
 		StatusCodes: map[int]int64{},
 		ConnsOpened: int64(e.conns.Load()),
+		PeakConns:   conns.peak,
+		MaxConns:    e.cfg.MaxConnections,
+		PoolWaits:   conns.waits,
+		BytesIn:     conns.bytesIn,
+		BytesOut:    conns.bytesOut,
 		Seconds:     col.seconds(),
 	}
 	idents := e.pods.snapshot()
@@ -293,8 +365,7 @@ func (e *Engine) merge(workers []*worker, col *collector, histMax int64) *Stats 
 		st.Phases[i] = PhaseStats{Name: m.name, Start: m.at, Latency: newHistogram(histMax)}
 	}
 	st.Latency = newHistogram(histMax)
-	for _, w := range workers {
-		r := w.rec
+	for _, r := range recs {
 		for i := range r.phases {
 			st.Phases[i].add(&r.phases[i].Counts)
 			st.Phases[i].Latency.Merge(r.phases[i].hist)
@@ -327,13 +398,12 @@ func (e *Engine) merge(workers []*worker, col *collector, histMax int64) *Stats 
 			}
 		}
 		st.LateSends += r.late
+		st.BehindSends += r.behind
 		st.MaxSendDelay = max(st.MaxSendDelay, r.maxDelay)
 		st.Failures = append(st.Failures, r.failures...)
 		st.FailuresOmitted += r.omitted
 		st.SendEnd = max(st.SendEnd, r.lastSent)
 		st.End = max(st.End, r.lastEnd)
-		st.BytesIn += w.bytesIn
-		st.BytesOut += w.bytesOut
 	}
 	for i := range st.Phases {
 		if i+1 < len(st.Phases) {

@@ -13,6 +13,7 @@ type sample struct {
 	seq        uint64
 	attempt    int
 	intended   time.Duration
+	start      time.Duration // when this attempt began: the dial, or the write on a reused connection
 	latency    time.Duration
 	outcome    Outcome
 	status     int
@@ -36,6 +37,7 @@ type recorder struct {
 	pods     []podRec
 	status   [600]int64
 	late     int64
+	behind   int64 // sends later than ScheduleTolerance
 	maxDelay time.Duration
 	failures []FailureRecord
 	omitted  int64
@@ -180,6 +182,9 @@ func (r *recorder) sent(intended, at time.Duration) {
 	if delay := at - intended; delay > LateThreshold {
 		r.late++
 		r.second(intended).late++
+		if delay > ScheduleTolerance {
+			r.behind++
+		}
 		if delay > r.maxDelay {
 			r.maxDelay = delay
 		}
@@ -255,7 +260,7 @@ func (r *recorder) failure(s *sample, retried bool) int {
 		return -1
 	}
 	r.failures = append(r.failures, FailureRecord{
-		Seq: s.seq, Attempt: s.attempt, Retried: retried, Intended: s.intended, Latency: s.latency,
+		Seq: s.seq, Attempt: s.attempt, Retried: retried, Intended: s.intended, Start: s.start, Latency: s.latency,
 		Outcome: s.outcome, Status: s.status, Detail: s.detail, Conn: s.conn, ConnRequests: s.connReqs,
 		Pod: int(s.pod), AttributedBy: s.attr,
 	})

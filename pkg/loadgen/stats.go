@@ -75,9 +75,19 @@ type Stats struct {
 	// due; MaxSendDelay is the largest such delay.
 	LateSends    int64
 	MaxSendDelay time.Duration
-	ConnsOpened  int64
-	BytesIn      int64
-	BytesOut     int64
+	// BehindSends counts requests sent more than ScheduleTolerance after
+	// they were due: sends the service did not delay, the generator did.
+	BehindSends int64
+	// ConnsOpened counts connections opened; PeakConns is the most open at
+	// once, MaxConns the bound the open model could grow to.
+	ConnsOpened int64
+	PeakConns   int
+	MaxConns    int
+	// PoolWaits counts requests that found every connection busy with the
+	// pool at MaxConns and waited for one: the sends the bound delayed.
+	PoolWaits int64
+	BytesIn   int64
+	BytesOut  int64
 	// Phases are the run's phases in order, as marked with MarkPhase.
 	Phases []PhaseStats
 	// Pods are the pods seen; Pods[0] is the unknown pod that failures
@@ -125,10 +135,14 @@ type SecondStats struct {
 type FailureRecord struct {
 	// Seq numbers requests from 0 in the order they were scheduled; the
 	// request id header and the report show Seq+1.
-	Seq          uint64
-	Attempt      int
-	Retried      bool
-	Intended     time.Duration
+	Seq      uint64
+	Attempt  int
+	Retried  bool
+	Intended time.Duration
+	// Start is when this attempt began: when its connection was dialled, or
+	// its request written on a reused one. A failure to connect belongs to
+	// this moment, not to the span until its timeout.
+	Start        time.Duration
 	Latency      time.Duration
 	Outcome      Outcome
 	Status       int

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -29,10 +30,10 @@ type worker struct {
 	pods   *podRegistry
 	conns  *atomic.Uint64
 	rec    *recorder
+	recMu  *sync.Mutex // held around rec when workers share it (surge workers); nil otherwise
 	req    fasthttp.Request
 	resp   fasthttp.Response
 	c      conn
-	timer  *time.Timer
 	cache  map[string]int32 // identity source bytes → pod index
 	key    []byte           // scratch for cache keys
 	idBuf  []byte           // scratch for the request id header
@@ -97,20 +98,19 @@ func newWorker(e *Engine, rec *recorder, pods *podRegistry, conns *atomic.Uint64
 		pods:  pods,
 		conns: conns,
 		rec:   rec,
-		timer: time.NewTimer(time.Hour),
 		cache: make(map[string]int32),
 	}
-	w.timer.Stop()
 	w.c.br = bufio.NewReaderSize(&w.c.counted, 16<<10)
 	w.c.bw = bufio.NewWriterSize(&w.c.counted, 8<<10)
 	e.prepareRequest(&w.req)
 	return w
 }
 
-// run sends requests until the run's limit is reached or ctx is done.
-// Requests already sent when ctx ends run to completion (bounded by the
-// timeout): stopping must not turn in-flight requests into failures.
-func (w *worker) run(ctx context.Context) {
+// runClosed is the closed model: the worker sends its next request as soon
+// as the previous one has completed, until the run's limit is reached or ctx
+// is done. A request already sent when ctx ends runs to completion (bounded
+// by the timeout): stopping must not turn in-flight requests into failures.
+func (w *worker) runClosed(ctx context.Context) {
 	e := w.e
 	defer w.closeConn()
 	defer w.rec.flush()
@@ -119,53 +119,51 @@ func (w *worker) run(ctx context.Context) {
 		if e.limit > 0 && seq >= e.limit {
 			return
 		}
-		var intended time.Duration
-		if e.pacer != nil {
-			intended = e.pacer.Due(seq)
-			if wait := intended - e.elapsed(); wait > 0 && !w.sleep(ctx, wait) {
-				return
-			}
-		} else {
-			intended = e.elapsed()
-			if e.cfg.Duration > 0 && intended >= e.cfg.Duration {
-				return
-			}
+		now := e.elapsed()
+		if e.cfg.Duration > 0 && now >= e.cfg.Duration {
+			return
 		}
-		w.do(seq, intended)
+		w.do(job{seq: seq, due: now, phase: e.phaseAt(now)})
 	}
 }
 
-func (w *worker) sleep(ctx context.Context, d time.Duration) bool {
-	w.timer.Reset(d)
-	select {
-	case <-w.timer.C:
-		return true
-	case <-ctx.Done():
-		w.timer.Stop()
-		return false
+func (w *worker) lockRec() {
+	if w.recMu != nil {
+		w.recMu.Lock()
 	}
 }
 
-// do sends request seq, due at intended, with its retries, and records it.
-func (w *worker) do(seq uint64, intended time.Duration) {
+func (w *worker) unlockRec() {
+	if w.recMu != nil {
+		w.recMu.Unlock()
+	}
+}
+
+// do sends request j with its retries, and records it. Latency counts from
+// the due time: in the open model a request that waited for a connection
+// carries the wait.
+func (w *worker) do(j job) {
 	e := w.e
 	sent := e.elapsed()
-	w.rec.sent(intended, sent)
-	from := intended
-	if e.pacer == nil {
-		from = sent
-	}
-	s := sample{seq: seq, intended: intended, phase: e.phase.Load()}
+	w.lockRec()
+	w.rec.sent(j.due, sent)
+	w.unlockRec()
+	s := sample{seq: j.seq, intended: j.due, phase: j.phase, start: sent}
 	for s.attempt = 1; ; s.attempt++ {
 		retryable := w.attempt(&s)
 		end := e.elapsed()
-		s.latency = end - from
+		s.latency = end - j.due
 		if s.outcome.Failed() && retryable && s.attempt <= e.cfg.Retries {
+			w.lockRec()
 			w.rec.retried(&s)
+			w.unlockRec()
 			w.hold(&s, true)
+			s.start = end
 			continue
 		}
+		w.lockRec()
 		w.rec.finish(&s, end)
+		w.unlockRec()
 		w.hold(&s, false)
 		return
 	}
@@ -242,7 +240,9 @@ func (w *worker) attempt(s *sample) (retryable bool) {
 		w.c.lastPod = pod
 		s.pod, s.attr = pod, AttrResponse
 		if len(w.c.pending) > 0 {
+			w.lockRec()
 			w.rec.reattribute(w.c.pending, pod)
+			w.unlockRec()
 			w.c.pending = w.c.pending[:0]
 		}
 	} else if w.c.lastPod != 0 {
