@@ -217,10 +217,14 @@ func (f *demoFlags) simConfig(cmd *cobra.Command) (sim.Config, error) {
 }
 
 // applyLoadDefaults pairs the seed preset with one keep-alive connection,
-// unless the user chose otherwise: that is what reproduces the puzzle.
+// pinned (no connection is opened beside it), unless the user chose
+// otherwise: that is what reproduces the puzzle.
 func (f *demoFlags) applyLoadDefaults(cmd *cobra.Command, lf *loadFlags) error {
 	if f.preset == sim.PresetSeed && !cmd.Flags().Changed("connections") {
 		lf.connections = 1
+	}
+	if f.preset == sim.PresetSeed && !cmd.Flags().Changed("max-connections") {
+		lf.maxConnections = lf.connections
 	}
 	if lf.connections <= 0 && lf.concurrency == 0 {
 		return usagef("--connections", "must be positive")

@@ -18,6 +18,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/rolltest/rolltest/pkg/loadgen"
 	"k8s.io/klog/v2"
 )
 
@@ -31,6 +32,8 @@ func main() {
 	// CLI's output to its own lines.
 	klog.SetOutput(io.Discard)
 	klog.LogToStderr(false)
+	// The open model may hold a connection for every request in flight.
+	_, _ = loadgen.RaiseFileLimit()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		// After the first signal, restore the default so that a second

@@ -24,6 +24,7 @@ type loadFlags struct {
 	headers                        []string
 	rate                           float64
 	concurrency, connections       int
+	maxConnections                 int
 	duration, timeout              time.Duration
 	requests                       uint64
 	keepAlive                      bool
@@ -39,6 +40,7 @@ type outputFlags struct {
 	quiet, noProgress                       bool
 	maxErrors                               int64
 	maxErrorRate                            string
+	maxLate                                 string
 	maxP99                                  time.Duration
 	maxP99Ratio                             float64
 }
@@ -58,7 +60,8 @@ func (f *loadFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.bodyFile, "body-file", "", "read the request body from this file")
 	fs.Float64Var(&f.rate, "rate", 0, "open model: requests per second, whatever the server does (latency from the intended send time)")
 	fs.IntVar(&f.concurrency, "concurrency", 0, "closed model: workers that each send the next request when the last one completes")
-	fs.IntVar(&f.connections, "connections", 0, "open model: connections, each carrying one request at a time (default 64)")
+	fs.IntVar(&f.connections, "connections", 0, "open model: the steady pool of connections, each carrying one request at a time, used in turn (default 64)")
+	fs.IntVar(&f.maxConnections, "max-connections", 0, "open model: when every connection is busy at a request's due time another is opened, up to this many, so a stalled service cannot delay the schedule (default: enough for --rate × --timeout in flight; equal to --connections pins the pool)")
 	fs.DurationVar(&f.duration, "duration", 0, "how long to send (e.g. 30s)")
 	fs.Uint64Var(&f.requests, "requests", 0, "how many requests to send")
 	fs.DurationVar(&f.timeout, "timeout", loadgen.DefaultTimeout, "per attempt, from dialling to the last response byte")
@@ -81,6 +84,7 @@ func (f *outputFlags) register(cmd *cobra.Command) {
 	fs.BoolVar(&f.noProgress, "no-progress", false, "do not show progress while running")
 	fs.Int64Var(&f.maxErrors, "max-errors", 0, "gate: most dropped requests allowed (-1: no limit)")
 	fs.StringVar(&f.maxErrorRate, "max-error-rate", "", "gate: most dropped requests allowed as a fraction or percentage, e.g. 0.001 or 0.1%")
+	fs.StringVar(&f.maxLate, "max-late", "1%", "gate (open model): most requests allowed to leave more than 10ms after they were due, as a fraction or percentage; beyond it the generator, not the service, shaped the load (-1: no limit)")
 	fs.DurationVar(&f.maxP99, "max-p99", 0, "gate: highest p99 latency allowed, e.g. 250ms")
 	fs.Float64Var(&f.maxP99Ratio, "max-p99-ratio", 0, "gate: highest rollout p99 ÷ baseline p99 allowed, e.g. 2")
 }
@@ -152,7 +156,7 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 func (f *loadFlags) loadConfig(cmd *cobra.Command) (loadgen.Config, error) {
 	cfg := loadgen.Config{
 		Target: f.target, Method: strings.ToUpper(f.method), Rate: f.rate, Concurrency: f.concurrency,
-		Connections: f.connections, Duration: f.duration, Requests: f.requests, Timeout: f.timeout,
+		Connections: f.connections, MaxConnections: f.maxConnections, Duration: f.duration, Requests: f.requests, Timeout: f.timeout,
 		KeepAlive: f.keepAlive, Retries: f.retries, RequestIDHeader: f.reqID, InsecureSkipVerify: f.insecure,
 		MaxFailureRecords: f.maxFailureRecords, UserAgent: "rolltest/" + versionString(),
 	}
@@ -234,6 +238,15 @@ func (f *outputFlags) thresholds() (report.Thresholds, error) {
 		}
 		th.MaxErrorRate = v
 	}
+	lateShare := -1.0
+	if f.maxLate != "-1" {
+		v, err := parseRate(f.maxLate)
+		if err != nil {
+			return th, usagef("--max-late", "%v", err)
+		}
+		lateShare = v
+	}
+	th.MaxLateShare = &lateShare
 	switch {
 	case f.maxP99 < 0:
 		return th, usagef("--max-p99", "must be positive, e.g. 250ms")
@@ -385,7 +398,7 @@ func (j *job) preflight(ctx context.Context, eng *loadgen.Engine) error {
 
 func (j *job) reportConfig(c loadgen.Config) report.Config {
 	rc := report.Config{
-		Target: c.Target, Method: c.Method, BodyBytes: len(c.Body), Connections: c.Connections,
+		Target: c.Target, Method: c.Method, BodyBytes: len(c.Body), Connections: c.Connections, MaxConnections: c.MaxConnections,
 		KeepAlive: c.KeepAlive, DurationS: c.Duration.Seconds(), Requests: int64(c.Requests),
 		TimeoutMs: float64(c.Timeout) / float64(time.Millisecond), Retries: c.Retries,
 		Identity: c.Identity.String(), Thresholds: j.thresholds,

@@ -128,17 +128,20 @@ func outcomeMap(counts *loadgen.OutcomeCounts, failuresOnly bool) map[string]int
 
 func totals(st *loadgen.Stats) Totals {
 	t := Totals{
-		Requests:       st.Requests(),
-		OK:             st.Outcomes[loadgen.OK],
-		Failed:         st.Failed(),
-		Retried:        st.Retried,
-		Attempts:       st.Requests() + st.Retried,
-		Outcomes:       outcomeMap(&st.Outcomes, false),
-		LateSends:      st.LateSends,
-		MaxSendDelayMs: round3(float64(st.MaxSendDelay) / float64(time.Millisecond)),
-		Connections:    st.ConnsOpened,
-		BytesIn:        st.BytesIn,
-		BytesOut:       st.BytesOut,
+		Requests:        st.Requests(),
+		OK:              st.Outcomes[loadgen.OK],
+		Failed:          st.Failed(),
+		Retried:         st.Retried,
+		Attempts:        st.Requests() + st.Retried,
+		Outcomes:        outcomeMap(&st.Outcomes, false),
+		LateSends:       st.LateSends,
+		MaxSendDelayMs:  round3(float64(st.MaxSendDelay) / float64(time.Millisecond)),
+		Connections:     st.ConnsOpened,
+		BehindSends:     st.BehindSends,
+		PoolWaits:       st.PoolWaits,
+		ConnectionsPeak: st.PeakConns,
+		BytesIn:         st.BytesIn,
+		BytesOut:        st.BytesOut,
 	}
 	if st.Retried > 0 {
 		t.RetriedOutcomes = outcomeMap(&st.RetriedOutcomes, true)
@@ -347,7 +350,7 @@ func buildFailures(st *loadgen.Stats, pods []Pod) Failures {
 	f := Failures{Total: st.Failed() + st.Retried, Omitted: st.FailuresOmitted, Records: make([]Failure, 0, len(st.Failures))}
 	for _, rec := range st.Failures {
 		out := Failure{
-			AtS: round3(rec.Intended.Seconds()), Seq: rec.Seq + 1, Attempt: rec.Attempt, Retried: rec.Retried,
+			AtS: round3(rec.Intended.Seconds()), StartS: round3(rec.Start.Seconds()), Seq: rec.Seq + 1, Attempt: rec.Attempt, Retried: rec.Retried,
 			Outcome: rec.Outcome.String(), Status: rec.Status, Detail: rec.Detail,
 			LatencyMs: round3(float64(rec.Latency) / float64(time.Millisecond)),
 			Conn:      rec.Conn, ConnRequests: rec.ConnRequests, AttributedBy: rec.AttributedBy.String(),
@@ -377,7 +380,8 @@ func attributeByTimeline(r *Result) {
 		if f.AttributedBy != loadgen.AttrNone.String() {
 			continue
 		}
-		cand, _ := suspects(r.Pods, f.AtS, f.AtS+f.LatencyMs/1000, f.Status > 0)
+		from, to := f.span()
+		cand, _ := suspects(r.Pods, from, to, f.Status > 0)
 		if len(cand) != 1 {
 			continue
 		}

@@ -47,6 +47,31 @@ func Diagnose(r *Result) {
 }
 
 // failure classes as the hints group them.
+// span is when the failed attempt could have met the pod that failed it:
+// from its start until it ended; for a connection that was never made,
+// only the moment its dial began (the SYN went to whichever pod the proxy
+// chose then; waiting out the timeout involves no pod).
+func (f *Failure) span() (from, to float64) {
+	from = f.StartS
+	if from < f.AtS {
+		from = f.AtS // documents from before start_s existed
+	}
+	if connecting(f.Outcome) {
+		return from, from
+	}
+	return from, f.AtS + f.LatencyMs/1000
+}
+
+// connecting says whether the outcome ended an attempt before it had a
+// connection.
+func connecting(outcome string) bool {
+	switch outcome {
+	case "refused", "timeout_connect", "unreachable", "dns", "tls":
+		return true
+	}
+	return false
+}
+
 func connFailure(outcome string) bool {
 	switch outcome {
 	case "refused", "reset", "eof", "timeout_connect", "timeout_response":
@@ -141,7 +166,8 @@ func inWindows(r *Result, state string) (n int, outcomes map[string]int64, pods 
 		}
 		matched := false
 		for i := range r.Pods {
-			if suspectAt(&r.Pods[i], f.AtS, f.AtS+f.LatencyMs/1000, answered) != state {
+			from, to := f.span()
+			if suspectAt(&r.Pods[i], from, to, answered) != state {
 				continue
 			}
 			matched = true
@@ -173,7 +199,8 @@ func preStopHint(r *Result) *Hint {
 		if end == nil {
 			end = lc.DeletedS
 		}
-		return between(f.AtS, lc.TerminatingS, end) && f.ConnRequests == 0 && connFailure(f.Outcome)
+		from, _ := f.span()
+		return between(from, lc.TerminatingS, end) && f.ConnRequests == 0 && connFailure(f.Outcome)
 	})
 	amb, ambOut, ambPods := inWindows(r, suspectTerminating)
 	if len(groups) == 0 && amb == 0 {
@@ -399,40 +426,37 @@ func pinningHint(r *Result) *Hint {
 	}
 }
 
-// generatorHint reports requests sent late. When the rate was still met,
-// the lateness is timer and scheduling jitter on a busy machine: worth a
-// note only when it is common. When the rate was missed, the server saw
-// less load than asked for, which qualifies every other number.
+// generatorHint reports a run that did not keep its schedule: then the
+// generator, not the service, shaped the load, and every other number is
+// in doubt. Lateness within the tolerance is timer jitter that the
+// latencies already include (they count from the due time): no hint.
 func generatorHint(r *Result) *Hint {
-	if r.Config.Mode != "rate" || r.Totals.Requests == 0 || r.Config.Rate <= 0 {
+	kept, share := scheduleKept(r)
+	if kept {
 		return nil
 	}
-	late := float64(r.Totals.LateSends) / float64(r.Totals.Requests)
-	achieved := r.Totals.AchievedRPS / r.Config.Rate
+	t := r.Totals
 	evidence := []string{
-		fmt.Sprintf("%s of %s requests (%s) were sent more than 1 ms after they were due, up to %s late",
-			group(r.Totals.LateSends), group(r.Totals.Requests), percent(late), msText(r.Totals.MaxSendDelayMs)),
-		fmt.Sprintf("achieved %s req/s of the %s asked for (%.1f%%)", trimFloat(r.Totals.AchievedRPS), trimFloat(r.Config.Rate), 100*achieved),
+		fmt.Sprintf("%s of %s requests (%s) left more than %s after they were due (--max-late %s), up to %s late",
+			group(t.BehindSends), group(t.Requests), percent(share), msText(scheduleToleranceMs), percent(maxLateShare(r)), msText(t.MaxSendDelayMs)),
+		fmt.Sprintf("achieved %s req/s of the %s asked for", trimFloat(t.AchievedRPS), trimFloat(r.Config.Rate)),
 	}
-	switch {
-	case achieved < 0.99 && late >= 0.01:
-		return &Hint{
-			Code: HintGeneratorBehind, Severity: "warning",
-			Title:    "rolltest could not send at the rate asked for",
-			Detail:   "In the open model each request is due at a fixed time; when every connection is busy, due requests wait. Their latency still counts from the due time, so the percentiles are honest, but the service saw less load than asked for.",
-			Evidence: evidence,
-			Fix:      "Raise --connections (each carries one request at a time), lower --rate, or run rolltest on a less loaded machine.",
-		}
-	case late >= 0.10:
-		return &Hint{
-			Code: HintGeneratorBehind, Severity: "info",
-			Title:    "Many requests left a little late, but the rate was met",
-			Detail:   "Sends were delayed by timer and scheduling jitter: sleeping senders wake with about millisecond precision, later when the CPU is busy. Latency counts from the due time, so the percentiles include the delay.",
-			Evidence: evidence,
-			Fix:      "Nothing to change for the verdict; for tighter timing run rolltest on a less loaded machine or core.",
-		}
+	if t.MaxSendDelayMs >= r.Config.TimeoutMs {
+		evidence = append(evidence, fmt.Sprintf("a request left later than its own timeout (%s)", msText(r.Config.TimeoutMs)))
 	}
-	return nil
+	fix := "The sending machine could not keep up: run rolltest on a less loaded machine or core, or lower --rate."
+	if t.PoolWaits > 0 {
+		evidence = append(evidence, fmt.Sprintf("%s requests found all %s connections busy (--max-connections) and waited for one; %s were open at most",
+			group(t.PoolWaits), group(int64(r.Config.MaxConnections)), group(int64(t.ConnectionsPeak))))
+		fix = fmt.Sprintf("Raise --max-connections above %d (each connection carries one request at a time, so a slow service needs rate × latency of them), or lower --rate.", r.Config.MaxConnections)
+	}
+	return &Hint{
+		Code: HintGeneratorBehind, Severity: "error",
+		Title:    "rolltest could not keep its schedule: this run measured the generator as much as the service",
+		Detail:   "In the open model request n leaves at n/rate whatever the service does; that is what makes the drop count the service's. Requests that left late met a different service than the one the schedule would have met: a stall ended, a rollout moved on. Their latency counts from the due time, so the delay shows, but failures and successes during the delay cannot be trusted.",
+		Evidence: evidence,
+		Fix:      fix,
+	}
 }
 
 func identityHint(r *Result) *Hint {

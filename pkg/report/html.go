@@ -442,8 +442,14 @@ func htmlFacts(r *Result) (run, cfg, thr []htmlKV) {
 	}[r.Latency.Basis])
 	add(&run, "Attempts", strconv.FormatInt(r.Totals.Attempts, 10))
 	add(&run, "Connections opened", strconv.FormatInt(r.Totals.Connections, 10))
+	if r.Totals.ConnectionsPeak > 0 {
+		add(&run, "Connections at once (most)", strconv.Itoa(r.Totals.ConnectionsPeak))
+	}
+	if r.Totals.PoolWaits > 0 {
+		add(&run, "Requests that waited for a connection", strconv.FormatInt(r.Totals.PoolWaits, 10))
+	}
 	if r.Totals.LateSends > 0 {
-		add(&run, "Late sends", fmt.Sprintf("%d (max delay %s)", r.Totals.LateSends, chartMs(r.Totals.MaxSendDelayMs)))
+		add(&run, "Late sends", fmt.Sprintf("%d >1 ms, %d >10 ms (max delay %s)", r.Totals.LateSends, r.Totals.BehindSends, chartMs(r.Totals.MaxSendDelayMs)))
 	}
 	add(&run, "Written by", strings.TrimSpace(r.Tool.Name+" "+r.Tool.Version))
 
@@ -465,6 +471,9 @@ func htmlFacts(r *Result) (run, cfg, thr []htmlKV) {
 		add(&cfg, "Load", c.Mode)
 	}
 	add(&cfg, "Connections", strconv.Itoa(c.Connections))
+	if c.MaxConnections > c.Connections {
+		add(&cfg, "Max connections", strconv.Itoa(c.MaxConnections))
+	}
 	add(&cfg, "Keep-alive", map[bool]string{true: "yes", false: "no"}[c.KeepAlive])
 	if c.DurationS > 0 {
 		add(&cfg, "Duration", htmlJSONFloat(c.DurationS)+" s")

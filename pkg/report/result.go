@@ -45,21 +45,24 @@ type Tool struct {
 
 // Config is what the run was asked to do, as given on the command line.
 type Config struct {
-	Target      string     `json:"target"`
-	Method      string     `json:"method"`
-	Headers     []string   `json:"headers,omitempty"` // values of credential headers are redacted
-	BodyBytes   int        `json:"body_bytes"`
-	Mode        string     `json:"mode"` // "rate" (open model) or "concurrency" (closed model)
-	Rate        float64    `json:"rate,omitempty"`
-	Concurrency int        `json:"concurrency,omitempty"`
-	Connections int        `json:"connections"`
-	KeepAlive   bool       `json:"keepalive"`
-	DurationS   float64    `json:"duration_s,omitempty"`
-	Requests    int64      `json:"requests,omitempty"`
-	TimeoutMs   float64    `json:"timeout_ms"`
-	Retries     int        `json:"retries"`
-	Identity    string     `json:"identity"`
-	Thresholds  Thresholds `json:"thresholds"`
+	Target      string   `json:"target"`
+	Method      string   `json:"method"`
+	Headers     []string `json:"headers,omitempty"` // values of credential headers are redacted
+	BodyBytes   int      `json:"body_bytes"`
+	Mode        string   `json:"mode"` // "rate" (open model) or "concurrency" (closed model)
+	Rate        float64  `json:"rate,omitempty"`
+	Concurrency int      `json:"concurrency,omitempty"`
+	Connections int      `json:"connections"`
+	// MaxConnections bounds the open model's pool: when every connection
+	// is busy at a request's due time another is opened, up to this many.
+	MaxConnections int        `json:"max_connections,omitempty"`
+	KeepAlive      bool       `json:"keepalive"`
+	DurationS      float64    `json:"duration_s,omitempty"`
+	Requests       int64      `json:"requests,omitempty"`
+	TimeoutMs      float64    `json:"timeout_ms"`
+	Retries        int        `json:"retries"`
+	Identity       string     `json:"identity"`
+	Thresholds     Thresholds `json:"thresholds"`
 }
 
 // Thresholds are the gate limits. A negative value means "no limit".
@@ -68,6 +71,10 @@ type Thresholds struct {
 	MaxErrorRate float64 `json:"max_error_rate"`
 	MaxP99Ms     float64 `json:"max_p99_ms"`
 	MaxP99Ratio  float64 `json:"max_p99_ratio"`
+	// MaxLateShare is the schedule_kept gate's limit: the share of requests
+	// that may leave more than 10 ms after they were due; negative means
+	// no limit. Absent (documents older than the gate) means 1%.
+	MaxLateShare *float64 `json:"max_late_share,omitempty"`
 }
 
 // Run says when the run happened and how it ended.
@@ -95,9 +102,18 @@ type Totals struct {
 	AchievedRPS     float64          `json:"achieved_rps"`
 	LateSends       int64            `json:"late_sends"`
 	MaxSendDelayMs  float64          `json:"max_send_delay_ms"`
-	Connections     int64            `json:"connections_opened"`
-	BytesIn         int64            `json:"bytes_in"`
-	BytesOut        int64            `json:"bytes_out"`
+	// BehindSends counts requests sent more than 10 ms after they were
+	// due: the generator, not the service, delayed them. It decides the
+	// schedule_kept gate.
+	BehindSends int64 `json:"behind_sends"`
+	// PoolWaits counts requests that found every connection busy with the
+	// pool at max_connections, and waited for one.
+	PoolWaits   int64 `json:"pool_waits"`
+	Connections int64 `json:"connections_opened"`
+	// ConnectionsPeak is the most connections open at once.
+	ConnectionsPeak int   `json:"connections_peak"`
+	BytesIn         int64 `json:"bytes_in"`
+	BytesOut        int64 `json:"bytes_out"`
 }
 
 // LatencySummary is a latency distribution's headline numbers, in
@@ -233,6 +249,10 @@ type Failures struct {
 type Failure struct {
 	// AtS is the request's intended send time in run seconds.
 	AtS float64 `json:"at_s"`
+	// StartS is when this attempt began (its dial, or its write on a reused
+	// connection), in run seconds. A failure to connect belongs to this
+	// moment, not to the span until its timeout.
+	StartS float64 `json:"start_s"`
 	// Seq numbers requests in the order they were scheduled, from 1.
 	Seq uint64 `json:"seq"`
 	// Attempt is 1 for the first try, 2 for the first retry, ...

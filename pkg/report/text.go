@@ -32,6 +32,9 @@ func WriteText(w io.Writer, r *Result, opt TextOptions) error {
 	load := ""
 	if c.Mode == "rate" {
 		load = fmt.Sprintf("open model, %s req/s over %d connections", trimFloat(c.Rate), c.Connections)
+		if c.MaxConnections > c.Connections {
+			load += fmt.Sprintf(" (up to %d)", c.MaxConnections)
+		}
 	} else {
 		load = fmt.Sprintf("closed model, %d workers", c.Concurrency)
 	}
@@ -48,7 +51,7 @@ func WriteText(w io.Writer, r *Result, opt TextOptions) error {
 	t := r.Totals
 	tw.kv("Requests", "%s in %.1fs, %s req/s achieved", group(t.Requests), r.Run.DurationS, trimFloat(t.AchievedRPS))
 	if c.Mode == "rate" {
-		tw.kv("Late sends", "%s (sent >1ms after due; max delay %s)", group(t.LateSends), msText(t.MaxSendDelayMs))
+		tw.kv("Late sends", "%s >1ms after due, %s >10ms; max delay %s", group(t.LateSends), group(t.BehindSends), msText(t.MaxSendDelayMs))
 	}
 	tw.kv("Outcomes", "%s", outcomeLine(t.Outcomes))
 	rate := 0.0
@@ -61,7 +64,14 @@ func WriteText(w io.Writer, r *Result, opt TextOptions) error {
 		retried += " attempts failed and were re-sent: " + outcomeSentence(t.RetriedOutcomes)
 	}
 	tw.kv("Retried", "%s", retried)
-	tw.kv("Connections", "%s opened", group(t.Connections))
+	conns := group(t.Connections) + " opened"
+	if t.ConnectionsPeak > 0 {
+		conns += fmt.Sprintf(", at most %s at once", group(int64(t.ConnectionsPeak)))
+	}
+	if t.PoolWaits > 0 {
+		conns += fmt.Sprintf("; %s requests waited for a free one at --max-connections %d", group(t.PoolWaits), c.MaxConnections)
+	}
+	tw.kv("Connections", "%s", conns)
 	l := r.Latency
 	basis := "from send time"
 	if l.Basis == "intended" {

@@ -19,6 +19,7 @@ const (
 // Gate names, stable in the schema and used as JUnit test case names.
 const (
 	GateRequests         = "requests_sent"
+	GateSchedule         = "schedule_kept"
 	GateDropped          = "dropped_requests"
 	GateErrorRate        = "error_rate"
 	GateP99              = "p99"
@@ -38,6 +39,8 @@ func Judge(r *Result) {
 			fmt.Sprintf("%d requests sent", r.Totals.Requests),
 			"no request was sent: nothing was measured"),
 	})
+
+	add(scheduleGate(r))
 
 	dropped := r.Totals.Failed
 	g := Gate{Name: GateDropped, Limit: float64(th.MaxErrors), Value: float64(dropped)}
@@ -135,6 +138,69 @@ func Judge(r *Result) {
 	r.Verdict = v
 }
 
+// The schedule_kept gate: at most Thresholds.MaxLateShare of the requests
+// may leave more than scheduleToleranceMs late (loadgen's
+// ScheduleTolerance), and none later than its timeout.
+const (
+	scheduleToleranceMs = 10
+	defaultMaxLateShare = 0.01 // loadgen.ScheduleMaxBehind
+)
+
+// maxLateShare is the gate's limit in force; negative means none.
+func maxLateShare(r *Result) float64 {
+	if v := r.Config.Thresholds.MaxLateShare; v != nil {
+		return *v
+	}
+	return defaultMaxLateShare
+}
+
+// scheduleKept says whether an open-model run sent its requests on time,
+// and the share of requests that left beyond the tolerance. A closed-model
+// run has no schedule and keeps it trivially, and so does a run whose
+// limit was lifted.
+func scheduleKept(r *Result) (kept bool, share float64) {
+	t := r.Totals
+	if r.Config.Mode != "rate" || t.Requests == 0 {
+		return true, 0
+	}
+	share = float64(t.BehindSends) / float64(t.Requests)
+	limit := maxLateShare(r)
+	if limit < 0 {
+		return true, share
+	}
+	return share <= limit && (r.Config.TimeoutMs <= 0 || t.MaxSendDelayMs < r.Config.TimeoutMs), share
+}
+
+func scheduleGate(r *Result) Gate {
+	limit := maxLateShare(r)
+	g := Gate{Name: GateSchedule, Limit: limit}
+	switch {
+	case r.Config.Mode != "rate":
+		g.Skipped, g.Pass = true, true
+		g.Message = "schedule: none in the closed model (--concurrency)"
+		return g
+	case limit < 0:
+		_, share := scheduleKept(r)
+		g.Skipped, g.Pass, g.Value = true, true, round3(share)
+		g.Message = fmt.Sprintf("schedule: %s of requests left more than %s late (no limit set)", percent(share), msText(scheduleToleranceMs))
+		return g
+	}
+	kept, share := scheduleKept(r)
+	g.Pass, g.Value = kept, round3(share)
+	t := r.Totals
+	if kept {
+		g.Message = fmt.Sprintf("schedule kept: %s of requests left more than %s late (limit %s), max delay %s",
+			percent(share), msText(scheduleToleranceMs), percent(limit), msText(t.MaxSendDelayMs))
+		return g
+	}
+	g.Message = fmt.Sprintf("schedule not kept: %s of requests left more than %s late (limit %s), up to %s late",
+		percent(share), msText(scheduleToleranceMs), percent(limit), msText(t.MaxSendDelayMs))
+	if t.PoolWaits > 0 {
+		g.Message += fmt.Sprintf("; %s waited for a connection at --max-connections %d", group(t.PoolWaits), r.Config.MaxConnections)
+	}
+	return g
+}
+
 func summary(r *Result, v Verdict, failed []string) string {
 	var b strings.Builder
 	switch {
@@ -144,6 +210,9 @@ func summary(r *Result, v Verdict, failed []string) string {
 		b.WriteString("PASS: ")
 	default:
 		b.WriteString("FAIL: ")
+	}
+	if kept, _ := scheduleKept(r); !kept {
+		b.WriteString("the measurement is in doubt, not only the service: rolltest fell behind its schedule. ")
 	}
 	fmt.Fprintf(&b, "%s of %s requests dropped", group(r.Totals.Failed), group(r.Totals.Requests))
 	if r.Totals.Retried > 0 {
