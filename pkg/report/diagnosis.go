@@ -49,7 +49,7 @@ func Diagnose(r *Result) {
 // failure classes as the hints group them.
 func connFailure(outcome string) bool {
 	switch outcome {
-	case "refused", "reset", "eof", "timeout_connect", "timeout_response":
+	case "refused", "unreachable", "reset", "eof", "timeout_connect", "timeout_response":
 		return true
 	}
 	return false
