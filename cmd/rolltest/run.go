@@ -388,15 +388,18 @@ func (j *job) preflight(ctx context.Context, eng *loadgen.Engine) error {
 // that fit: nothing answered, the server answered but not with HTTP/1.1,
 // or its response could not be read to the end.
 func preflightMessage(cfg loadgen.Config, err error) string {
-	var pe *loadgen.PreflightError
+	var (
+		pe *loadgen.PreflightError
+		me *loadgen.MalformedError
+	)
 	if !errors.As(err, &pe) {
 		return fmt.Sprintf("%s is unreachable before the run started: %v; is the service running and the URL right?", cfg.Target, err)
 	}
 	switch {
 	case errors.Is(err, loadgen.ErrHeadersTooLarge):
 		return fmt.Sprintf("%s answered before the run started, but with response headers larger than 16 KiB, which rolltest does not read; check what the server sends for this URL", cfg.Target)
-	case errors.Is(err, loadgen.ErrMalformedResponse):
-		return fmt.Sprintf("%s answered before the run started, but not with valid HTTP/1.1: %s; is this port an HTTP/1.1 service (not TLS — use https:// — HTTP/2 only, or another protocol)?", cfg.Target, pe.Detail)
+	case errors.As(err, &me):
+		return fmt.Sprintf("%s answered before the run started, but not with valid HTTP/1.1 (%s); it sent %s; is this port an HTTP/1.1 service (not TLS — use https:// — HTTP/2 only, or another protocol)?", cfg.Target, me.Reason, me.Start)
 	case errors.Is(err, loadgen.ErrBodyTooLarge):
 		return fmt.Sprintf("%s answered before the run started, but %s", cfg.Target, pe.Detail)
 	case pe.Answered && pe.Outcome == loadgen.TimeoutResponse:

@@ -33,6 +33,19 @@ var (
 	ErrBodyTooLarge = errors.New("response body larger than the maximum")
 )
 
+// MalformedError is a reply that is not HTTP/1.1. errors.Is finds
+// ErrMalformedResponse in it.
+type MalformedError struct {
+	Reason string // what is wrong, e.g. "it does not start with HTTP/"
+	Start  string // the first bytes of the offending part, quoted, at most 60 characters
+}
+
+func (e *MalformedError) Error() string {
+	return ErrMalformedResponse.Error() + " (" + e.Reason + "); the server sent " + e.Start
+}
+
+func (e *MalformedError) Unwrap() error { return ErrMalformedResponse }
+
 // readResponse reads one response from the connection. fasthttp parses
 // the headers; the body is read here, a buffer at a time, so that a body of
 // any size costs no more memory than the read buffer: its first
@@ -56,7 +69,7 @@ func (w *worker) readResponse() error {
 			break
 		}
 		if n >= maxInterimResponses {
-			return fmt.Errorf("%w: more than %d interim (1xx) responses", ErrMalformedResponse, maxInterimResponses)
+			return w.malformed(fmt.Sprintf("more than %d interim (1xx) responses", maxInterimResponses))
 		}
 		if err := w.readHeader(); err != nil {
 			return err
@@ -123,7 +136,7 @@ func (w *worker) readHeader() error {
 // malformed describes a reply that is not HTTP/1.1 by its first bytes.
 func (w *worker) malformed(why string) error {
 	b, _ := w.c.br.Peek(min(w.c.br.Buffered(), 60))
-	return fmt.Errorf("%w (%s); the server sent %s", ErrMalformedResponse, why, quoteStart(b, 60))
+	return &MalformedError{Reason: why, Start: quoteStart(b, 60)}
 }
 
 // quoteStart quotes b as a Go string of at most limit characters, ending
@@ -220,7 +233,7 @@ func (w *worker) readChunked() error {
 }
 
 func (w *worker) badChunk(why string, line []byte) error {
-	return fmt.Errorf("%w: chunked body: %s: %s", ErrMalformedResponse, why, quoteStart(trimEOL(line), 40))
+	return &MalformedError{Reason: "chunked body: " + why, Start: quoteStart(trimEOL(line), 60)}
 }
 
 // line reads one line of the chunked framing; it is only valid until the
@@ -231,7 +244,8 @@ func (w *worker) line() ([]byte, error) {
 	case err == nil:
 		return b, nil
 	case errors.Is(err, bufio.ErrBufferFull):
-		return nil, fmt.Errorf("%w: chunked body: a line longer than 16 KiB", ErrMalformedResponse)
+		b, _ := w.c.br.Peek(60)
+		return nil, &MalformedError{Reason: "chunked body: a line longer than 16 KiB", Start: quoteStart(b, 60)}
 	case err == io.EOF:
 		return nil, io.ErrUnexpectedEOF
 	}
