@@ -1,13 +1,17 @@
 package loadgen
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -280,5 +284,77 @@ func TestNoBodyResponses(t *testing.T) {
 		if st.Outcomes[OK] != 20 || st.ConnsOpened != 1 {
 			t.Fatalf("%s %s: outcomes %v conns %d failures %+v", tc.method, tc.path, st.Outcomes, st.ConnsOpened, st.Failures)
 		}
+	}
+}
+
+// rawServer answers every request on loopback with reply, byte for byte,
+// and closes the connection after it when closeAfter is set.
+func rawServer(t *testing.T, reply string, closeAfter bool) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns[c] = true
+			mu.Unlock()
+			wg.Go(func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					if _, err := io.WriteString(c, reply); err != nil || closeAfter {
+						return
+					}
+				}
+			})
+		}
+	})
+	return "http://" + ln.Addr().String() + "/"
+}
+
+func TestRawResponses(t *testing.T) {
+	id, _ := ParseIdentity(bodyPodRegex)
+	for _, tc := range []struct {
+		name       string
+		reply      string
+		closeAfter bool
+		conns      int64 // connections for 5 requests
+	}{
+		{"interim 100 and 103 skipped", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 29\r\n\r\npod-r >> 10.0.0.9 >> v3\nok-ok", false, 1},
+		{"body until close", "HTTP/1.1 200 OK\r\n\r\npod-r >> 10.0.0.9 >> v3\nok-ok and more", true, 5},
+		{"chunk extensions, upper-case hex", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1D;name=value\r\npod-r >> 10.0.0.9 >> v3\nok-ok\r\n0\r\nX-Trailer: 1\r\n\r\n", false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := rawServer(t, tc.reply, tc.closeAfter)
+			st := runEngine(t, Config{Target: url, Concurrency: 1, Requests: 5, KeepAlive: true, Identity: id,
+				ExpectBody: []byte("ok-ok"), Timeout: 5 * time.Second}, 30*time.Second)
+			if st.Outcomes[OK] != 5 || st.ConnsOpened != tc.conns {
+				t.Fatalf("outcomes %v conns %d (want %d) failures %+v", st.Outcomes, st.ConnsOpened, tc.conns, st.Failures)
+			}
+			if len(st.Pods) != 2 || st.Pods[1].Pod != "pod-r" || st.Pods[1].Version != "v3" {
+				t.Fatalf("pods %+v", st.Pods)
+			}
+		})
 	}
 }

@@ -76,7 +76,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		pods:        newPodRegistry(),
 		phases:      []phaseMark{{name: "load"}},
 		replayable:  replayable(c.Method, c.Headers),
-		headRequest: c.Method == "HEAD",
+		headRequest: equalFold(c.Method, "HEAD"),
 	}
 	host, port, _ := net.SplitHostPort(t.addr)
 	if ip := net.ParseIP(host); ip != nil {
