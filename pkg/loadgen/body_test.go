@@ -358,3 +358,27 @@ func TestRawResponses(t *testing.T) {
 		})
 	}
 }
+
+// TestFailureAfterResponseNoStaleStatus: a drop on a connection that
+// answered before is not described with the earlier response's status.
+func TestFailureAfterResponseNoStaleStatus(t *testing.T) {
+	srv, err := faultserver.Start(func(n uint64) faultserver.Action {
+		if n%2 == 0 {
+			return faultserver.Close
+		}
+		return faultserver.Serve
+	}, "pod-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	st := runEngine(t, Config{Target: srv.URL("/"), Concurrency: 1, Requests: 6, KeepAlive: true, Timeout: 5 * time.Second}, 30*time.Second)
+	if st.Outcomes[EOF] != 3 {
+		t.Fatalf("outcomes %v", st.Outcomes)
+	}
+	for _, f := range st.Failures {
+		if strings.HasPrefix(f.Detail, "HTTP ") {
+			t.Errorf("detail %q names a status for a response that never came", f.Detail)
+		}
+	}
+}

@@ -189,7 +189,7 @@ func (w *worker) do(seq uint64, intended time.Duration) {
 func (w *worker) attempt(s *sample) (retryable bool) {
 	e := w.e
 	s.status, s.detail, s.pod, s.attr, s.conn, s.connReqs, s.record = 0, "", 0, AttrNone, 0, 0, -1
-	w.failErr, w.answered = nil, false
+	w.failErr, w.answered, w.gotHeader = nil, false, false
 	deadline := time.Now().Add(e.cfg.Timeout)
 	if w.c.nc != nil && w.stale() {
 		w.closeConn()
