@@ -234,3 +234,34 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("exit %d out %q", code, out)
 	}
 }
+
+// TestPreflightWording: a server that answers, but not usably, is not
+// called unreachable; the message says what came back.
+func TestPreflightWording(t *testing.T) {
+	for _, tc := range []struct {
+		action faultserver.Action
+		want   []string
+	}{
+		{faultserver.Garbage, []string{"answered before the run started, but not with valid HTTP/1.1", `"SSH-2.0-OpenSSH_9.6 \x00\x01 this is not HTTP\r\n\x7f\xfe"`}},
+		{faultserver.HugeHeaders, []string{"answered before the run started, but with response headers larger than 16 KiB"}},
+		{faultserver.Truncate, []string{"started to answer before the run, but the response was cut short", "unexpected EOF"}},
+		{faultserver.Close, []string{"accepted the connection before the run started but closed it without a response"}},
+	} {
+		t.Run(tc.action.String(), func(t *testing.T) {
+			srv, err := faultserver.Start(func(uint64) faultserver.Action { return tc.action })
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			code, out, errOut := cli(t, context.Background(), "run", "--target", srv.URL("/"), "--rate", "10", "--duration", "1s")
+			if code != report.ExitUsage || strings.Contains(errOut, "unreachable") || strings.Count(errOut, "\n") != 1 {
+				t.Fatalf("exit %d stderr %q stdout %q", code, errOut, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr %q lacks %q", errOut, w)
+				}
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -382,7 +383,7 @@ func (j *job) preflight(ctx context.Context, eng *loadgen.Engine) error {
 		if ctx.Err() != nil {
 			return exitCode(report.ExitInterrupted)
 		}
-		return &usageError{msg: fmt.Sprintf("--target: %s is unreachable before the run started: %v; is the service running and the URL right?", j.load.Target, err)}
+		return &usageError{msg: "--target: " + preflightMessage(j.load, err)}
 	}
 	if j.out.quiet {
 		return nil
@@ -394,6 +395,36 @@ func (j *job) preflight(ctx context.Context, eng *loadgen.Engine) error {
 		fmt.Fprintf(j.stderr, "rolltest: note: the response carries no pod identity (--identity %s); requests will not be attributed to pods\n", j.load.Identity)
 	}
 	return nil
+}
+
+// preflightMessage says why the preflight got no response, in the words
+// that fit: nothing answered, the server answered but not with HTTP/1.1,
+// or its response could not be read to the end.
+func preflightMessage(cfg loadgen.Config, err error) string {
+	var (
+		pe *loadgen.PreflightError
+		me *loadgen.MalformedError
+	)
+	if !errors.As(err, &pe) {
+		return fmt.Sprintf("%s is unreachable before the run started: %v; is the service running and the URL right?", cfg.Target, err)
+	}
+	switch {
+	case errors.Is(err, loadgen.ErrHeadersTooLarge):
+		return fmt.Sprintf("%s answered before the run started, but with response headers larger than 16 KiB, which rolltest does not read; check what the server sends for this URL", cfg.Target)
+	case errors.As(err, &me):
+		return fmt.Sprintf("%s answered before the run started, but not with valid HTTP/1.1 (%s); it sent %s; is this port an HTTP/1.1 service (not TLS — use https:// — HTTP/2 only, or another protocol)?", cfg.Target, me.Reason, me.Start)
+	case errors.Is(err, loadgen.ErrBodyTooLarge):
+		return fmt.Sprintf("%s answered before the run started, but %s", cfg.Target, pe.Detail)
+	case pe.Answered && pe.Outcome == loadgen.TimeoutResponse:
+		return fmt.Sprintf("%s started to answer before the run, but the response did not end within --timeout %v: %s", cfg.Target, cfg.Timeout, pe.Detail)
+	case pe.Answered:
+		return fmt.Sprintf("%s started to answer before the run, but the response was cut short: %v", cfg.Target, err)
+	case pe.Outcome == loadgen.TimeoutResponse:
+		return fmt.Sprintf("%s accepted the connection before the run started but sent nothing back within --timeout %v; is the URL's port the service's HTTP port?", cfg.Target, cfg.Timeout)
+	case pe.Outcome == loadgen.EOF || pe.Outcome == loadgen.Reset:
+		return fmt.Sprintf("%s accepted the connection before the run started but closed it without a response (%v); is the URL's port the service's HTTP port?", cfg.Target, err)
+	}
+	return fmt.Sprintf("%s is unreachable before the run started: %v; is the service running and the URL right?", cfg.Target, err)
 }
 
 func (j *job) reportConfig(c loadgen.Config) report.Config {

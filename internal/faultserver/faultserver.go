@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -28,7 +29,34 @@ const (
 	Close                 // read the request, then close the connection without answering
 	Stall                 // read the request and never answer; close when the client gives up
 	Fail503               // answer 503 and keep the connection
+	// HugeBody answers 200 with a body of Options.HugeBodyBytes bytes:
+	// the pod line, filler, then Options.HugeBodyTail. The body is
+	// generated as it is written, never held in memory. Not a drop.
+	HugeBody
+	// EndlessChunked answers 200 with a chunked body that never ends
+	// (the pod line, then filler chunks) until the client closes or the
+	// stall limit passes.
+	EndlessChunked
+	// Garbage answers bytes that are not HTTP (GarbageReply), then closes.
+	Garbage
+	// HugeHeaders answers 200 with a header block larger than 16 KiB.
+	HugeHeaders
+	// Truncate answers 200 with Content-Length 1000, sends 100 body bytes
+	// and closes.
+	Truncate
 )
+
+// GarbageReply is what the Garbage action sends instead of a response.
+const GarbageReply = "SSH-2.0-OpenSSH_9.6 \x00\x01 this is not HTTP\r\n\x7f\xfe"
+
+// Options tune the actions that answer with generated bodies.
+type Options struct {
+	// HugeBodyBytes is the size of the HugeBody body; zero means 50 MB.
+	HugeBodyBytes int64
+	// HugeBodyTail ends the HugeBody body (it counts in HugeBodyBytes);
+	// tests look for it past the first 4 KiB.
+	HugeBodyTail string
+}
 
 func (a Action) String() string {
 	switch a {
@@ -42,6 +70,16 @@ func (a Action) String() string {
 		return "stall"
 	case Fail503:
 		return "503"
+	case HugeBody:
+		return "huge-body"
+	case EndlessChunked:
+		return "endless-chunked"
+	case Garbage:
+		return "garbage"
+	case HugeHeaders:
+		return "huge-headers"
+	case Truncate:
+		return "truncate"
 	}
 	return "action(" + strconv.Itoa(int(a)) + ")"
 }
@@ -60,6 +98,7 @@ type Drop struct {
 // Server is a running fault-injecting server.
 type Server struct {
 	plan     func(n uint64) Action
+	opts     Options
 	pods     []string
 	stallMax time.Duration
 	ln       net.Listener
@@ -77,6 +116,14 @@ type Server struct {
 // request n (1-based, in arrival order across all connections); connection
 // k (0-based) answers as pods[k % len(pods)].
 func Start(plan func(n uint64) Action, pods ...string) (*Server, error) {
+	return StartOptions(Options{}, plan, pods...)
+}
+
+// StartOptions is Start with options for the body-generating actions.
+func StartOptions(opts Options, plan func(n uint64) Action, pods ...string) (*Server, error) {
+	if opts.HugeBodyBytes <= 0 {
+		opts.HugeBodyBytes = 50_000_000
+	}
 	if len(pods) == 0 {
 		pods = []string{"fault-pod-1"}
 	}
@@ -84,7 +131,7 @@ func Start(plan func(n uint64) Action, pods ...string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("faultserver: listen: %w", err)
 	}
-	s := &Server{plan: plan, pods: pods, stallMax: 30 * time.Second, ln: ln, open: map[net.Conn]struct{}{}}
+	s := &Server{plan: plan, opts: opts, pods: pods, stallMax: 30 * time.Second, ln: ln, open: map[net.Conn]struct{}{}}
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
@@ -175,7 +222,7 @@ func (s *Server) serve(c net.Conn, pod string) {
 		if s.plan != nil {
 			action = s.plan(n)
 		}
-		if action != Serve {
+		if action != Serve && action != HugeBody {
 			s.drops = append(s.drops, Drop{N: n, RequestID: req.Header.Get("X-Request-Id"), Action: action, Pod: pod, OKBefore: okBefore})
 		}
 		s.mu.Unlock()
@@ -198,6 +245,25 @@ func (s *Server) serve(c net.Conn, pod string) {
 			if err := writeResponse(c, 503, "Service Unavailable", "server is failing on purpose", closeAfter); err != nil {
 				return
 			}
+		case HugeBody:
+			if err := s.writeHugeBody(c, body, closeAfter); err != nil {
+				return
+			}
+			okBefore++
+		case EndlessChunked:
+			s.writeEndless(c, body)
+			return
+		case Garbage:
+			_, _ = io.WriteString(c, GarbageReply)
+			return
+		case HugeHeaders:
+			filler := strings.Repeat("x", 20<<10)
+			if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nX-Filler: %s\r\nContent-Length: %d\r\n\r\n%s", filler, len(body), body); err != nil {
+				return
+			}
+		case Truncate:
+			_, _ = fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n%s", strings.Repeat("t", 100))
+			return
 		default:
 			if err := writeResponse(c, 200, "OK", body, closeAfter); err != nil {
 				return
@@ -205,6 +271,49 @@ func (s *Server) serve(c net.Conn, pod string) {
 			okBefore++
 		}
 		if closeAfter {
+			return
+		}
+	}
+}
+
+// filler is the repeated content of generated bodies.
+var filler = []byte(strings.Repeat("filler-0123456789abcdef-", 1365)) // 32760 bytes
+
+func (s *Server) writeHugeBody(c net.Conn, podLine string, closeAfter bool) error {
+	conn := ""
+	if closeAfter {
+		conn = "Connection: close\r\n"
+	}
+	size := s.opts.HugeBodyBytes
+	head := podLine + "\n"
+	tail := s.opts.HugeBodyTail
+	if int64(len(head)+len(tail)) > size {
+		return fmt.Errorf("faultserver: HugeBodyBytes %d too small for the pod line and tail", size)
+	}
+	if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n%s\r\n%s", size, conn, head); err != nil {
+		return err
+	}
+	for left := size - int64(len(head)+len(tail)); left > 0; {
+		n := min(left, int64(len(filler)))
+		if _, err := c.Write(filler[:n]); err != nil {
+			return err
+		}
+		left -= n
+	}
+	_, err := io.WriteString(c, tail)
+	return err
+}
+
+// writeEndless sends a chunked body that never ends, until a write fails
+// (the client closed, or Close) or the stall limit passes.
+func (s *Server) writeEndless(c net.Conn, podLine string) {
+	_ = c.SetWriteDeadline(time.Now().Add(s.stallMax))
+	if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\n\r\n", len(podLine)+1, podLine); err != nil {
+		return
+	}
+	chunk := append(append(fmt.Appendf(nil, "%x\r\n", len(filler)), filler...), "\r\n"...)
+	for {
+		if _, err := c.Write(chunk); err != nil {
 			return
 		}
 	}

@@ -81,8 +81,11 @@ type Config struct {
 	// MaxFailureRecords caps the individually recorded failed attempts;
 	// counts are never capped. Zero means 10000; negative means none.
 	MaxFailureRecords int
-	// MaxBodyBytes caps the response body read; larger bodies fail as
-	// "other". Zero means 64 MiB.
+	// MaxBodyBytes, when positive, caps the bytes of a response body that
+	// are read: a longer body fails as "other" (ErrBodyTooLarge) and its
+	// connection is closed. Zero means no cap. Bodies are streamed, never
+	// held in memory (only their first MaxIdentityBytes are kept), so the
+	// cap bounds time and traffic, not memory.
 	MaxBodyBytes int
 	// UserAgent is sent as User-Agent unless Headers set one.
 	UserAgent string
@@ -90,10 +93,9 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultConnections  = 64
-	DefaultTimeout      = 10 * time.Second
-	DefaultMaxFailures  = 10000
-	DefaultMaxBodyBytes = 64 << 20
+	DefaultConnections = 64
+	DefaultTimeout     = 10 * time.Second
+	DefaultMaxFailures = 10000
 	// LateThreshold is how far behind its intended time a request may be
 	// sent before it counts as late: beyond timer jitter, a late send means
 	// the generator or its connections could not keep up.
@@ -167,9 +169,6 @@ func (c *Config) withDefaults() Config {
 	if out.MaxFailureRecords == 0 {
 		out.MaxFailureRecords = DefaultMaxFailures
 	}
-	if out.MaxBodyBytes == 0 {
-		out.MaxBodyBytes = DefaultMaxBodyBytes
-	}
 	if out.Identity == nil {
 		out.Identity, _ = ParseIdentity("seed")
 	}
@@ -216,6 +215,8 @@ func (c *Config) Validate() error {
 		return cfgErr("--duration", "must be positive, got %v", c.Duration)
 	case c.Timeout < 0:
 		return cfgErr("--timeout", "must be positive, got %v", c.Timeout)
+	case c.MaxBodyBytes < 0:
+		return cfgErr("MaxBodyBytes", "must be zero (no cap) or positive, got %d", c.MaxBodyBytes)
 	case c.Retries < 0 || c.Retries > 10:
 		return cfgErr("--retries", "must be between 0 and 10, got %d", c.Retries)
 	}

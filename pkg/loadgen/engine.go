@@ -38,6 +38,8 @@ type Engine struct {
 	pacer      Pacer
 	limit      uint64
 	replayable bool
+	// headRequest: responses have no body, whatever their headers say
+	headRequest bool
 
 	seq     atomic.Uint64
 	conns   atomic.Uint64
@@ -68,12 +70,13 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	c := cfg.withDefaults()
 	t, _ := c.parseTarget()
 	e := &Engine{
-		cfg:        c,
-		target:     t,
-		identity:   c.Identity,
-		pods:       newPodRegistry(),
-		phases:     []phaseMark{{name: "load"}},
-		replayable: replayable(c.Method, c.Headers),
+		cfg:         c,
+		target:      t,
+		identity:    c.Identity,
+		pods:        newPodRegistry(),
+		phases:      []phaseMark{{name: "load"}},
+		replayable:  replayable(c.Method, c.Headers),
+		headRequest: equalFold(c.Method, "HEAD"),
 	}
 	host, port, _ := net.SplitHostPort(t.addr)
 	if ip := net.ParseIP(host); ip != nil {
@@ -239,11 +242,27 @@ func (e *Engine) Progress() Progress {
 	return p
 }
 
+// PreflightError is why the preflight request got no complete response.
+// errors.Is finds the cause in it, e.g. ErrMalformedResponse or
+// ErrHeadersTooLarge.
+type PreflightError struct {
+	Outcome Outcome
+	Detail  string
+	// Answered: some of a response had arrived (the server is there and
+	// talking), as opposed to no connection or no byte back at all.
+	Answered bool
+	Err      error
+}
+
+func (e *PreflightError) Error() string { return e.Detail + " (" + e.Outcome.String() + ")" }
+
+func (e *PreflightError) Unwrap() error { return e.Err }
+
 // Preflight sends one request outside the measured run to check that the
 // target answers, so that a wrong URL or a stopped service is reported as
 // that, not as a report full of refusals. It returns the response status
-// and the identity found, if any; the error is set only when no response
-// arrived at all.
+// and the identity found, if any; the error, a *PreflightError unless ctx
+// ended, is set only when no complete response arrived.
 func (e *Engine) Preflight(ctx context.Context) (status int, id PodIdentity, err error) {
 	var conns atomic.Uint64
 	var budget atomic.Int64
@@ -265,7 +284,7 @@ func (e *Engine) Preflight(ctx context.Context) (status int, id PodIdentity, err
 		return 0, PodIdentity{}, ctx.Err()
 	}
 	if s.status == 0 {
-		return 0, PodIdentity{}, fmt.Errorf("%s (%s)", s.detail, s.outcome)
+		return 0, PodIdentity{}, &PreflightError{Outcome: s.outcome, Detail: s.detail, Answered: w.answered, Err: w.failErr}
 	}
 	if s.pod != 0 {
 		id = pods.snapshot()[s.pod]

@@ -31,6 +31,10 @@ const (
 	TLS                            // TLS handshake or certificate failure
 	BodyMismatch                   // 2xx, but the body did not contain the expected text
 	Other                          // anything else, including 1xx/3xx final responses; the failure record keeps the detail
+	// Unreachable: no route to the host or network (EHOSTUNREACH,
+	// ENETUNREACH). Added after Other so that every earlier outcome keeps
+	// its value; the names, not the values, are the schema.
+	Unreachable
 	numOutcomes
 )
 
@@ -47,6 +51,7 @@ var outcomeNames = [numOutcomes]string{
 	TLS:             "tls",
 	BodyMismatch:    "body_mismatch",
 	Other:           "other",
+	Unreachable:     "unreachable",
 }
 
 // String returns the outcome's schema name, e.g. "http_5xx".
@@ -103,6 +108,8 @@ func ErrorOutcome(err error, connecting bool) Outcome {
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return Refused
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return Unreachable
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNABORTED):
 		return Reset
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, fasthttp.ErrConnectionClosed):

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -38,6 +37,17 @@ type worker struct {
 	key    []byte           // scratch for cache keys
 	idBuf  []byte           // scratch for the request id header
 	nextIP int
+	// the response being read: the first MaxIdentityBytes of its body,
+	// the body bytes read so far, the search for Config.ExpectBody, and
+	// whether its final header block had arrived
+	win       []byte
+	bodyN     int64
+	match     streamMatcher
+	gotHeader bool
+	// why the last attempt failed, and whether any of a response had
+	// arrived; read by Preflight
+	failErr  error
+	answered bool
 	// bytes moved on connections already closed
 	bytesIn, bytesOut int64
 }
@@ -99,8 +109,9 @@ func newWorker(e *Engine, rec *recorder, pods *podRegistry, conns *atomic.Uint64
 		conns: conns,
 		rec:   rec,
 		cache: make(map[string]int32),
+		match: newStreamMatcher(e.cfg.ExpectBody),
 	}
-	w.c.br = bufio.NewReaderSize(&w.c.counted, 16<<10)
+	w.c.br = bufio.NewReaderSize(&w.c.counted, readBufferSize)
 	w.c.bw = bufio.NewWriterSize(&w.c.counted, 8<<10)
 	e.prepareRequest(&w.req)
 	return w
@@ -176,6 +187,7 @@ func (w *worker) do(j job) {
 func (w *worker) attempt(s *sample) (retryable bool) {
 	e := w.e
 	s.status, s.detail, s.pod, s.attr, s.conn, s.connReqs, s.record = 0, "", 0, AttrNone, 0, 0, -1
+	w.failErr, w.answered, w.gotHeader = nil, false, false
 	deadline := time.Now().Add(e.cfg.Timeout)
 	if w.c.nc != nil && w.stale() {
 		w.closeConn()
@@ -183,6 +195,7 @@ func (w *worker) attempt(s *sample) (retryable bool) {
 	reused := w.c.nc != nil
 	if !reused {
 		if err := w.dial(deadline); err != nil {
+			w.failErr = err
 			s.outcome = ErrorOutcome(err, true)
 			s.detail = "connect: " + errDetail(err)
 			s.hasLatency = s.outcome == TimeoutConnect
@@ -211,15 +224,16 @@ func (w *worker) attempt(s *sample) (retryable bool) {
 		_, err = w.c.br.Peek(1)
 	}
 	if err == nil {
-		err = w.resp.ReadLimitBody(w.c.br, e.cfg.MaxBodyBytes)
+		err = w.readResponse()
 	}
 	if err != nil {
 		gotBytes := w.c.counted.in > in0
+		w.failErr, w.answered = err, gotBytes
 		s.outcome = ErrorOutcome(err, false)
-		if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-			s.outcome = Other
-		}
 		s.detail = errDetail(err)
+		if w.gotHeader {
+			s.detail = fmt.Sprintf("HTTP %d, body: %s", w.resp.Header.StatusCode(), s.detail)
+		}
 		s.hasLatency = s.outcome == TimeoutResponse
 		if w.c.lastPod != 0 {
 			s.pod, s.attr = w.c.lastPod, AttrConnection
@@ -230,11 +244,11 @@ func (w *worker) attempt(s *sample) (retryable bool) {
 	s.hasLatency = true
 	s.status = w.resp.StatusCode()
 	s.outcome = StatusOutcome(s.status)
-	if s.outcome == OK && len(e.cfg.ExpectBody) > 0 && !bytes.Contains(w.resp.Body(), e.cfg.ExpectBody) {
+	if s.outcome == OK && !w.match.found {
 		s.outcome = BodyMismatch
 	}
 	if s.outcome != OK {
-		s.detail = responseDetail(s.status, w.resp.Body())
+		s.detail = responseDetail(s.status, w.win)
 	}
 	if pod := w.identify(); pod != 0 {
 		w.c.lastPod = pod
@@ -249,7 +263,7 @@ func (w *worker) attempt(s *sample) (retryable bool) {
 		s.pod, s.attr = w.c.lastPod, AttrConnection
 	}
 	w.c.served++
-	if !e.cfg.KeepAlive || w.resp.ConnectionClose() {
+	if !e.cfg.KeepAlive || w.resp.ConnectionClose() || s.status == fasthttp.StatusSwitchingProtocols {
 		w.closeConn()
 	} else {
 		w.c.idleAt = time.Now()
@@ -346,10 +360,7 @@ func (w *worker) identify() int32 {
 			ver = w.resp.Header.Peek(id.versionHeader)
 		}
 	case id.Enabled():
-		src = w.resp.Body()
-		if len(src) > MaxIdentityBytes {
-			src = src[:MaxIdentityBytes]
-		}
+		src = w.win // the body's first MaxIdentityBytes
 	default:
 		return 0
 	}
@@ -382,7 +393,8 @@ func errDetail(err error) string {
 }
 
 // responseDetail describes a failed response: its status and the start of
-// its body, which often says why (e.g. the seed's shutdown warning).
+// its body (from the window of its first bytes), which often says why (e.g.
+// the seed's shutdown warning).
 func responseDetail(status int, body []byte) string {
 	body = bytes.TrimSpace(body)
 	if len(body) > 80 {

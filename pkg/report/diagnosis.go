@@ -74,7 +74,7 @@ func connecting(outcome string) bool {
 
 func connFailure(outcome string) bool {
 	switch outcome {
-	case "refused", "reset", "eof", "timeout_connect", "timeout_response":
+	case "refused", "unreachable", "reset", "eof", "timeout_connect", "timeout_response":
 		return true
 	}
 	return false

@@ -372,6 +372,7 @@ var htmlOutcomeMeanings = map[string]string{
 	"http_4xx":         "4xx response",
 	"http_5xx":         "5xx response",
 	"refused":          "connection refused",
+	"unreachable":      "no route to the host or network",
 	"reset":            "connection reset",
 	"eof":              "connection closed before the response",
 	"timeout_connect":  "no connection within the timeout",
