@@ -25,6 +25,9 @@ const (
 	// Hang is a process that accepts connections and reads requests but
 	// answers none of them.
 	Hang
+	// Hold is a process that pauses (a long GC, a full thread pool): it
+	// reads requests during the outage and answers them all when it ends.
+	Hold
 )
 
 // Outage is a server that answers 200 except during one outage window,
@@ -45,11 +48,16 @@ type Outage struct {
 	wg         sync.WaitGroup
 	pod        string
 	stallLimit time.Duration
+	// ClientTimeout, when set before the outage, is the clients' timeout:
+	// Hold mode counts the responses it holds longer as late.
+	ClientTimeout time.Duration
 
 	mu             sync.Mutex
 	served         map[string]time.Time
 	stalled        map[string]bool
 	queued, accept int
+	nServed, nHeld int // totals, for clients that send no request id
+	nLate          int // held responses written later than ClientTimeout after their request arrived
 	conns          map[net.Conn]struct{}
 }
 
@@ -62,6 +70,12 @@ type OutageCounts struct {
 	Stalled  map[string]bool
 	Queued   int // client connections held in the accept queue through the outage, reset unread
 	Accepted int // connections accepted
+	// ServedTotal counts every 200 written (Served keys by request id) and
+	// HeldTotal those of them that Hold mode held until the outage ended.
+	ServedTotal, HeldTotal int
+	// LateTotal counts the held responses written more than ClientTimeout
+	// after their request arrived: the client had given up on them.
+	LateTotal int
 }
 
 // StartOutage listens on 127.0.0.1 and has an outage from `after` to
@@ -130,7 +144,8 @@ func (o *Outage) Window() (from, to time.Time) { return o.from, o.to }
 func (o *Outage) Counts() OutageCounts {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	c := OutageCounts{Served: make(map[string]time.Time, len(o.served)), Stalled: make(map[string]bool, len(o.stalled)), Queued: o.queued, Accepted: o.accept}
+	c := OutageCounts{Served: make(map[string]time.Time, len(o.served)), Stalled: make(map[string]bool, len(o.stalled)),
+		Queued: o.queued, Accepted: o.accept, ServedTotal: o.nServed, HeldTotal: o.nHeld, LateTotal: o.nLate}
 	for k, v := range o.served {
 		c.Served[k] = v
 	}
@@ -262,6 +277,15 @@ func (o *Outage) serve(c net.Conn) {
 		_, _ = io.Copy(io.Discard, req.Body)
 		req.Body.Close()
 		id := req.Header.Get("X-Request-Id")
+		held, arrived := false, time.Now()
+		if o.mode == Hold && o.inOutage(arrived) {
+			held = true
+			select {
+			case <-time.After(time.Until(o.to)):
+			case <-o.ctx.Done():
+				return
+			}
+		}
 		if o.inOutage(time.Now()) {
 			o.mu.Lock()
 			o.stalled[id] = true
@@ -276,6 +300,13 @@ func (o *Outage) serve(c net.Conn) {
 		}
 		o.mu.Lock()
 		o.served[id] = time.Now()
+		o.nServed++
+		if held {
+			o.nHeld++
+			if o.ClientTimeout > 0 && time.Since(arrived) > o.ClientTimeout {
+				o.nLate++
+			}
+		}
 		o.mu.Unlock()
 		if req.Close {
 			return

@@ -196,8 +196,18 @@ func TestUnsafeRolloutIsCaught(t *testing.T) {
 	dep, svc := manifestWorkload(t, "manifests/testapp-unsafe.yaml")
 	url := deployServing(ctx, t, cs, ns, dep, svc, unsafeNodePort)
 
-	r := runRolltest(t, ns, "restart", rolltestArgs(url, dep.Name,
-		"--rate", "500", "--connections", "16", "--rollout", "restart")...)
+	for _, keepAlive := range []string{"true", "false"} {
+		t.Run("keepalive="+keepAlive, func(t *testing.T) {
+			r := runRolltest(t, ns, "restart-keepalive-"+keepAlive, rolltestArgs(url, dep.Name,
+				"--rate", "500", "--connections", "16", "--keepalive="+keepAlive, "--rollout", "restart")...)
+			checkUnsafeRun(t, r)
+		})
+	}
+}
+
+// checkUnsafeRun applies the unsafe scenario's assertions to one run.
+func checkUnsafeRun(t *testing.T, r cliRun) {
+	t.Helper()
 	res := requireDocument(t, r)
 	t.Logf("text summary of the CLI (exit %d):\n%s", r.exit, r.stdout)
 	tot := res.Totals
@@ -257,6 +267,49 @@ func TestUnsafeRolloutIsCaught(t *testing.T) {
 	if codes := hintCodes(res); !containsAny(codes, report.HintTrafficBeforeReady, report.HintPreStopTooShort, report.HintNoDrain) {
 		t.Errorf("diagnosis %v names none of %s, %s, %s", codes, report.HintTrafficBeforeReady, report.HintPreStopTooShort, report.HintNoDrain)
 	}
+	checkScheduleKept(t, res)
+}
+
+// checkScheduleKept requires that the service, not the generator, shaped
+// the run: connects to a deleted pod's IP hang until the timeout, and they
+// must hold connections, not the schedule. At most 1% of requests left
+// more than 10 ms late (the schedule_kept gate's default), no request
+// waited for a connection, and the settle phase, served by healthy new
+// pods, is as fast as the baseline (p99 within 2×, or 5 ms for a baseline
+// in the microseconds) — no latency carried over from the rollout.
+func checkScheduleKept(t *testing.T, res *report.Result) {
+	t.Helper()
+	tot := res.Totals
+	t.Logf("schedule: late %d, behind %d of %d, max delay %.3fms, pool waits %d, connections opened %d peak %d (bound %d)",
+		tot.LateSends, tot.BehindSends, tot.Requests, tot.MaxSendDelayMs, tot.PoolWaits, tot.Connections, tot.ConnectionsPeak, res.Config.MaxConnections)
+	if share := float64(tot.BehindSends) / float64(tot.Requests); share > 0.01 {
+		t.Errorf("%d of %d requests (%.2f%%) left more than 10 ms late, up to %.1fms: the generator shaped the load", tot.BehindSends, tot.Requests, 100*share, tot.MaxSendDelayMs)
+	}
+	if tot.PoolWaits != 0 {
+		t.Errorf("%d requests waited for a connection at --max-connections %d", tot.PoolWaits, res.Config.MaxConnections)
+	}
+	for _, g := range res.Verdict.Gates {
+		if g.Name == report.GateSchedule && !g.Pass {
+			t.Errorf("gate %s failed: %s", g.Name, g.Message)
+		}
+	}
+	base, settle := phaseByName(res, "baseline"), phaseByName(res, "settle")
+	if base == nil || settle == nil || settle.Latency.Count == 0 {
+		t.Errorf("no baseline or settle phase with responses")
+		return
+	}
+	if limit := math.Max(2*base.Latency.P99Ms, 5); settle.Latency.P99Ms > limit {
+		t.Errorf("settle p99 %.3fms > %.3fms (baseline p99 %.3fms): latency from the rollout carried over", settle.Latency.P99Ms, limit, base.Latency.P99Ms)
+	}
+}
+
+func phaseByName(res *report.Result, name string) *report.Phase {
+	for i := range res.Phases {
+		if res.Phases[i].Name == name {
+			return &res.Phases[i]
+		}
+	}
+	return nil
 }
 
 // blamedOnLeavingOrStarting says whether pod p, by its lifecycle, was at run
@@ -326,7 +379,7 @@ func anySuspectAt(res *report.Result, f report.Failure) bool {
 }
 
 // TestOneConnectionPinsOnePod restarts 3 replicas under 100 req/s on a
-// single keep-alive connection, and requires that, outside the moments
+// single keep-alive connection (pinned: --max-connections 1), and requires that, outside the moments
 // pods go away, one pod answers (nearly) everything each second — the
 // seed's observation — and that the diagnosis explains it.
 func TestOneConnectionPinsOnePod(t *testing.T) {
@@ -343,7 +396,7 @@ func TestOneConnectionPinsOnePod(t *testing.T) {
 	url := deployServing(ctx, t, cs, ns, dep, svc, pinningNodePort)
 
 	r := runRolltest(t, ns, "restart", rolltestArgs(url, dep.Name,
-		"--rate", "100", "--connections", "1", "--rollout", "restart")...)
+		"--rate", "100", "--connections", "1", "--max-connections", "1", "--rollout", "restart")...)
 	res := requireDocument(t, r)
 	tot := res.Totals
 	t.Logf("exit %d in %v: requests %d ok %d failed %d retried %d achieved_rps %.1f duration %.3fs connections %d outcomes %v; hints %v; windows %d",
