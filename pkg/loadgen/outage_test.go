@@ -64,6 +64,9 @@ func TestOutageCountsWhatTheServerDid(t *testing.T) {
 				if want := int64(ConstantPacer{Rate: rate}.Count(runFor)); total != want {
 					t.Fatalf("%d requests recorded, %d were due", total, want)
 				}
+				if st.PeakConns <= 8 {
+					t.Fatalf("at most %d connections at once: the pool never grew past its steady 8", st.PeakConns)
+				}
 				if st.PoolWaits != 0 {
 					t.Fatalf("%d requests waited for a connection (pool bound %d): the schedule depended on the generator", st.PoolWaits, st.MaxConns)
 				}
@@ -140,6 +143,49 @@ func TestOutageCountsWhatTheServerDid(t *testing.T) {
 					t.Errorf("phase %q has %d requests, %d were due before it ended at %v", st.Phases[0].Name, st.Phases[0].Requests(), before, st.Phases[1].Start)
 				}
 			})
+		}
+	}
+}
+
+// TestPinnedPoolWaitsAndSaysSo: with --max-connections equal to
+// --connections the pool cannot grow, so an outage holds the schedule back;
+// the run must say so (pool waits, sends behind schedule) rather than pass
+// off the held-back requests as the service's behaviour.
+func TestPinnedPoolWaitsAndSaysSo(t *testing.T) {
+	srv, err := faultserver.StartOutage(faultserver.Hang, 500*time.Millisecond, 2*time.Second, "pod-out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	st := runEngine(t, Config{Target: srv.URL("/"), Rate: 200, Duration: 3 * time.Second, Timeout: time.Second,
+		KeepAlive: true, Connections: 4, MaxConnections: 4}, 40*time.Second)
+	t.Logf("requests %d %v; pool waits %d, behind %d, max delay %v, peak %d", st.Requests(), st.Outcomes, st.PoolWaits, st.BehindSends, st.MaxSendDelay, st.PeakConns)
+	if st.PeakConns != 4 || st.MaxConns != 4 {
+		t.Fatalf("peak %d connections with a bound of %d, want the pool pinned at 4", st.PeakConns, st.MaxConns)
+	}
+	if st.PoolWaits == 0 || st.BehindSends == 0 || st.MaxSendDelay < 500*time.Millisecond {
+		t.Fatalf("pool waits %d, behind %d, max delay %v: a pinned pool in an outage must hold requests back, and say so", st.PoolWaits, st.BehindSends, st.MaxSendDelay)
+	}
+}
+
+func TestDefaultMaxConnections(t *testing.T) {
+	for _, tc := range []struct {
+		rate        float64
+		timeout     time.Duration
+		retries     int
+		connections int
+		fdLimit     uint64
+		want        int
+	}{
+		{rate: 500, timeout: 10 * time.Second, connections: 64, fdLimit: 1 << 20, want: 6314},   // 1.25×500×10 + 64
+		{rate: 1000, timeout: time.Second, retries: 1, connections: 64, fdLimit: 0, want: 2564}, // retries hold a worker longer
+		{rate: 20000, timeout: 10 * time.Second, connections: 64, fdLimit: 20000, want: 19744},  // the open-file limit
+		{rate: 1e6, timeout: time.Minute, connections: 64, fdLimit: 1 << 30, want: 100000},      // the cap
+		{rate: 1, timeout: time.Millisecond, connections: 64, fdLimit: 0, want: 65},             // one request in flight
+		{rate: 1000, timeout: time.Second, connections: 64, fdLimit: 300, want: 64},             // never below the steady pool
+	} {
+		if got := DefaultMaxConnections(tc.rate, tc.timeout, tc.retries, tc.connections, tc.fdLimit); got != tc.want {
+			t.Errorf("DefaultMaxConnections(%v, %v, %d, %d, %d) = %d, want %d", tc.rate, tc.timeout, tc.retries, tc.connections, tc.fdLimit, got, tc.want)
 		}
 	}
 }
