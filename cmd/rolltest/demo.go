@@ -98,16 +98,23 @@ network latency, CPU contention between pods, DNS, multiple nodes.`,
 				load: load, out: of, thresholds: thr, rollout: &rf,
 				driver: cluster.Driver(), driverKind: "sim", stdout: stdout, stderr: stderr,
 			}
-			var before []app.Counts
+			var (
+				before    []app.Counts
+				svcBefore sim.ServiceCounts
+			)
 			if groundTruth != "" {
-				j.beforeLoad = func() { before = settledCounts(cluster) }
+				j.beforeLoad = func() {
+					before = settledCounts(cluster)
+					svcBefore = cluster.ServiceCounts()
+				}
 			}
 			runErr := j.run(ctx)
 			if groundTruth != "" {
 				// Close first: it stops every pod, so their counts are
 				// final.
 				cluster.Close()
-				f := groundtruth.File{Source: "sim", BeforeLoad: before, Pods: groundtruth.Since(before, cluster.PodCounts())}
+				svc := groundtruth.Service(cluster.ServiceCounts()).Sub(groundtruth.Service(svcBefore))
+				f := groundtruth.File{Source: "sim", BeforeLoad: before, Pods: groundtruth.Since(before, cluster.PodCounts()), Service: &svc}
 				if err := groundtruth.Write(groundTruth, f); err != nil && runErr == nil {
 					runErr = fmt.Errorf("--ground-truth: %w", err)
 				}

@@ -42,15 +42,19 @@ func TestDemoGroundTruth(t *testing.T) {
 			if !tc.clean && (code != report.ExitGateFailed || r.Totals.Failed == 0) {
 				t.Errorf("exit %d, failed %d: the unsafe preset should drop requests", code, r.Totals.Failed)
 			}
+			if gt.Service == nil {
+				t.Fatal("no Service counts")
+			}
 			var received int64
 			for _, p := range gt.Pods {
 				received += p.Traffic.Received
 			}
-			t.Logf("rolltest: %d attempts, outcomes %v; pods received %d", r.Totals.Attempts, r.Totals.Outcomes, received)
+			t.Logf("rolltest: %d attempts, outcomes %v; pods received %d; Service %+v; slack (attempts no one counted) %d",
+				r.Totals.Attempts, r.Totals.Outcomes, received, *gt.Service, r.Totals.Attempts-received-gt.Service.Unrouted()-r.Totals.Outcomes["refused"])
 			for _, p := range gt.Pods {
 				t.Logf("pod %s %s: traffic %+v, conns %+v", p.Pod, p.Version, p.Traffic, p.Connections)
 			}
-			if ms := groundtruth.Compare(r, gt.Pods); len(ms) > 0 {
+			if ms := groundtruth.CompareService(r, gt.Pods, *gt.Service); len(ms) > 0 {
 				t.Errorf("rolltest disagrees with the pods' own counts:\n%s", groundtruth.Format(ms))
 			}
 		})

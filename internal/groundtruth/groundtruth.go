@@ -47,6 +47,16 @@
 //     asserts R + pre <= A, i.e. N >= 0: no pod received a request that
 //     rolltest did not count. Where the proxy never resets (every failure
 //     count zero), this is R == A.
+//   - Attempts, with the Service's count (CompareService): the simulator's
+//     proxy counts the connections it reset without reaching a pod and
+//     those on which the client wrote after the pod had closed; each cost
+//     rolltest, which dials only to send a request and never pipelines,
+//     exactly one attempt. So A = R + pre + Unrouted + S, where S >= 0 is
+//     the requests that crossed a pod's close in flight (read by the proxy
+//     just before the pod's FIN arrived, never read by the pod), which
+//     neither side can count; CompareService asserts R + pre + Unrouted
+//     <= A. S is small (at most one per connection a pod closed while
+//     idle), so an undercount of rolltest's resets shows.
 //
 // Beside the counts it checks the rollout's shape: the new generation
 // answered, the settle phase carried requests, and no failure is blamed on
@@ -81,6 +91,31 @@ type File struct {
 	// Pods is what each pod did during the load: its final counts (taken
 	// after the pods stopped) minus BeforeLoad, see Since.
 	Pods []app.Counts `json:"pods"`
+	// Service is what the simulator's Service proxy counted during the
+	// load; absent where there is no such count (a real cluster).
+	Service *Service `json:"service,omitempty"`
+}
+
+// Service is what a Service proxy counted: client connections, and those on
+// which it failed a request no pod saw (see sim.ServiceCounts).
+type Service struct {
+	Accepted       int64 `json:"accepted"`
+	NoEndpoint     int64 `json:"no_endpoint"`
+	DialFailed     int64 `json:"dial_failed"`
+	AfterPodClosed int64 `json:"after_pod_closed"`
+}
+
+// Unrouted is the number of requests the Service failed without a pod
+// seeing them: one per connection it reset for want of an endpoint or a
+// listening pod, or on which the client wrote after the pod had closed.
+func (s Service) Unrouted() int64 { return s.NoEndpoint + s.DialFailed + s.AfterPodClosed }
+
+// Sub returns s minus before.
+func (s Service) Sub(before Service) Service {
+	return Service{
+		Accepted: s.Accepted - before.Accepted, NoEndpoint: s.NoEndpoint - before.NoEndpoint,
+		DialFailed: s.DialFailed - before.DialFailed, AfterPodClosed: s.AfterPodClosed - before.AfterPodClosed,
+	}
 }
 
 // Since returns what each pod in after did since before: every counter
@@ -153,7 +188,7 @@ func Read(path string) (File, error) {
 // Mismatch is one disagreement between the document and the pods' counts.
 type Mismatch struct {
 	// Check names the rule: final, unknown_pod, pod_ok, responses,
-	// attempts, new_generation, settle, steady_pod_failed.
+	// attempts, unrouted, new_generation, settle, steady_pod_failed.
 	Check  string
 	Pod    string
 	Detail string
@@ -287,7 +322,7 @@ func Compare(r *report.Result, pods []app.Counts) []Mismatch {
 	}
 
 	// All pods: attempts.
-	pre := outcome("refused") + outcome("timeout_connect") + outcome("unreachable") + outcome("dns") + outcome("tls")
+	pre := preConnect(r)
 	conn := outcome("reset") + outcome("eof") + outcome("timeout_response") + outcome("other")
 	if sum.received+pre > r.Totals.Attempts {
 		add("attempts", "", "the pods received %d requests and %d attempts failed before connecting, more than rolltest's %d attempts",
@@ -335,6 +370,33 @@ func Compare(r *report.Result, pods []app.Counts) []Mismatch {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Check < out[j].Check })
 	return out
+}
+
+// CompareService is Compare with the Service proxy's count of requests it
+// failed without reaching a pod: rolltest's attempts must cover the pods'
+// requests, the failures before connecting and those.
+func CompareService(r *report.Result, pods []app.Counts, svc Service) []Mismatch {
+	out := Compare(r, pods)
+	var received int64
+	for _, pc := range pods {
+		received += pc.Traffic.Received
+	}
+	pre := preConnect(r)
+	if received+pre+svc.Unrouted() > r.Totals.Attempts {
+		out = append(out, Mismatch{Check: "unrouted", Detail: fmt.Sprintf(
+			"the pods received %d requests, %d attempts failed before connecting and the Service failed %d requests itself (%d without endpoint, %d dials failed, %d after the pod closed): %d, more than rolltest's %d attempts",
+			received, pre, svc.Unrouted(), svc.NoEndpoint, svc.DialFailed, svc.AfterPodClosed, received+pre+svc.Unrouted(), r.Totals.Attempts)})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Check < out[j].Check })
+	return out
+}
+
+func preConnect(r *report.Result) int64 {
+	var n int64
+	for _, o := range []string{"refused", "timeout_connect", "unreachable", "dns", "tls"} {
+		n += r.Totals.Outcomes[o] + r.Totals.RetriedOutcomes[o]
+	}
+	return n
 }
 
 // steady reports whether p was Ready, had answered 2xx and was neither

@@ -252,6 +252,40 @@ func (c *Cluster) PodCounts() []app.Counts {
 	return out
 }
 
+// ServiceCounts is what the simulated Service counted: client connections,
+// and those on which a client's request reached no pod because the
+// Service itself failed it.
+type ServiceCounts struct {
+	// Accepted counts client connections accepted while the cluster ran.
+	Accepted int64 `json:"accepted"`
+	// NoEndpoint counts connections reset at once because no endpoint was
+	// ready (where iptables would have refused them).
+	NoEndpoint int64 `json:"no_endpoint"`
+	// DialFailed counts connections reset because the chosen endpoint's
+	// pod did not accept the connection (not listening any more, or not
+	// yet).
+	DialFailed int64 `json:"dial_failed"`
+	// AfterPodClosed counts connections on which the client sent bytes
+	// after the pod had closed its side: a request no pod read. A request
+	// that crossed the pod's close in flight is not counted.
+	AfterPodClosed int64 `json:"after_pod_closed"`
+}
+
+// Unrouted is the number of client connections on which the Service
+// failed a request that no pod saw: NoEndpoint + DialFailed +
+// AfterPodClosed. A client that sends a request on every connection it
+// opens and does not pipeline lost exactly one request on each.
+func (s ServiceCounts) Unrouted() int64 { return s.NoEndpoint + s.DialFailed + s.AfterPodClosed }
+
+// ServiceCounts returns the Service's counts so far.
+func (c *Cluster) ServiceCounts() ServiceCounts {
+	pc := &c.proxy.counts
+	return ServiceCounts{
+		Accepted: pc.accepted.Load(), NoEndpoint: pc.noEndpoint.Load(),
+		DialFailed: pc.dialFailed.Load(), AfterPodClosed: pc.afterPodClosed.Load(),
+	}
+}
+
 // Close stops the Service and kills every pod at once (no preStop, no
 // drain: the node is gone), and waits a bounded time for all of it. A Roll
 // in progress returns an error.
