@@ -153,3 +153,20 @@ func TestSinceAndFile(t *testing.T) {
 		t.Errorf("read back %+v, %v", f, err)
 	}
 }
+
+func TestCompareService(t *testing.T) {
+	r, pods := agreeing() // 3 resets reached no pod
+	if ms := CompareService(r, pods, Service{Accepted: 10, DialFailed: 2, AfterPodClosed: 1}); len(ms) != 0 {
+		t.Errorf("agreeing: %s", Format(ms))
+	}
+	// The resets Compare alone cannot miss are seen with the Service's count.
+	r.Totals.Outcomes["reset"]--
+	r.Totals.Attempts--
+	if ms := Compare(r, pods); len(ms) != 0 {
+		t.Errorf("without the Service: %s", Format(ms))
+	}
+	ms := CompareService(r, pods, Service{Accepted: 10, DialFailed: 2, AfterPodClosed: 1})
+	if len(ms) != 1 || ms[0].Check != "unrouted" {
+		t.Errorf("with the Service: %s", Format(ms))
+	}
+}
