@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -31,14 +32,16 @@ func main() {
 }
 
 type options struct {
-	addr     string
-	logLevel slog.Level
-	cfg      app.Config
+	addr      string
+	adminAddr string
+	logLevel  slog.Level
+	cfg       app.Config
 }
 
 // envFlags pairs each flag with the environment variable it overrides.
 var envFlags = []struct{ flag, env string }{
 	{"addr", "ADDR"},
+	{"admin-addr", "ADMIN_ADDR"},
 	{"pod-id", "POD_ID"},
 	{"pod-ip", "POD_IP"},
 	{"app-version", "APP_VERSION"},
@@ -66,6 +69,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	mode := string(app.PreStopDrain)
 	level := "info"
 	fs.StringVar(&o.addr, "addr", ":8080", "listen `address` [ADDR; else PORT, as :PORT]")
+	fs.StringVar(&o.adminAddr, "admin-addr", "", "serve the app's own request and connection counts as JSON at /counts on this `address`, which load must not reach; empty: no admin port [ADMIN_ADDR]")
 	fs.StringVar(&o.cfg.PodID, "pod-id", "", "pod id in the /common/healthy body [POD_ID] (default \"unknown\")")
 	fs.StringVar(&o.cfg.PodIP, "pod-ip", "", "pod IP in the /common/healthy body [POD_IP] (default \"unknown\")")
 	fs.StringVar(&o.cfg.Version, "app-version", "", "version in the /common/healthy body [APP_VERSION] (default \"V0\")")
@@ -124,6 +128,23 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	o.cfg.Logger = log
 	start := time.Now()
 	s := app.New(o.cfg)
+	// The final counts, once the server has shut down: however run
+	// returns, the last line of the log.
+	defer s.WriteCountsLine(stderr)
+
+	if o.adminAddr != "" {
+		aln, err := net.Listen("tcp", o.adminAddr)
+		if err != nil {
+			log.Error("admin listen", "err", err)
+			return 1
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/counts", s.CountsHandler())
+		admin := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go admin.Serve(aln)
+		defer admin.Close()
+		log.Info("admin listening", "addr", aln.Addr().String(), "path", "/counts")
+	}
 
 	ctx := context.Background()
 	if o.cfg.ExitOnSIGTERM {
@@ -135,6 +156,9 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		go func() {
 			sig := <-sigc
 			log.Info("exiting at once, not draining", "signal", sig.String())
+			// The counts as they stand: requests in flight are
+			// in_flight, and the kernel drops them.
+			s.WriteCountsLine(stderr)
 			os.Exit(0)
 		}()
 	} else {

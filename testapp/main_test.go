@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -319,5 +320,83 @@ func TestBinaryBadFlag(t *testing.T) {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
 		t.Errorf("exit: %v, want code 2\n%s", err, out)
+	}
+}
+
+var adminRE = regexp.MustCompile(`msg="admin listening" addr=(\S+)`)
+
+// TestBinaryCounts checks the admin port's /counts and the counts line the
+// binary logs on exit, after the server has shut down.
+func TestBinaryCounts(t *testing.T) {
+	bin := buildBinary(t)
+	p := startBinary(t, bin, []string{"POD_ID=pod-c", "APP_VERSION=v4", "ADMIN_ADDR=127.0.0.1:0"}, "--shutdown-delay", "0s")
+	var admin string
+	p.mu.Lock()
+	for _, l := range p.log {
+		if m := adminRE.FindStringSubmatch(l); m != nil {
+			admin = m[1]
+		}
+	}
+	p.mu.Unlock()
+	if admin == "" {
+		t.Fatal("no admin address logged")
+	}
+
+	c := &http.Client{Timeout: waitBound, Transport: &http.Transport{}}
+	get := func(url string) []byte {
+		t.Helper()
+		resp, err := c.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+		}
+		return b
+	}
+	get("http://" + p.addr + "/common/healthy")
+	get("http://" + p.addr + "/common/time")
+	var live app.Counts
+	if err := json.Unmarshal(get("http://"+admin+"/counts"), &live); err != nil {
+		t.Fatal(err)
+	}
+	// The second response may not be settled yet: the client can read it
+	// before the server's ConnState hook runs.
+	if live.Pod != "pod-c" || live.Version != "v4" || live.Traffic.Received != 2 || live.Traffic.Written.S2xx < 1 {
+		t.Errorf("live counts %+v", live)
+	}
+	c.CloseIdleConnections()
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.waitExit(t); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+	// Wait for the reader to drain stderr.
+	for range p.lines {
+	}
+	p.mu.Lock()
+	var lines []string
+	for _, l := range p.log {
+		if rest, ok := strings.CutPrefix(l, app.CountsLogPrefix+" "); ok {
+			lines = append(lines, rest)
+		}
+	}
+	last := p.log[len(p.log)-1]
+	p.mu.Unlock()
+	if len(lines) != 1 || !strings.HasPrefix(last, app.CountsLogPrefix) {
+		t.Fatalf("%d counts lines, the last line %q; want one, last", len(lines), last)
+	}
+	var final app.Counts
+	if err := json.Unmarshal([]byte(lines[0]), &final); err != nil {
+		t.Fatal(err)
+	}
+	want := app.RequestCounts{Received: 2, Written: app.StatusCounts{S2xx: 2}}
+	if final.Pod != "pod-c" || final.Traffic != want || final.Connections.Accepted != 1 ||
+		final.Connections.Open != 0 || final.Connections.Closed != 1 {
+		t.Errorf("final counts %+v", final)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rolltest/rolltest/internal/groundtruth"
 	"github.com/rolltest/rolltest/pkg/sim"
 	"github.com/rolltest/rolltest/testapp/app"
 )
@@ -30,6 +31,8 @@ func newDemoCmd(stdout, stderr io.Writer) *cobra.Command {
 		of outputFlags
 		rf rolloutFlags
 		df demoFlags
+		// groundTruth is where to write the pods' own counts.
+		groundTruth string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo [--preset safe|unsafe|seed]",
@@ -95,7 +98,28 @@ network latency, CPU contention between pods, DNS, multiple nodes.`,
 				load: load, out: of, thresholds: thr, rollout: &rf,
 				driver: cluster.Driver(), driverKind: "sim", stdout: stdout, stderr: stderr,
 			}
-			return j.run(ctx)
+			var (
+				before    []app.Counts
+				svcBefore sim.ServiceCounts
+			)
+			if groundTruth != "" {
+				j.beforeLoad = func() {
+					before = settledCounts(cluster)
+					svcBefore = cluster.ServiceCounts()
+				}
+			}
+			runErr := j.run(ctx)
+			if groundTruth != "" {
+				// Close first: it stops every pod, so their counts are
+				// final.
+				cluster.Close()
+				svc := groundtruth.Service(cluster.ServiceCounts()).Sub(groundtruth.Service(svcBefore))
+				f := groundtruth.File{Source: "sim", BeforeLoad: before, Pods: groundtruth.Since(before, cluster.PodCounts()), Service: &svc}
+				if err := groundtruth.Write(groundTruth, f); err != nil && runErr == nil {
+					runErr = fmt.Errorf("--ground-truth: %w", err)
+				}
+			}
+			return runErr
 		},
 	}
 	lf.register(cmd)
@@ -125,6 +149,7 @@ network latency, CPU contention between pods, DNS, multiple nodes.`,
 	fs.StringVar(&df.prestopMode, "app-prestop-mode", "", "drain or reject: what the app does with traffic once stopping (default: the preset's)")
 	fs.BoolVar(&df.exitOnSIGTERM, "app-exit-on-sigterm", false, "the app exits at once on SIGTERM instead of draining")
 	fs.DurationVar(&df.appStartup, "app-startup-delay", 0, "the app answers 503 this long after starting")
+	fs.StringVar(&groundTruth, "ground-truth", "", "after the run, write each simulated pod's own count of what it did during the load (requests received, responses written by status, connections) as JSON to `FILE`, to audit rolltest's numbers against the app's")
 	fs.Uint64Var(&df.seed, "seed", 0, "seed for pod names and the Service's choices (default: the preset's)")
 	return cmd
 }
@@ -236,4 +261,22 @@ func (f *demoFlags) applyLoadDefaults(cmd *cobra.Command, lf *loadFlags) error {
 		lf.connections = 0
 	}
 	return nil
+}
+
+// settledCounts returns the pods' counts once no request is in flight (the
+// preflight's response may be read before its pod has settled it),
+// waiting at most a second.
+func settledCounts(c *sim.Cluster) []app.Counts {
+	deadline := time.Now().Add(time.Second)
+	for {
+		counts := c.PodCounts()
+		busy := false
+		for _, pc := range counts {
+			busy = busy || pc.Traffic.InFlight != 0
+		}
+		if !busy || time.Now().After(deadline) {
+			return counts
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

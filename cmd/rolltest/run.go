@@ -325,6 +325,10 @@ type job struct {
 	driverKind string
 	stdout     io.Writer
 	stderr     io.Writer
+	// beforeLoad, when set, runs after the preflight request and before
+	// the load starts: the demo snapshots its pods' own counts there, as
+	// the result document does not count the preflight.
+	beforeLoad func()
 }
 
 func (j *job) run(ctx context.Context) error {
@@ -334,6 +338,9 @@ func (j *job) run(ctx context.Context) error {
 	}
 	if err := j.preflight(ctx, eng); err != nil {
 		return err
+	}
+	if j.beforeLoad != nil {
+		j.beforeLoad()
 	}
 	plan := runner.Plan{Engine: eng, Driver: j.driver, Kind: j.driverKind}
 	if j.rollout != nil && j.driver == nil {

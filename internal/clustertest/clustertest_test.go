@@ -54,8 +54,9 @@ func TestTestappManifest(t *testing.T) {
 	if c.Image != "rolltest.local/testapp:v1" || c.ImagePullPolicy != corev1.PullNever {
 		t.Errorf("image %s pull %s, want rolltest.local/testapp:v1 pull Never", c.Image, c.ImagePullPolicy)
 	}
-	if len(c.Ports) != 1 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8080 {
-		t.Errorf("ports %+v, want 8080 named http", c.Ports)
+	if len(c.Ports) != 2 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8080 ||
+		c.Ports[1].Name != "admin" || c.Ports[1].ContainerPort != 8081 {
+		t.Errorf("ports %+v, want 8080 named http, 8081 named admin", c.Ports)
 	}
 	env := map[string]string{}
 	for _, e := range c.Env {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rolltest/rolltest/pkg/rollout"
+	"github.com/rolltest/rolltest/testapp/app"
 )
 
 // closeTimeout bounds Close. Everything it waits for is local and stops
@@ -41,6 +42,7 @@ type Cluster struct {
 	names       *rand.Rand
 	rss         []*replicaSet // oldest first; the last one is the current template
 	pods        []*pod        // not yet deleted, in creation order
+	history     []*pod        // every pod ever created, in creation order
 	routed      []*pod        // the Service's endpoints, in creation order
 	podOrd      int
 	lastIP      int
@@ -224,6 +226,66 @@ func (c *Cluster) Pods() []Pod {
 	return out
 }
 
+// PodCounts returns, for every pod whose app has started during the
+// cluster's life, deleted ones included, in creation order, the app's own
+// count of what it did (see app.Counts): ground truth for rolltest's
+// numbers. Counts.Pod is the pod's name, which is also the POD_ID its
+// responses carry, i.e. the pods[].id of rolltest's result document. The
+// counts of a pod still running are live; after Close they are final
+// (Close kills every pod and waits for its app to return). Probes and the
+// preStop hook, sent by the simulated kubelet straight to the pod's port,
+// are in Counts.Probes; everything that came through the Service is in
+// Counts.Traffic.
+func (c *Cluster) PodCounts() []app.Counts {
+	c.mu.Lock()
+	srvs := make([]*app.Server, 0, len(c.history))
+	for _, p := range c.history {
+		if p.srv != nil {
+			srvs = append(srvs, p.srv)
+		}
+	}
+	c.mu.Unlock()
+	out := make([]app.Counts, len(srvs))
+	for i, s := range srvs {
+		out[i] = s.Counts()
+	}
+	return out
+}
+
+// ServiceCounts is what the simulated Service counted: client connections,
+// and those on which a client's request reached no pod because the
+// Service itself failed it.
+type ServiceCounts struct {
+	// Accepted counts client connections accepted while the cluster ran.
+	Accepted int64 `json:"accepted"`
+	// NoEndpoint counts connections reset at once because no endpoint was
+	// ready (where iptables would have refused them).
+	NoEndpoint int64 `json:"no_endpoint"`
+	// DialFailed counts connections reset because the chosen endpoint's
+	// pod did not accept the connection (not listening any more, or not
+	// yet).
+	DialFailed int64 `json:"dial_failed"`
+	// AfterPodClosed counts connections on which the client sent bytes
+	// after the pod had closed its side: a request no pod read. A request
+	// that crossed the pod's close in flight is not counted.
+	AfterPodClosed int64 `json:"after_pod_closed"`
+}
+
+// Unrouted is the number of client connections on which the Service
+// failed a request that no pod saw: NoEndpoint + DialFailed +
+// AfterPodClosed. A client that sends a request on every connection it
+// opens and does not pipeline lost exactly one request on each.
+func (s ServiceCounts) Unrouted() int64 { return s.NoEndpoint + s.DialFailed + s.AfterPodClosed }
+
+// ServiceCounts returns the Service's counts so far.
+func (c *Cluster) ServiceCounts() ServiceCounts {
+	pc := &c.proxy.counts
+	return ServiceCounts{
+		Accepted: pc.accepted.Load(), NoEndpoint: pc.noEndpoint.Load(),
+		DialFailed: pc.dialFailed.Load(), AfterPodClosed: pc.afterPodClosed.Load(),
+	}
+}
+
 // Close stops the Service and kills every pod at once (no preStop, no
 // drain: the node is gone), and waits a bounded time for all of it. A Roll
 // in progress returns an error.
@@ -340,6 +402,7 @@ func (c *Cluster) createPodLocked(rs *replicaSet) {
 	c.podOrd++
 	p := &pod{name: name, ord: c.podOrd, ip: c.allocIPLocked(), rs: rs, created: time.Now(), deleteCh: make(chan struct{})}
 	c.pods = append(c.pods, p)
+	c.history = append(c.history, p)
 	c.emitPodLocked(rollout.EventPodCreated, p, "")
 	c.goLocked(func() { c.runPod(p) })
 	c.broadcastLocked()

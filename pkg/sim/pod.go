@@ -23,6 +23,10 @@ type pod struct {
 	// deleteCh is closed when the pod is deleted (its deletionTimestamp set).
 	deleteCh chan struct{}
 
+	// srv is the pod's app once its process has started; set once, under
+	// Cluster.mu. Its counts outlive the pod.
+	srv *app.Server
+
 	// ---
 	addr        string    // 127.0.0.1:port once the process listens
 	running     bool      // the process has started
@@ -282,6 +286,7 @@ func (c *Cluster) startProcess(p *pod) (*process, error) {
 	sctx, sigterm := context.WithCancel(context.Background())
 	proc := &process{addr: ln.Addr().String(), ln: pl, sigterm: sigterm, done: make(chan struct{})}
 	c.mu.Lock()
+	p.srv = srv
 	ok := c.goLocked(func() {
 		defer close(proc.done)
 		if err := srv.Serve(sctx, pl); err != nil {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,6 +33,14 @@ type proxy struct {
 	conns     map[*net.TCPConn]struct{}
 	closed    bool
 	wg        sync.WaitGroup
+
+	counts serviceCounters
+}
+
+// serviceCounters count the client connections that reached no pod; see
+// ServiceCounts.
+type serviceCounters struct {
+	accepted, noEndpoint, dialFailed, afterPodClosed atomic.Int64
 }
 
 func newProxy(ctx context.Context, ln *net.TCPListener, rng *rand.Rand, log *slog.Logger) *proxy {
@@ -73,8 +82,10 @@ func (p *proxy) serve() {
 			}
 			continue
 		}
+		p.counts.accepted.Add(1)
 		ep, ok := p.pick()
 		if !ok {
+			p.counts.noEndpoint.Add(1)
 			// No ready endpoint: iptables REJECTs the SYN and the client
 			// sees "connection refused". A user-space proxy has already
 			// completed the handshake, so the nearest it can do is reset
@@ -131,6 +142,9 @@ func (p *proxy) handle(client *net.TCPConn, ep endpoint) {
 		// listening yet): the client would get a refusal from the pod's
 		// port; here it gets a reset, see serve.
 		p.log.Debug("sim: service: dial endpoint", "pod", ep.pod, "err", err)
+		if p.ctx.Err() == nil {
+			p.counts.dialFailed.Add(1)
+		}
 		reset(client)
 		return
 	}
@@ -141,7 +155,9 @@ func (p *proxy) handle(client *net.TCPConn, ep endpoint) {
 		return
 	}
 	defer p.untrack(backend)
-	pipe(client, backend)
+	if pipe(client, backend) {
+		p.counts.afterPodClosed.Add(1)
+	}
 }
 
 // pipe copies both ways until both directions end, mirroring how each side
@@ -149,21 +165,30 @@ func (p *proxy) handle(client *net.TCPConn, ep endpoint) {
 // error — a reset from the pod being killed, or the client going away —
 // resets both sides, so a client sees "connection reset" where it would have
 // without the proxy, not a clean EOF.
-func pipe(client, backend *net.TCPConn) {
+//
+// It reports whether the client sent bytes after the backend had closed its
+// side cleanly: a request that no pod read, since the pod's socket is gone.
+// (Bytes read just before the backend's FIN arrived and forwarded into the
+// closing socket are lost the same way but not reported.)
+func pipe(client, backend *net.TCPConn) (sentAfterBackendClosed bool) {
 	type result struct {
 		toBackend bool
 		err       error
 	}
 	res := make(chan result, 2)
-	// io.Copy between two *net.TCPConn uses splice(2) on Linux.
+	// Counting what the client sends costs splice(2) in that direction;
+	// responses, the bulk, are still spliced.
+	fromClient := &countingReader{r: client}
 	go func() {
-		_, err := io.Copy(backend, client)
+		_, err := io.Copy(backend, fromClient)
 		res <- result{true, err}
 	}()
 	go func() {
+		// io.Copy between two *net.TCPConn uses splice(2) on Linux.
 		_, err := io.Copy(client, backend)
 		res <- result{false, err}
 	}()
+	atBackendEnd := int64(-1)
 	for range 2 {
 		r := <-res
 		switch {
@@ -173,11 +198,24 @@ func pipe(client, backend *net.TCPConn) {
 		case r.toBackend:
 			backend.CloseWrite()
 		default:
+			atBackendEnd = fromClient.n.Load()
 			client.CloseWrite()
 		}
 	}
 	client.Close()
 	backend.Close()
+	return atBackendEnd >= 0 && fromClient.n.Load() > atBackendEnd
+}
+
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // reset closes c with an RST instead of a FIN.

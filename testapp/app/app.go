@@ -179,6 +179,9 @@ type Server struct {
 	handler http.Handler
 	srv     *http.Server
 
+	podID, podIP, version string
+	counts                counters
+
 	started    atomic.Bool // StartupDelay has elapsed; saves a clock read per request
 	isDraining atomic.Bool
 	served     atomic.Bool
@@ -221,16 +224,18 @@ func New(cfg Config) *Server {
 	if cfg.StartupDelay <= 0 {
 		s.started.Store(true)
 	}
-	s.healthy = newFixedBody(orDefault(cfg.PodID, "unknown") + " >> " +
-		orDefault(cfg.PodIP, "unknown") + " >> " + orDefault(cfg.Version, "V0"))
+	s.podID, s.podIP, s.version = orDefault(cfg.PodID, "unknown"), orDefault(cfg.PodIP, "unknown"), orDefault(cfg.Version, "V0")
+	s.healthy = newFixedBody(s.podID + " >> " + s.podIP + " >> " + s.version)
 	s.starting = newFixedBody(BodyStarting)
 	s.draining = newFixedBody(BodyDraining)
 	s.shuttingDown = newFixedBody(BodyShuttingDown)
 	s.hdrTextPlain = []string{"text/plain; charset=utf-8"}
 	s.hdrClose = []string{"close"}
-	s.handler = http.HandlerFunc(s.serveHTTP)
+	s.handler = http.HandlerFunc(s.serveCounted)
 	s.srv = &http.Server{
-		Handler: s.handler,
+		Handler:     s.handler,
+		ConnContext: connContext,
+		ConnState:   connState,
 		// Bounds slow or stuck clients; no write timeout, since
 		// in-flight requests are what draining is about.
 		ReadHeaderTimeout: 10 * time.Second,
@@ -249,7 +254,8 @@ func orDefault(s, def string) string {
 
 // Handler returns the handler Serve uses, for embedding the replica in
 // another server. Connections of such a server are not closed by
-// StartDraining; the Connection: close header still applies.
+// StartDraining; the Connection: close header still applies. Requests it
+// serves outside Serve are not in Counts.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Healthy returns the /common/healthy body, "PodID >> PodIP >> Version".

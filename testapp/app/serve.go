@@ -26,6 +26,9 @@ import (
 // before then, Serve returns nil.
 //
 // If accepting fails, Serve closes all connections and returns the error.
+//
+// Before it returns, Serve waits up to a second for the goroutine of every
+// connection it closed to finish, so that Counts are final.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if !s.served.CompareAndSwap(false, true) {
 		ln.Close()
@@ -53,6 +56,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.log.Info("listening after listen delay", "addr", ln.Addr().String())
 	}
 
+	ln = countingListener{Listener: ln, c: &s.counts}
+	// However Serve returns, Counts are final by then.
+	defer s.waitConns(connsWait)
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Serve(ln) }()
 	select {
@@ -88,4 +94,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.log.Info("drained")
 	return nil
+}
+
+// connsWait bounds how long Serve waits for closed connections' goroutines.
+// Closed connections end at once; only a handler that blocks could hold one.
+const connsWait = time.Second
+
+// waitConns waits until no accepted connection is open, at most d.
+func (s *Server) waitConns(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for s.counts.open.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 }
