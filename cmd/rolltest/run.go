@@ -336,7 +336,8 @@ func (j *job) run(ctx context.Context) error {
 	if err != nil {
 		return &usageError{msg: fmt.Sprintf("--target: %v", err)}
 	}
-	if err := j.preflight(ctx, eng); err != nil {
+	pre, err := j.preflight(ctx, eng)
+	if err != nil {
 		return err
 	}
 	if j.beforeLoad != nil {
@@ -367,6 +368,7 @@ func (j *job) run(ctx context.Context) error {
 		EndedAt:     outcome.EndedAt,
 		Interrupted: outcome.Interrupted,
 		StopReason:  outcome.StopReason,
+		Preflight:   pre,
 		Rollout:     outcome.Rollout,
 	})
 	report.Diagnose(res)
@@ -382,18 +384,19 @@ func (j *job) run(ctx context.Context) error {
 
 // preflight checks that the target answers before any load is sent, so a
 // wrong URL reads as one clear line instead of a report of refusals.
-func (j *job) preflight(ctx context.Context, eng *loadgen.Engine) error {
+func (j *job) preflight(ctx context.Context, eng *loadgen.Engine) (*report.Preflight, error) {
 	pctx, cancel := context.WithTimeout(ctx, j.load.Timeout+time.Second)
 	defer cancel()
 	status, id, err := eng.Preflight(pctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			return exitCode(report.ExitInterrupted)
+			return nil, exitCode(report.ExitInterrupted)
 		}
-		return &usageError{msg: "--target: " + preflightMessage(j.load, err)}
+		return nil, &usageError{msg: "--target: " + preflightMessage(j.load, err)}
 	}
+	pre := &report.Preflight{Status: status, Pod: id.Pod, Version: id.Version}
 	if j.out.quiet {
-		return nil
+		return pre, nil
 	}
 	if status < 200 || status > 299 {
 		fmt.Fprintf(j.stderr, "rolltest: warning: %s answered HTTP %d before the run; every such response counts as dropped\n", j.load.Target, status)
@@ -401,7 +404,7 @@ func (j *job) preflight(ctx context.Context, eng *loadgen.Engine) error {
 	if j.load.Identity.Enabled() && id.Pod == "" {
 		fmt.Fprintf(j.stderr, "rolltest: note: the response carries no pod identity (--identity %s); requests will not be attributed to pods\n", j.load.Identity)
 	}
-	return nil
+	return pre, nil
 }
 
 // preflightMessage says why the preflight got no response, in the words

@@ -118,6 +118,38 @@ func (s Service) Sub(before Service) Service {
 	}
 }
 
+// WithoutPreflight takes the run's preflight request (run.preflight in the
+// document: one request before the run, answered by the pod it names) out
+// of that pod's traffic, for counts taken from before the preflight. It
+// reports false when the document names a preflight whose pod is not
+// among pods, which the caller should treat as a mismatch.
+func WithoutPreflight(r *report.Result, pods []app.Counts) ([]app.Counts, bool) {
+	pre := r.Run.Preflight
+	if pre == nil {
+		return pods, true
+	}
+	out := append([]app.Counts(nil), pods...)
+	for i := range out {
+		if out[i].Pod != pre.Pod || pre.Pod == "" {
+			continue
+		}
+		t := &out[i].Traffic
+		t.Received--
+		switch {
+		case pre.Status >= 200 && pre.Status < 300:
+			t.Written.S2xx--
+		case pre.Status >= 400 && pre.Status < 500:
+			t.Written.S4xx--
+		case pre.Status >= 500 && pre.Status < 600:
+			t.Written.S5xx--
+		default:
+			t.Written.Other--
+		}
+		return out, true
+	}
+	return pods, false
+}
+
 // Since returns what each pod in after did since before: every counter
 // minus its value in before (matched by pod), except InFlight and Open,
 // which are after's.

@@ -20,6 +20,8 @@ type Input struct {
 	EndedAt     time.Time
 	Interrupted bool
 	StopReason  string
+	// Preflight is the request sent before the run, if one was.
+	Preflight *Preflight
 	// Rollout is nil for a run without one.
 	Rollout *RolloutInput
 }
@@ -55,6 +57,7 @@ func Build(in Input) *Result {
 		DurationS:   seconds(st.End),
 		Interrupted: in.Interrupted,
 		StopReason:  in.StopReason,
+		Preflight:   in.Preflight,
 	}
 	if r.Run.EndedAt.IsZero() {
 		r.Run.EndedAt = st.Start.Add(st.End)

@@ -84,6 +84,18 @@ type Run struct {
 	DurationS   float64   `json:"duration_s"`
 	Interrupted bool      `json:"interrupted"`
 	StopReason  string    `json:"stop_reason"`
+	// Preflight is the one request sent before the measured run to check
+	// that the target answers; it is in no count of the document, but the
+	// service saw it, so whoever holds the document against the service's
+	// own counts must take it out.
+	Preflight *Preflight `json:"preflight,omitempty"`
+}
+
+// Preflight is the request rolltest sends before the run.
+type Preflight struct {
+	Status  int    `json:"status"`
+	Pod     string `json:"pod,omitempty"`
+	Version string `json:"version,omitempty"`
 }
 
 // Totals counts requests. Every request ends in exactly one outcome, so

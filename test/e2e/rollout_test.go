@@ -71,10 +71,12 @@ func TestSafeRolloutDropsNothing(t *testing.T) {
 		{"image", "image=testapp=rolltest.local/testapp:v2", []string{"v1", "v2"}},
 	}
 	for _, run := range runs {
+		truth := watchTruth(ctx, t, cs, ns)
 		r := runRolltest(t, ns, run.name, rolltestArgs(url, dep.Name,
 			"--rate", "500", "--connections", "16", "--rollout", run.mode)...)
 		res := requireDocument(t, r)
 		ok := checkSafeRun(t, run.name, r, res, run.versions)
+		ok = checkGroundTruth(t, run.name, res, truth.finish(ctx)) && ok
 		if !checkConsistency(t, res) || !ok {
 			logDigest(t, r)
 			t.FailNow()
@@ -198,15 +200,17 @@ func TestUnsafeRolloutIsCaught(t *testing.T) {
 
 	for _, keepAlive := range []string{"true", "false"} {
 		t.Run("keepalive="+keepAlive, func(t *testing.T) {
+			truth := watchTruth(ctx, t, cs, ns)
 			r := runRolltest(t, ns, "restart-keepalive-"+keepAlive, rolltestArgs(url, dep.Name,
 				"--rate", "500", "--connections", "16", "--keepalive="+keepAlive, "--rollout", "restart")...)
-			checkUnsafeRun(t, r)
+			res := checkUnsafeRun(t, r)
+			checkGroundTruth(t, "restart-keepalive-"+keepAlive, res, truth.finish(ctx))
 		})
 	}
 }
 
 // checkUnsafeRun applies the unsafe scenario's assertions to one run.
-func checkUnsafeRun(t *testing.T, r cliRun) {
+func checkUnsafeRun(t *testing.T, r cliRun) *report.Result {
 	t.Helper()
 	res := requireDocument(t, r)
 	t.Logf("text summary of the CLI (exit %d):\n%s", r.exit, r.stdout)
@@ -268,6 +272,7 @@ func checkUnsafeRun(t *testing.T, r cliRun) {
 		t.Errorf("diagnosis %v names none of %s, %s, %s", codes, report.HintTrafficBeforeReady, report.HintPreStopTooShort, report.HintNoDrain)
 	}
 	checkScheduleKept(t, res)
+	return res
 }
 
 // checkScheduleKept requires that the service, not the generator, shaped
@@ -395,9 +400,11 @@ func TestOneConnectionPinsOnePod(t *testing.T) {
 	dep.Spec.Replicas = &three
 	url := deployServing(ctx, t, cs, ns, dep, svc, pinningNodePort)
 
+	truth := watchTruth(ctx, t, cs, ns)
 	r := runRolltest(t, ns, "restart", rolltestArgs(url, dep.Name,
 		"--rate", "100", "--connections", "1", "--max-connections", "1", "--rollout", "restart")...)
 	res := requireDocument(t, r)
+	checkGroundTruth(t, "restart", res, truth.finish(ctx))
 	tot := res.Totals
 	t.Logf("exit %d in %v: requests %d ok %d failed %d retried %d achieved_rps %.1f duration %.3fs connections %d outcomes %v; hints %v; windows %d",
 		r.exit, r.elapsed.Round(time.Millisecond), tot.Requests, tot.OK, tot.Failed, tot.Retried, tot.AchievedRPS, res.Run.DurationS,
