@@ -349,12 +349,14 @@ func (a *secAgg) stats() SecondStats {
 	}
 	if len(a.pods) > 0 {
 		s.ByPod = make(map[int]int64, len(a.pods))
-		s.FailedByPod = make(map[int]int64, len(a.pods))
 		for _, p := range a.pods {
 			if p.requests != 0 { // a move can empty the unknown pod's entry
 				s.ByPod[int(p.pod)] = p.requests
 			}
 			if p.failed != 0 {
+				if s.FailedByPod == nil {
+					s.FailedByPod = make(map[int]int64, 1)
+				}
 				s.FailedByPod[int(p.pod)] = p.failed
 			}
 		}

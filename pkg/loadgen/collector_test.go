@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -150,5 +151,34 @@ func TestCollectorDownSamples(t *testing.T) {
 				t.Fatalf("bucket 12: p50 %v p99 %v max %v", s.P50, s.P99, s.Max)
 			}
 		}
+	}
+}
+
+// TestPhaseStartsPinTheSeries: the phases marked during the run (the
+// rollout, its end) are what the collector keeps at 1 s around; the first
+// phase, named before the run, is not.
+func TestPhaseStartsPinTheSeries(t *testing.T) {
+	e, err := New(context.Background(), Config{Target: "http://127.0.0.1:1/", Concurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.MarkPhase("baseline")
+	if got := e.phaseStarts(); got != nil {
+		t.Fatalf("before the run: %v", got)
+	}
+	e.mu.Lock()
+	e.begun, e.start = true, time.Now().Add(-2*time.Hour)
+	e.mu.Unlock()
+	e.MarkPhase("rollout")
+	got := e.phaseStarts()
+	if len(got) != 1 || got[0] < 2*time.Hour || got[0] > 2*time.Hour+time.Minute {
+		t.Fatalf("phase starts %v, want one at about 2h", got)
+	}
+	c := newCollector(1, time.Second)
+	if !c.fine(7200-seriesPinBefore, got) || !c.fine(7200+seriesPinAfter-1, got) || c.fine(7200+seriesPinAfter+1, got) || c.fine(7200-seriesPinBefore-1, got) {
+		t.Fatal("the pinned window around the rollout is not [start-5m, start+30m)")
+	}
+	if !c.fine(seriesHead-1, nil) || c.fine(seriesHead, nil) {
+		t.Fatal("the first hour is not kept at 1 s")
 	}
 }

@@ -7,11 +7,12 @@ import (
 )
 
 // BenchmarkCollectorSeries measures what the per-second series costs in
-// memory: it feeds the collector a run of synthetic seconds (5,000 requests
-// a second over 3 pods, a few failing seconds) through its channel, as the
-// workers do, and reports the live heap the collector holds at the end of
-// the run (heap-MB, B/s-of-run) and after conversion to []SecondStats
-// (stats-MB). Memory, not time, is the result: run with -benchtime=1x.
+// memory: it feeds the collector a run of synthetic seconds as 64 workers
+// do (5,000 requests a second, each worker's slot on one of 3 pods, a few
+// failing seconds) through its channel, and reports the live heap the
+// collector holds at the end of the run (heap-MB, B/s-of-run) and what the
+// conversion to []SecondStats adds (stats-MB). Memory, not time, is the
+// result: run with -benchtime=1x.
 func BenchmarkCollectorSeries(b *testing.B) {
 	for _, run := range []struct {
 		name string
@@ -26,31 +27,35 @@ func BenchmarkCollectorSeries(b *testing.B) {
 }
 
 func benchSeries(b *testing.B, secs int) {
+	const workers = 64
 	b.StopTimer()
 	var m0, m1, m2 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&m0)
 	b.StartTimer()
-	c := newCollector(64, 12*time.Second)
+	c := newCollector(workers, 12*time.Second)
 	go c.run()
-	owner := make(chan *secSlot, 4)
-	for range 4 {
+	owner := make(chan *secSlot, 2*workers)
+	for range 2 * workers {
 		owner <- &secSlot{owner: owner, pods: make([]secPod, 0, 8)}
 	}
 	for sec := range secs {
-		s := <-owner
-		s.reset(sec)
-		s.counts.Outcomes[OK] = 5000
-		s.pods = append(s.pods, secPod{pod: 1, requests: 1667}, secPod{pod: 2, requests: 1667}, secPod{pod: 3, requests: 1666})
-		if sec%600 == 7 { // a failing second now and then
-			s.counts.Outcomes[OK] -= 3
-			s.counts.Outcomes[HTTP5xx] = 3
-			s.pods[0].failed = 3
+		for w := range workers {
+			s := <-owner
+			s.reset(sec)
+			n := int64(5000 / workers)
+			s.counts.Outcomes[OK] = n
+			s.pods = append(s.pods, secPod{pod: int32(1 + w%3), requests: n})
+			if sec%600 == 7 && w == 0 { // a failing second now and then
+				s.counts.Outcomes[OK] -= 3
+				s.counts.Outcomes[HTTP5xx] = 3
+				s.pods[0].failed = 3
+			}
+			for i := range 4 {
+				s.lat.record(int64(800 + 10*i + sec%100 + w))
+			}
+			c.in <- s
 		}
-		for i := range 50 {
-			s.lat.record(int64(800 + 10*i + sec%100))
-		}
-		c.in <- s
 	}
 	close(c.in)
 	<-c.done
