@@ -373,7 +373,7 @@ func pinningHint(r *Result) *Hint {
 	var top string
 	var topShare float64
 	for _, s := range r.Series {
-		w := s.Width()
+		w := min(s.Width(), chartMaxSeconds) // a damaged document's width cannot overflow the sums
 		if s.Requests < int64(5*w) || transitionIn(transition, s.T, w) {
 			continue
 		}
@@ -405,8 +405,11 @@ func pinningHint(r *Result) *Hint {
 
 // transitionIn reports whether any second of [t, t+w) is a transition.
 func transitionIn(transition map[int]bool, t, w int) bool {
-	for d := range min(w, 1<<16) { // bounded however damaged the document
-		if transition[t+d] {
+	if w == 1 {
+		return transition[t]
+	}
+	for k := range transition {
+		if k >= t && k-t < w {
 			return true
 		}
 	}

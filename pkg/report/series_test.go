@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -156,5 +157,56 @@ func TestDownSampledSeries(t *testing.T) {
 	}
 	if pin == nil || !strings.Contains(pin.Evidence[0], "in 185 of 185 seconds") {
 		t.Fatalf("pinning hint: %+v", pin)
+	}
+}
+
+// TestDownSampledSeriesRenders: a document with buckets reads back with
+// their widths and renders to text and HTML, charts included.
+func TestDownSampledSeriesRenders(t *testing.T) {
+	r := Build(Input{
+		Config: Config{Mode: "rate", Rate: 100, Connections: 1, KeepAlive: true, Identity: "seed"},
+		Stats:  downSampledStats(),
+	})
+	Diagnose(r)
+	Judge(r)
+	var doc bytes.Buffer
+	if err := WriteJSON(&doc, r); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadResult(&doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Series) != len(r.Series) || back.Series[5].WidthS != 55 || back.Series[6].Width() != 60 || back.Series[0].Width() != 1 {
+		t.Fatalf("widths did not survive the document: %+v", back.Series[4:8])
+	}
+	var text, html bytes.Buffer
+	if err := WriteText(&text, back, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteHTML(&html, back); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []chartSVG{chartThroughput(back, false), chartThroughput(back, true)} {
+		if c.Err != "" {
+			t.Fatalf("throughput chart: %s", c.Err)
+		}
+	}
+	if c, _ := chartLatency(back); c.Err != "" {
+		t.Fatalf("latency chart: %s", c.Err)
+	}
+}
+
+// TestTransitionInBucket: a bucket of merged seconds holds a pod
+// transition if any of its seconds does.
+func TestTransitionInBucket(t *testing.T) {
+	tr := map[int]bool{99: true, 100: true, 101: true}
+	for _, c := range []struct {
+		t, w int
+		want bool
+	}{{60, 40, true}, {60, 39, false}, {102, 60, false}, {100, 1, true}, {98, 1, false}, {0, chartMaxSeconds, true}} {
+		if got := transitionIn(tr, c.t, c.w); got != c.want {
+			t.Errorf("[%d, +%d): %v, want %v", c.t, c.w, got, c.want)
+		}
 	}
 }
