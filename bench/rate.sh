@@ -102,8 +102,10 @@ for run in "${RUNS[@]}"; do
 		# RSS at each checkpoint within the run and at its end; the slope is
 		# from the 1-minute sample (start-up done, pools warm) to the end.
 		line=$(printf '%9s %6s  RSS MB:' "$rate" "${secs}s")
+		last=0
 		for at in "${GROWTH_AT[@]}" "$secs"; do
-			((at <= secs)) || continue
+			((at <= secs && at > last)) || continue
+			last=$at
 			kb=$(rss_at "$RUN_RSS_SAMPLES" "$at")
 			line+=$(awk -v a="$at" -v k="$kb" 'BEGIN {if (k == "") k = "?"; else k = sprintf("%.1f", k / 1024); printf " %s@%ds", k, a}')
 		done
