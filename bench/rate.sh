@@ -69,8 +69,13 @@ for run in "${RUNS[@]}"; do
 	rc=0
 	RUN_RSS_SAMPLES=''
 	((secs > 60)) && RUN_RSS_SAMPLES="$base.rss-samples"
+	# Growth mode also logs every GC (to $base.txt): the live heap after each
+	# one tells retained memory from garbage not yet collected, which is most
+	# of a short run's RSS growth.
+	GEN_ENV=()
+	[[ ${RATE_SOAK:-0} == growth ]] && GEN_ENV=(env GODEBUG=gctrace=1)
 	RUN_RSS_SAMPLES=$RUN_RSS_SAMPLES run_pinned "$base.rss" $((secs + 60)) \
-		"$ROLLTEST" run --target "$URL" --rate "$rate" --connections "$CONNS" \
+		"${GEN_ENV[@]}" "$ROLLTEST" run --target "$URL" --rate "$rate" --connections "$CONNS" \
 		--duration "${secs}s" --json "$base.json" --quiet >"$base.txt" 2>&1 || rc=$?
 	# 0 = pass, 1 = a gate failed: both write the report. Anything else: broken run.
 	if ((rc > 1)) || [[ ! -s $base.json ]]; then
@@ -119,6 +124,16 @@ for run in "${RUNS[@]}"; do
 				p = (k1 + s * (86400 - t1)) / 1024
 				printf "%.2f %.0f %s\n", s, p, (p <= goal ? "PASS" : "FAIL")}' "$RUN_RSS_SAMPLES")
 		line+="  slope ${slope} KB/s of run  24h projection ${proj} MB (≤${GROWTH_GOAL_MB}: $gv)"
+		if ((${#GEN_ENV[@]} > 0)); then
+			# "gc N @Ts ...: A->B->C MB": C is the live heap after that GC.
+			line+=$(awk '/^gc [0-9]+ @/ && match($0, /->[0-9]+ MB,/) {
+				t = $3; sub(/^@/, "", t); sub(/s$/, "", t)
+				c = substr($0, RSTART + 2, RLENGTH - 6) + 0
+				if (t + 0 >= 60 && f == "") {f = c; ft = t}
+				l = c; lt = t
+			}
+			END {if (f != "") printf "  live heap after GC %d MB@%.0fs %d MB@%.0fs", f, ft, l, lt}' "$base.txt")
+		fi
 		GROWTH+=("$line")
 		[[ ${RATE_SOAK:-0} != growth || $gv == PASS ]] || STATUS=1
 		log "RSS over time: ${line#*RSS MB: }"
