@@ -11,7 +11,10 @@
 #   run_pinned RSS_FILE TIMEOUT_S CMD...
 #                         runs CMD pinned to the generator core under
 #                         /usr/bin/time (peak RSS in KB -> RSS_FILE), bounded by
-#                         `timeout`, killable by the cleanup trap.
+#                         `timeout`, killable by the cleanup trap. With
+#                         RUN_RSS_SAMPLES=FILE set, also samples the
+#                         generator's VmRSS every BENCH_RSS_EVERY s (default
+#                         2) into FILE as "SECONDS_SINCE_START RSS_KB" lines.
 #
 # Everything it writes lives under $REPO/.state/bench (git-ignored).
 
@@ -325,8 +328,14 @@ run_pinned() {
 	"${PRIO[@]}" timeout -k 5 "$limit" taskset -c "$BENCH_GEN_CPU" \
 		/usr/bin/time -f '%M %e %U %S' -o "$rss" "$@" </dev/null 9>&- &
 	GEN_PID=$!
+	local sampler=''
+	if [[ -n ${RUN_RSS_SAMPLES:-} ]]; then
+		rss_sampler "$GEN_PID" "$RUN_RSS_SAMPLES" 9>&- &
+		sampler=$!
+	fi
 	wait "$GEN_PID" || rc=$?
 	GEN_PID=''
+	if [[ -n $sampler ]]; then wait "$sampler" 2>/dev/null || true; fi
 	read -r s1 q1 < <(stat_busy)
 	n1=$(nginx_jiffies) t1=$(now_ms)
 	read -r RUN_GEN_CPU RUN_NGINX_CPU RUN_SIRQ_CPU RUN_OTHER_CPU < <(awk -v ms=$((t1 - t0)) -v hz="$CLK_TCK" \
@@ -338,6 +347,42 @@ run_pinned() {
 			printf "%.0f %.0f %.0f %.0f\n", 100 * g / w, 100 * ngx / w, 100 * sirq / w, 100 * o / w
 		}' "$rss")
 	return "$rc"
+}
+
+# rss_sampler ROOT_PID FILE: writes "SECONDS RSS_KB" lines for the process
+# below ROOT_PID (the `timeout` of run_pinned) that is not timeout, taskset or
+# time itself — the generator — every BENCH_RSS_EVERY s until ROOT_PID exits.
+# Bounded by ROOT_PID's own safety timeout.
+rss_sampler() {
+	local root=$1 out=$2 every=${BENCH_RSS_EVERY:-2} t0 pid='' p kids comm kb
+	t0=$(now_ms)
+	: >"$out"
+	while kill -0 "$root" 2>/dev/null; do
+		if [[ -z $pid ]] || [[ ! -d /proc/$pid ]]; then
+			pid='' p=$root
+			while [[ -n $p ]]; do # follow first children: timeout -> time -> generator
+				kids=$(cat "/proc/$p/task/$p/children" 2>/dev/null || true)
+				p=${kids%% *}
+				[[ -n $p ]] || break
+				comm=$(cat "/proc/$p/comm" 2>/dev/null || true)
+				case $comm in timeout | taskset | time | nice | setsid) ;; *)
+					pid=$p
+					break
+					;;
+				esac
+			done
+		fi
+		if [[ -n $pid ]]; then
+			kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+			[[ -n $kb ]] && awk -v ms=$(($(now_ms) - t0)) -v kb="$kb" 'BEGIN {printf "%.1f %d\n", ms / 1000, kb}' >>"$out"
+		fi
+		sleep "$every"
+	done
+}
+
+# rss_at SAMPLES SECONDS -> RSS KB of the last sample at or before SECONDS
+rss_at() {
+	awk -v t="$2" '$1 + 0 <= t + 0 {k = $2} END {print k}' "$1" 2>/dev/null || true
 }
 
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)

@@ -305,6 +305,7 @@ func (e *Engine) Run(ctx context.Context) (*Stats, error) {
 	// every attempt times out, and a retry starts right after a failure.
 	horizon := time.Duration(e.cfg.Retries+1)*e.cfg.Timeout + 2*time.Second
 	col := newCollector(n+1, horizon)
+	col.marks = e.phaseStarts
 	go col.run()
 
 	histMax := int64(2*e.cfg.Timeout/time.Microsecond) + 1_000_000

@@ -93,7 +93,10 @@ type Stats struct {
 	// Pods are the pods seen; Pods[0] is the unknown pod that failures
 	// without attribution are counted against.
 	Pods []PodStats
-	// Seconds holds one entry per second of intended send time.
+	// Seconds is the run's series by intended send time: one entry per
+	// second, except in a long run, whose seconds away from its start, its
+	// end and its phase marks are merged into buckets of up to a minute
+	// (see collector). Entries are contiguous and in time order.
 	Seconds []SecondStats
 	// Failures lists failed attempts in the order they were recorded per
 	// worker, capped at Config.MaxFailureRecords; FailuresOmitted counts the
@@ -120,14 +123,20 @@ type PodStats struct {
 	AttributedBy [numAttributions]int64
 }
 
-// SecondStats is one second of the run.
+// SecondStats is one second of the run, or a bucket of Width seconds.
 type SecondStats struct {
+	// Start is the entry's first second and Width how many seconds it
+	// covers: 1 at full resolution. Width 0 (a literal without them) means
+	// the entry's index is its second.
+	Start, Width int
 	Counts
 	LateSends int64
 	// ByPod counts requests by pod index into Stats.Pods (all outcomes) and
 	// FailedByPod the failed ones among them.
-	ByPod              map[int]int64
-	FailedByPod        map[int]int64
+	ByPod       map[int]int64
+	FailedByPod map[int]int64
+	// The quantiles of a second; of a bucket, P99 and Max are the largest
+	// of its seconds' and P50 and P90 their mean weighted by requests.
 	P50, P90, P99, Max time.Duration
 }
 

@@ -407,8 +407,8 @@ func attributeByTimeline(r *Result) {
 			p.Outcomes[f.Outcome]++
 		}
 		p.AttributedBy["timeline"]++
-		if t := int(f.AtS); !f.Retried && t >= 0 && t < len(r.Series) && r.Series[t].ByPod[UnknownPod] > 0 {
-			sec := &r.Series[t]
+		if i := seriesAt(r.Series, int(f.AtS)); !f.Retried && f.AtS >= 0 && i >= 0 && r.Series[i].ByPod[UnknownPod] > 0 {
+			sec := &r.Series[i]
 			sec.ByPod[UnknownPod]--
 			if sec.ByPod[UnknownPod] == 0 {
 				delete(sec.ByPod, UnknownPod)
@@ -525,7 +525,11 @@ func buildVersions(pods []Pod) []Version {
 
 func buildSeries(st *loadgen.Stats, r *Result) []Second {
 	out := make([]Second, len(st.Seconds))
-	for t, s := range st.Seconds {
+	for i, s := range st.Seconds {
+		t := i
+		if s.Width > 0 {
+			t = s.Start
+		}
 		sec := Second{
 			T: t, Requests: s.Requests(), OK: s.Outcomes[loadgen.OK], Failed: s.Failed(), Retried: s.Retried,
 			LateSends: s.LateSends,
@@ -559,7 +563,10 @@ func buildSeries(st *loadgen.Stats, r *Result) []Second {
 				sec.ByVersion[ver] += n - s.FailedByPod[pi]
 			}
 		}
-		out[t] = sec
+		if s.Width > 1 {
+			sec.WidthS = s.Width
+		}
+		out[i] = sec
 	}
 	return out
 }
@@ -609,11 +616,11 @@ func buildWindows(series []Second, pods []Pod) []Window {
 			out = append(out, cur...)
 			cur = make([]Window, len(ids))
 			for i, id := range ids {
-				cur[i] = Window{FromS: s.T, ToS: s.T + 1, Pod: id, Version: version[id]}
+				cur[i] = Window{FromS: s.T, ToS: s.T + s.Width(), Pod: id, Version: version[id]}
 			}
 		}
 		for i := range cur {
-			cur[i].ToS = s.T + 1
+			cur[i].ToS = s.T + s.Width()
 			cur[i].Requests += s.ByPod[cur[i].Pod]
 		}
 	}
@@ -621,7 +628,8 @@ func buildWindows(series []Second, pods []Pod) []Window {
 }
 
 // mixedVersionSeconds is how many seconds saw responses from more than one
-// version.
+// version. A bucket of merged seconds counts whole (an upper bound; buckets
+// lie away from the rollout, which keeps 1 s resolution).
 func mixedVersionSeconds(series []Second) float64 {
 	n := 0
 	for _, s := range series {
@@ -632,7 +640,7 @@ func mixedVersionSeconds(series []Second) float64 {
 			}
 		}
 		if versions > 1 {
-			n++
+			n += s.Width()
 		}
 	}
 	return float64(n)

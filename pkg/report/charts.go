@@ -371,20 +371,30 @@ func (b chartBucket) width() float64 { return b.T1 - b.T0 }
 
 // chartBuckets downsamples the series to at most maxPoints buckets of equal
 // width: counts are summed and latencies take the maximum, so that no
-// failure and no spike is lost.
+// failure and no spike is lost. An entry of the series that covers several
+// seconds (width_s) goes whole into the bucket of its first second; the
+// bucket width is a multiple of the widest entry's, so that the document's
+// buckets (aligned to their width) each fit in one, and the rates (count /
+// bucket width) stay true.
 func chartBuckets(series []Second, maxPoints int) []chartBucket {
 	// A second outside [0, chartMaxSeconds) cannot come from a run; such a
 	// file is damaged, and the chart shows what is plausible.
-	series = slices.DeleteFunc(slices.Clone(series), func(s Second) bool { return s.T < 0 || s.T >= chartMaxSeconds })
+	series = slices.DeleteFunc(slices.Clone(series), func(s Second) bool {
+		return s.T < 0 || s.T >= chartMaxSeconds || s.Width() > chartMaxSeconds-s.T
+	})
 	if len(series) == 0 {
 		return nil
 	}
-	lo, hi := 0, 0
+	lo, hi, widest := 0, 0, 1
 	for _, s := range series {
-		hi = max(hi, s.T)
+		hi = max(hi, s.T+s.Width()-1)
+		widest = max(widest, s.Width())
 	}
 	span := hi - lo + 1
 	k := max(1, (span+maxPoints-1)/maxPoints)
+	if widest > 1 {
+		k = (k + widest - 1) / widest * widest
+	}
 	n := (span + k - 1) / k
 	out := make([]chartBucket, n)
 	for i := range out {

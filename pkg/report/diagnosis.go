@@ -393,17 +393,21 @@ func pinningHint(r *Result) *Hint {
 			}
 		}
 	}
+	// An entry of a long run's series may be a bucket of merged seconds
+	// (width_s): it counts as that many seconds, and is left out if it
+	// holds a transition.
 	pinned, busy := 0, 0
 	var top string
 	var topShare float64
 	for _, s := range r.Series {
-		if s.Requests < 5 || transition[s.T] {
+		w := min(s.Width(), chartMaxSeconds) // a damaged document's width cannot overflow the sums
+		if s.Requests < int64(5*w) || transitionIn(transition, s.T, w) {
 			continue
 		}
-		busy++
+		busy += w
 		for id, n := range s.ByPod {
 			if share := float64(n) / float64(s.Requests); share >= 0.9 {
-				pinned++
+				pinned += w
 				if share > topShare || top == "" {
 					top, topShare = id, share
 				}
@@ -424,6 +428,19 @@ func pinningHint(r *Result) *Hint {
 		},
 		Fix: "To measure the way many independent clients load a service, open more connections (--connections 64) or none at all (--keepalive=false); the seed's table shows how traffic moved between pods.",
 	}
+}
+
+// transitionIn reports whether any second of [t, t+w) is a transition.
+func transitionIn(transition map[int]bool, t, w int) bool {
+	if w == 1 {
+		return transition[t]
+	}
+	for k := range transition {
+		if k >= t && k-t < w {
+			return true
+		}
+	}
+	return false
 }
 
 // generatorHint reports a run that did not keep its schedule: then the

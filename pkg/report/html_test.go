@@ -238,8 +238,12 @@ func TestHTMLOddResults(t *testing.T) {
 			Series:  []Second{{T: 0, Requests: 1, P50Ms: math.NaN(), MaxMs: math.Inf(1)}},
 			Rollout: &Rollout{TriggeredS: &zero, Events: []rollout.Event{{Kind: "x", AtS: math.NaN()}}}},
 		"wild t": {Series: []Second{{T: -5, Requests: 3}, {T: math.MaxInt, Requests: 1}, {T: 3, Requests: 2, Failed: 2, MaxMs: 1}}},
-		"zeros":  {Series: []Second{{T: 0}, {T: 1}}, Pods: []Pod{{ID: "a", Lifecycle: &Lifecycle{}}}},
-		"one":    {Series: []Second{{T: 0, Requests: 1, OK: 1, P50Ms: 1, P99Ms: 1, MaxMs: 1, ByVersion: map[string]int64{"v": 1}}}},
+		"wild width": {Config: Config{KeepAlive: true}, Totals: Totals{Requests: 500},
+			Pods: []Pod{{ID: "a", OK: 1}, {ID: "b", OK: 1}},
+			Series: []Second{{T: 0, WidthS: -3, Requests: 9, ByPod: map[string]int64{"a": 9}}, {T: 5, WidthS: math.MaxInt, Requests: 9},
+				{T: 7, WidthS: 120, Requests: 600, ByPod: map[string]int64{"b": 600}}, {T: 9, WidthS: chartMaxSeconds, Requests: 1}}},
+		"zeros": {Series: []Second{{T: 0}, {T: 1}}, Pods: []Pod{{ID: "a", Lifecycle: &Lifecycle{}}}},
+		"one":   {Series: []Second{{T: 0, Requests: 1, OK: 1, P50Ms: 1, P99Ms: 1, MaxMs: 1, ByVersion: map[string]int64{"v": 1}}}},
 		"many pods": func() *Result {
 			r := &Result{Series: make([]Second, 50)}
 			for i := range r.Series {
@@ -262,6 +266,7 @@ func TestHTMLOddResults(t *testing.T) {
 				}
 			}
 			htmlRender(t, r)
+			Diagnose(r)
 		})
 	}
 	if err := WriteHTML(&bytes.Buffer{}, nil); err == nil {

@@ -9,6 +9,7 @@
 package report
 
 import (
+	"sort"
 	"time"
 
 	"github.com/rolltest/rolltest/pkg/rollout"
@@ -230,9 +231,16 @@ type Window struct {
 }
 
 // Second is one second of the run, [T, T+1) seconds after the start,
-// counted by the requests' intended send time.
+// counted by the requests' intended send time — or, in a long run, a bucket
+// of WidthS merged seconds, [T, T+WidthS) (see Width).
 type Second struct {
-	T         int              `json:"t"`
+	T int `json:"t"`
+	// WidthS is how many seconds the entry covers; absent (0) means 1. A
+	// long run keeps 1 s resolution for its first hour, its last 15
+	// minutes and around its phase marks, and merges the seconds between
+	// into buckets of up to 60 s: counts are sums, p99 and max the largest
+	// of the seconds', p50 and p90 their mean weighted by requests.
+	WidthS    int              `json:"width_s,omitempty"`
 	Phase     string           `json:"phase,omitempty"`
 	Requests  int64            `json:"requests"`
 	OK        int64            `json:"ok"`
@@ -246,6 +254,19 @@ type Second struct {
 	P90Ms     float64          `json:"p90_ms"`
 	P99Ms     float64          `json:"p99_ms"`
 	MaxMs     float64          `json:"max_ms"`
+}
+
+// Width is how many seconds s covers: WidthS, or 1 when absent or invalid.
+func (s Second) Width() int { return max(1, s.WidthS) }
+
+// seriesAt returns the index of the entry of series that holds second t,
+// or -1; series is in time order.
+func seriesAt(series []Second, t int) int {
+	i := sort.Search(len(series), func(i int) bool { return series[i].T+series[i].Width() > t })
+	if i < len(series) && series[i].T <= t {
+		return i
+	}
+	return -1
 }
 
 // Failures lists failed attempts individually: every failed request and
