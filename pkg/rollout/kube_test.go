@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -968,12 +969,22 @@ func TestUnsafeManifest(t *testing.T) {
 		t.Errorf("args %q", c.Args)
 	case c.ReadinessProbe != nil || c.Lifecycle != nil || *spec.TerminationGracePeriodSeconds != 1:
 		t.Errorf("must have no readiness probe, no preStop and a 1 s grace period")
-	case len(c.Env) != 2 || c.Env[0].Name != "POD_ID" || c.Env[0].ValueFrom.FieldRef.FieldPath != "metadata.name" ||
-		c.Env[1].Name != "POD_IP" || c.Env[1].ValueFrom.FieldRef.FieldPath != "status.podIP":
+	case len(c.Env) != 3 || fieldEnv(c.Env, "POD_ID") != "metadata.name" || fieldEnv(c.Env, "POD_IP") != "status.podIP" ||
+		!slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "ADMIN_ADDR" && e.Value == ":8081" }):
 		t.Errorf("env %+v", c.Env)
 	case svc.Name != "testapp-unsafe" || svc.Spec.Type != corev1.ServiceTypeNodePort || !equalJSON(svc.Spec.Selector, labels) ||
 		len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 80 || svc.Spec.Ports[0].NodePort != 30090 ||
 		svc.Spec.Ports[0].TargetPort.String() != "http" || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8080:
 		t.Errorf("service %+v", svc.Spec)
 	}
+}
+
+// fieldEnv returns the downward-API field path of the variable name, or "".
+func fieldEnv(env []corev1.EnvVar, name string) string {
+	for _, e := range env {
+		if e.Name == name && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
+			return e.ValueFrom.FieldRef.FieldPath
+		}
+	}
+	return ""
 }
