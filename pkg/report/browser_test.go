@@ -21,10 +21,15 @@ import (
 // The HTML report is proven in a real browser: Debian's chromium, headless,
 // with the network off. The tests skip when there is no browser, except in
 // CI (CI=true) or when ROLLTEST_BROWSER=1 asks for them: there a missing
-// browser is a failure, never a silent skip.
+// browser is a failure, never a silent skip. With -short (make test-short)
+// they always skip: that subset promises no browser.
 
 func browserPath(t *testing.T) string {
 	t.Helper()
+	// make test-short promises no browser, CI or not.
+	if testing.Short() {
+		t.Skip("starts a browser; skipped with -short")
+	}
 	path := os.Getenv("ROLLTEST_CHROMIUM")
 	if path == "" {
 		path = "/usr/bin/chromium"
