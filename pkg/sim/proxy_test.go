@@ -12,12 +12,6 @@ import (
 	"time"
 )
 
-func (c *Cluster) rollInProgress() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.roll != nil && !c.roll.status.Done
-}
-
 // testProxy starts a proxy with one endpoint: a backend whose accepted
 // connections are handed to the test.
 func testProxy(t *testing.T) (*proxy, <-chan *net.TCPConn) {
