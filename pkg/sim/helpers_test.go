@@ -57,6 +57,12 @@ func startCluster(t *testing.T, cfg Config) *Cluster {
 // shared.
 const hangGuard = 3 * time.Minute
 
+// requestGuard bounds one test request. Nothing in the simulation makes a
+// request hang (a dead pod or a missing endpoint resets at once), so it
+// only keeps a stuck request from holding up the load; it is long enough
+// that a slow machine never turns a slow answer into a failure.
+const requestGuard = 30 * time.Second
+
 // recorder collects the timeline. Once sealed (the rollout judged), any
 // further event is late: it is kept apart and fails the test in done, so
 // that an event the checks did not see can never pass unnoticed.
@@ -237,7 +243,7 @@ func newClient(keepAlive bool) *http.Client {
 			MaxIdleConnsPerHost: 1,
 			MaxConnsPerHost:     1,
 		},
-		Timeout: 3 * time.Second,
+		Timeout: requestGuard,
 	}
 }
 
@@ -289,7 +295,7 @@ func (r *rawClient) close() {
 func (r *rawClient) do(name, path string) sample {
 	s := sample{client: name, start: time.Now()}
 	if r.conn == nil {
-		c, err := net.DialTimeout("tcp", r.addr, 2*time.Second)
+		c, err := net.DialTimeout("tcp", r.addr, requestGuard)
 		if err != nil {
 			s.err, s.end = err, time.Now()
 			return s
@@ -297,7 +303,7 @@ func (r *rawClient) do(name, path string) sample {
 		r.conn, r.br = c, bufio.NewReader(c)
 	}
 	s.conn = r.conn.LocalAddr().String()
-	r.conn.SetDeadline(time.Now().Add(3 * time.Second))
+	r.conn.SetDeadline(time.Now().Add(requestGuard))
 	_, err := io.WriteString(r.conn, "GET "+path+" HTTP/1.1\r\nHost: sim\r\n\r\n")
 	var resp *http.Response
 	if err == nil {
