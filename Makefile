@@ -15,7 +15,7 @@ STATICCHECK_VERSION := v0.8.2
 # Packages whose tests need the cluster (they skip without it, fail under make e2e).
 E2E_PKGS  ?= ./test/e2e/... ./pkg/rollout/...
 
-.PHONY: all build demo test test-short lint fuzz bench bench-peers bench-rate clean help
+.PHONY: all build demo test test-norace test-short lint fuzz bench bench-peers bench-rate clean help
 
 all: build
 
@@ -28,9 +28,14 @@ build:
 demo: build
 	$(BIN)/rolltest demo --html report.html --json report.json
 
-## test: every test that needs no cluster, with the race detector
+## test: every test that needs no cluster, with the race detector, then test-norace
 test:
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) test-norace
+
+## test-norace: the allocation tests, which skip under -race (the race detector allocates on its own)
+test-norace:
+	$(GO) test -count=1 -timeout 10m -run 'DoesNotAllocate|Allocs' ./...
 
 ## test-short: the quick subset (no subprocesses, no browser)
 test-short:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -93,16 +94,28 @@ func TestHTMLNoRollout(t *testing.T) {
 // half is in browser_test.go): no payload may become markup.
 func TestHTMLEscapesInputs(t *testing.T) {
 	out := htmlRender(t, xssResult(t))
+	styles, httpEquiv := 0, 0
 	for _, tag := range htmlTestTags(out) {
 		switch tag.name {
-		case "script", "img", "iframe", "object", "embed", "image", "use", "a", "link", "base", "form", "meta-refresh":
+		case "script", "img", "iframe", "object", "embed", "image", "use", "a", "link", "base", "form", "meta-refresh",
+			"input", "button", "textarea", "select":
 			t.Errorf("element <%s> in the output", tag.name)
+		case "style":
+			styles++
+		case "meta":
+			if slices.Contains(tag.attrs, "http-equiv") {
+				httpEquiv++
+			}
 		}
 		for _, a := range tag.attrs {
 			if strings.HasPrefix(a, "on") || a == "src" || a == "href" || a == "xlink:href" || a == "srcdoc" || a == "formaction" {
 				t.Errorf("attribute %s on <%s> in the output", a, tag.name)
 			}
 		}
+	}
+	// The template's own: one <style>, one http-equiv (its CSP).
+	if styles != 1 || httpEquiv != 1 {
+		t.Errorf("%d <style> and %d <meta http-equiv> elements, want the template's 1 and 1", styles, httpEquiv)
 	}
 	if n := strings.Count(out, "<svg"); n != 4 {
 		t.Errorf("%d <svg> elements, want the 4 charts", n)
@@ -147,6 +160,9 @@ var xssPayloads = []string{
 	`'><svg onload=window.__pwned=1>`,
 	`</style></title></textarea><script>window.__pwned=1</script>`,
 	"]]><!-- {{.}} \x00\u2028\n<iframe src=javascript:window.__pwned=1>",
+	`</title></textarea><style>:root{--pwned:1}body{display:none!important;background:rgb(1,2,3)!important}</style>`,
+	`<meta http-equiv="refresh" content="0;url=about:blank#pwned"><meta http-equiv="Set-Cookie" content="pwned=1">`,
+	`<form id="pwned" action="about:blank#pwned"><input name="pwned" value="1"><button formaction="about:blank#pwned">go</button></form>`,
 }
 
 // xssResult is the failing fixture with the payloads in every string that

@@ -12,12 +12,6 @@ import (
 	"time"
 )
 
-func (c *Cluster) rollInProgress() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.roll != nil && !c.roll.status.Done
-}
-
 // testProxy starts a proxy with one endpoint: a backend whose accepted
 // connections are handed to the test.
 func testProxy(t *testing.T) (*proxy, <-chan *net.TCPConn) {
@@ -57,11 +51,11 @@ func testProxy(t *testing.T) (*proxy, <-chan *net.TCPConn) {
 
 func dialProxy(t *testing.T, p *proxy) net.Conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", p.ln.Addr().String(), time.Second)
+	c, err := net.DialTimeout("tcp", p.ln.Addr().String(), hangGuard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.SetDeadline(time.Now().Add(hangGuard)) // a hang guard only
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -103,12 +97,12 @@ func TestProxyPassesResetAsReset(t *testing.T) {
 // reports a plain EOF).
 func resetOnUse(t *testing.T, p *proxy) error {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", p.ln.Addr().String(), time.Second)
+	c, err := net.DialTimeout("tcp", p.ln.Addr().String(), hangGuard)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.SetDeadline(time.Now().Add(hangGuard)) // a hang guard only
 	if _, err := c.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
 		return err
 	}
