@@ -31,7 +31,6 @@ have jq || apt_install jq
 [[ -x /usr/bin/time ]] || apt_install time
 have taskset || apt_install util-linux
 
-SERVER_PID=''
 body_cleanup() {
 	bench_cleanup
 	server_stop
@@ -48,33 +47,9 @@ STAMP=$(date +%Y%m%d-%H%M%S)
 RUN_DIR="$BENCH_STATE/runs/body-$STAMP"
 mkdir -p "$RUN_DIR"
 
-# server_start MODE: starts bodyserver on a free loopback port; sets SERVER_URL.
-server_start() {
-	local out="$RUN_DIR/server-$1.out" i
-	: >"$out"
-	"${PRIO[@]}" taskset -c "$BENCH_TARGET_CPU" "$BENCH_BIN/bodyserver" -mode "$1" -bytes "$HUGE_BYTES" \
-		-max-duration 15m </dev/null >"$out" 2>&1 9>&- &
-	SERVER_PID=$!
-	for ((i = 0; i < 50; i++)); do # bounded: 5 s
-		SERVER_URL=$(head -n1 "$out")
-		[[ $SERVER_URL == http://127.0.0.1:* ]] && return 0
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	die "bodyserver -mode $1 did not start: $(cat "$out")"
-}
-
-server_stop() {
-	[[ -n ${SERVER_PID:-} ]] || return 0
-	kill -TERM "$SERVER_PID" 2>/dev/null || true
-	local i
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$SERVER_PID" 2>/dev/null || true
-	wait "$SERVER_PID" 2>/dev/null || true
-	SERVER_PID=''
+# body_server_start MODE: starts bodyserver on a free loopback port; sets SERVER_URL.
+body_server_start() {
+	server_start "$RUN_DIR/server-$1.out" "$BENCH_BIN/bodyserver" -mode "$1" -bytes "$HUGE_BYTES" -max-duration 15m
 }
 
 wait_quiet
@@ -84,7 +59,7 @@ STATUS=0
 run_case() {
 	local name=$1 mode=$2 tmo=$3 reqs=$4 want=$5 base rc=0 limit
 	base="$RUN_DIR/$name"
-	server_start "$mode"
+	body_server_start "$mode"
 	# Safety bound: every request's attempt is bounded by --timeout; requests
 	# are spread over CONNS workers.
 	limit=$(((reqs / CONNS + 2) * tmo + 60))

@@ -385,6 +385,40 @@ rss_at() {
 	awk -v t="$2" '$1 + 0 <= t + 0 {k = $2} END {print k}' "$1" 2>/dev/null || true
 }
 
+# server_start OUT CMD...: starts a bench server (one of internal/cmd/*)
+# pinned to the target core, its output in OUT; the server prints its URL
+# on its first line. Sets SERVER_PID and SERVER_URL.
+SERVER_PID=''
+server_start() {
+	local out=$1 i
+	shift
+	: >"$out"
+	"${PRIO[@]}" taskset -c "$BENCH_TARGET_CPU" "$@" </dev/null >"$out" 2>&1 9>&- &
+	SERVER_PID=$!
+	for ((i = 0; i < 50; i++)); do # bounded: 5 s
+		SERVER_URL=$(head -n1 "$out")
+		[[ $SERVER_URL == http://127.0.0.1:* ]] && return 0
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	die "$1 did not start: $(cat "$out")"
+}
+
+# server_stop: TERM (on which a bench server prints its final counts, if it
+# keeps any), then KILL after 5 s.
+server_stop() {
+	[[ -n ${SERVER_PID:-} ]] || return 0
+	kill -TERM "$SERVER_PID" 2>/dev/null || true
+	local i
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$SERVER_PID" 2>/dev/null || true
+	wait "$SERVER_PID" 2>/dev/null || true
+	SERVER_PID=''
+}
+
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 now_ms() { date +%s%3N; }
 

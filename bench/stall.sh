@@ -38,7 +38,6 @@ have jq || apt_install jq
 have taskset || apt_install util-linux
 go_tool vegeta "$VEGETA_PKG"
 
-SERVER_PID=''
 stall_cleanup() {
 	bench_cleanup
 	server_stop
@@ -55,36 +54,12 @@ STAMP=$(date +%Y%m%d-%H%M%S)
 RUN_DIR="$BENCH_STATE/runs/stall-$STAMP"
 mkdir -p "$RUN_DIR"
 
-# server_start MODE NAME: starts outageserver on a free loopback port; sets
-# SERVER_URL and SERVER_OUT.
-server_start() {
-	local i
+# outage_server_start MODE NAME: starts outageserver on a free loopback
+# port; sets SERVER_URL and SERVER_OUT.
+outage_server_start() {
 	SERVER_OUT="$RUN_DIR/server-$2.out"
-	: >"$SERVER_OUT"
-	"${PRIO[@]}" taskset -c "$BENCH_TARGET_CPU" "$BENCH_BIN/outageserver" -mode "$1" -after 2s -for "${STALL}s" -client-timeout "${TIMEOUT}s" \
-		-max-duration "$((DURATION + 120))s" </dev/null >"$SERVER_OUT" 2>&1 9>&- &
-	SERVER_PID=$!
-	for ((i = 0; i < 50; i++)); do # bounded: 5 s
-		SERVER_URL=$(head -n1 "$SERVER_OUT")
-		[[ $SERVER_URL == http://127.0.0.1:* ]] && return 0
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	die "outageserver -mode $1 did not start: $(cat "$SERVER_OUT")"
-}
-
-# server_stop: TERM makes the server print its counts and exit.
-server_stop() {
-	[[ -n ${SERVER_PID:-} ]] || return 0
-	kill -TERM "$SERVER_PID" 2>/dev/null || true
-	local i
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$SERVER_PID" 2>/dev/null || true
-	wait "$SERVER_PID" 2>/dev/null || true
-	SERVER_PID=''
+	server_start "$SERVER_OUT" "$BENCH_BIN/outageserver" -mode "$1" -after 2s -for "${STALL}s" -client-timeout "${TIMEOUT}s" \
+		-max-duration "$((DURATION + 120))s"
 }
 
 wait_quiet
@@ -96,7 +71,7 @@ LIMIT=$((DURATION + 4 * TIMEOUT + 60))
 run_tool() {
 	local mode=$1 tool=$2 base rc=0 requests failed timeouts served extra late
 	base="$RUN_DIR/$mode-$tool"
-	server_start "$mode" "$mode-$tool"
+	outage_server_start "$mode" "$mode-$tool"
 	case $tool in
 	rolltest)
 		run_pinned "$base.rss" "$LIMIT" \
