@@ -156,9 +156,9 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		go func() {
 			sig := <-sigc
 			log.Info("exiting at once, not draining", "signal", sig.String())
-			// The counts as they stand: requests in flight are
-			// in_flight, and the kernel drops them.
-			s.WriteCountsLine(stderr)
+			// The counts as the exit leaves them: the kernel closes
+			// the open connections and drops the requests in flight.
+			s.WriteExitCountsLine(stderr)
 			os.Exit(0)
 		}()
 	} else {

@@ -167,7 +167,7 @@ func (p *podTruth) finish(ctx context.Context) []app.Counts {
 	for _, name := range names {
 		pod, err := p.cs.CoreV1().Pods(p.ns).Get(ctx, name, metav1.GetOptions{})
 		if err == nil && pod.DeletionTimestamp == nil && appRunning(pod) {
-			c, err := adminCounts(ctx, pod)
+			c, err := settledCounts(ctx, pod)
 			if err != nil {
 				p.t.Fatalf("counts of pod %s after the run: %v", name, err)
 			}
@@ -214,6 +214,36 @@ func (p *podTruth) waitExited(ctx context.Context, name string, deadline time.Ti
 			return app.Counts{}, false
 		case <-ctx.Done():
 			return app.Counts{}, false
+		}
+	}
+}
+
+// settleWait bounds how long a running pod may take, once rolltest has
+// exited, to see the last of its connections close.
+const settleWait = 10 * time.Second
+
+// settledCounts reads a running pod's counts once nothing is in flight and
+// every connection is closed: rolltest has exited, but the pod sees the
+// last FINs a moment later, and a kubelet probe may be on its way through.
+// The app offers nothing to watch, so this reads again every 100 ms,
+// bounded by settleWait.
+func settledCounts(ctx context.Context, pod *corev1.Pod) (app.Counts, error) {
+	deadline := time.Now().Add(settleWait)
+	for {
+		c, err := adminCounts(ctx, pod)
+		if err != nil {
+			return c, err
+		}
+		if c.Connections.Open == 0 && c.Traffic.InFlight == 0 && c.Probes.InFlight == 0 {
+			return c, nil
+		}
+		if time.Now().After(deadline) {
+			return c, fmt.Errorf("still %d connections open and %d requests in flight %v after the run", c.Connections.Open, c.Traffic.InFlight, settleWait)
+		}
+		select {
+		case <-ctx.Done():
+			return c, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

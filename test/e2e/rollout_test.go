@@ -203,14 +203,22 @@ func TestUnsafeRolloutIsCaught(t *testing.T) {
 			truth := watchTruth(ctx, t, cs, ns)
 			r := runRolltest(t, ns, "restart-keepalive-"+keepAlive, rolltestArgs(url, dep.Name,
 				"--rate", "500", "--connections", "16", "--keepalive="+keepAlive, "--rollout", "restart")...)
-			res := checkUnsafeRun(t, r)
+			res := checkUnsafeRun(t, r, keepAlive == "true")
 			checkGroundTruth(t, "restart-keepalive-"+keepAlive, res, truth.finish(ctx))
 		})
 	}
 }
 
+// strayRefusalShare bounds, with keep-alive off, the refused connects that
+// happen while no pod is changing. At 500 new connections a second through
+// the NodePort's DNAT and masquerade, about 1 in 3,000 connects is refused
+// with every pod healthy (2 of 6,384 in the run that found it: the
+// kernel's, not the pods' doing; no pod counted them). rolltest reports
+// them, unattributed, as it should; the test only bounds them.
+const strayRefusalShare = 0.001
+
 // checkUnsafeRun applies the unsafe scenario's assertions to one run.
-func checkUnsafeRun(t *testing.T, r cliRun) *report.Result {
+func checkUnsafeRun(t *testing.T, r cliRun, keepAlive bool) *report.Result {
 	t.Helper()
 	res := requireDocument(t, r)
 	t.Logf("text summary of the CLI (exit %d):\n%s", r.exit, r.stdout)
@@ -242,7 +250,7 @@ func checkUnsafeRun(t *testing.T, r cliRun) *report.Result {
 	}
 
 	attributedBy := map[string]int{}
-	blamedOnSuspect := 0
+	blamedOnSuspect, strays := 0, 0
 	for _, f := range res.Failures.Records {
 		attributedBy[f.AttributedBy]++
 		switch f.AttributedBy {
@@ -256,7 +264,10 @@ func checkUnsafeRun(t *testing.T, r cliRun) *report.Result {
 				blamedOnSuspect++
 			}
 		case "none":
-			if !anySuspectAt(res, f) {
+			if !anySuspectAt(res, f) && !keepAlive && f.Outcome == "refused" {
+				strays++
+				t.Logf("failure seq %d at %.3fs: a connect refused while no pod was changing", f.Seq, f.AtS)
+			} else if !anySuspectAt(res, f) {
 				t.Errorf("failure seq %d at %.3fs (%s, latency %.3fms) is unattributed although no pod was terminating or not yet serving then",
 					f.Seq, f.AtS, f.Outcome, f.LatencyMs)
 			}
@@ -265,6 +276,9 @@ func checkUnsafeRun(t *testing.T, r cliRun) *report.Result {
 		}
 	}
 	t.Logf("failure records by attribution: %v; %d blamed on a pod that was terminating or new and not yet serving", attributedBy, blamedOnSuspect)
+	if limit := int(strayRefusalShare * float64(tot.Requests)); strays > limit {
+		t.Errorf("%d connects refused while no pod was changing, more than %d (%.1f%% of requests)", strays, limit, 100*strayRefusalShare)
+	}
 	if blamedOnSuspect == 0 {
 		t.Errorf("no failure is attributed to a pod that was terminating or new and not yet serving")
 	}

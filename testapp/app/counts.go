@@ -195,10 +195,36 @@ func (s *Server) CountsHandler() http.Handler {
 	})
 }
 
+// AtExit returns c as it stands for a process that exits now without
+// draining (os.Exit on SIGTERM): the kernel closes every open connection,
+// the server's end, and the requests in flight are never answered. The
+// counts are then final and each identity of Counts holds.
+func (c Counts) AtExit() Counts {
+	t := &c.Traffic
+	t.Unanswered += t.InFlight
+	t.InFlight = 0
+	p := &c.Probes
+	p.Unanswered += p.InFlight
+	p.InFlight = 0
+	cc := &c.Connections
+	cc.ClosedByServer += cc.Open
+	cc.Closed += cc.Open
+	cc.Open = 0
+	return c
+}
+
 // WriteCountsLine writes the CountsLogPrefix line with the current counts
 // to w.
-func (s *Server) WriteCountsLine(w io.Writer) error {
-	b, err := json.Marshal(s.Counts())
+func (s *Server) WriteCountsLine(w io.Writer) error { return writeCountsLine(w, s.Counts()) }
+
+// WriteExitCountsLine writes the CountsLogPrefix line with the counts
+// AtExit, for a process about to exit without draining.
+func (s *Server) WriteExitCountsLine(w io.Writer) error {
+	return writeCountsLine(w, s.Counts().AtExit())
+}
+
+func writeCountsLine(w io.Writer, c Counts) error {
+	b, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}

@@ -277,3 +277,20 @@ func TestCountedHandlerDoesNotAllocate(t *testing.T) {
 		t.Errorf("counts %+v", got)
 	}
 }
+
+func TestCountsAtExit(t *testing.T) {
+	c := Counts{
+		Traffic:     RequestCounts{Received: 10, Written: StatusCounts{S2xx: 7}, Unanswered: 1, InFlight: 2},
+		Probes:      RequestCounts{Received: 3, Written: StatusCounts{S2xx: 2}, InFlight: 1},
+		Connections: ConnCounts{Accepted: 5, Closed: 2, Open: 3, ClosedByServer: 1, ClosedByClientEOF: 1},
+	}
+	got := c.AtExit()
+	want := Counts{
+		Traffic:     RequestCounts{Received: 10, Written: StatusCounts{S2xx: 7}, Unanswered: 3},
+		Probes:      RequestCounts{Received: 3, Written: StatusCounts{S2xx: 2}, Unanswered: 1},
+		Connections: ConnCounts{Accepted: 5, Closed: 5, ClosedByServer: 4, ClosedByClientEOF: 1},
+	}
+	if got != want {
+		t.Fatalf("AtExit:\n got %+v\nwant %+v", got, want)
+	}
+}
