@@ -157,7 +157,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 			sig := <-sigc
 			log.Info("exiting at once, not draining", "signal", sig.String())
 			// The counts as the exit leaves them: the kernel closes
-			// the open connections and drops the requests in flight.
+			// the open connections; requests in flight stay in_flight.
 			s.WriteExitCountsLine(stderr)
 			os.Exit(0)
 		}()

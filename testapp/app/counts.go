@@ -197,15 +197,11 @@ func (s *Server) CountsHandler() http.Handler {
 
 // AtExit returns c as it stands for a process that exits now without
 // draining (os.Exit on SIGTERM): the kernel closes every open connection,
-// the server's end, and the requests in flight are never answered. The
-// counts are then final and each identity of Counts holds.
+// the server's end. Requests in flight stay InFlight, and are final: the
+// exit caught them being handled or written, so each response may have
+// reached its client whole, in part or not at all, which the process
+// cannot know.
 func (c Counts) AtExit() Counts {
-	t := &c.Traffic
-	t.Unanswered += t.InFlight
-	t.InFlight = 0
-	p := &c.Probes
-	p.Unanswered += p.InFlight
-	p.InFlight = 0
 	cc := &c.Connections
 	cc.ClosedByServer += cc.Open
 	cc.Closed += cc.Open

@@ -286,8 +286,8 @@ func TestCountsAtExit(t *testing.T) {
 	}
 	got := c.AtExit()
 	want := Counts{
-		Traffic:     RequestCounts{Received: 10, Written: StatusCounts{S2xx: 7}, Unanswered: 3},
-		Probes:      RequestCounts{Received: 3, Written: StatusCounts{S2xx: 2}, Unanswered: 1},
+		Traffic:     RequestCounts{Received: 10, Written: StatusCounts{S2xx: 7}, Unanswered: 1, InFlight: 2},
+		Probes:      RequestCounts{Received: 3, Written: StatusCounts{S2xx: 2}, InFlight: 1},
 		Connections: ConnCounts{Accepted: 5, Closed: 5, ClosedByServer: 4, ClosedByClientEOF: 1},
 	}
 	if got != want {
