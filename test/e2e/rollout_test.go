@@ -26,6 +26,12 @@ const (
 	safeNodePort    = 30082
 	unsafeNodePort  = 30083
 	pinningNodePort = 30084
+	// The unsafe run with keep-alive off has a NodePort and a namespace of
+	// its own: the kernel's conntrack keeps NAT entries of closed
+	// connections for two minutes, and a new connection that reuses a
+	// source port of one of them to the same NodePort follows its old
+	// mapping, to a pod that may be gone.
+	unsafeNoKeepAliveNodePort = 30085
 )
 
 // rolloutArgs keep each run short: 5 s of load before the rollout and 5 s
@@ -191,29 +197,31 @@ func TestUnsafeRolloutIsCaught(t *testing.T) {
 	cs := clustertest.Clientset(t)
 	requireImages(t, cs)
 	rolltestBinary(t)
-	ns := clustertest.Namespace(t, cs, "rollout-unsafe")
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-
-	dep, svc := manifestWorkload(t, "manifests/testapp-unsafe.yaml")
-	url := deployServing(ctx, t, cs, ns, dep, svc, unsafeNodePort)
-
-	for _, keepAlive := range []string{"true", "false"} {
-		t.Run("keepalive="+keepAlive, func(t *testing.T) {
+	for _, tc := range []struct {
+		keepAlive bool
+		nodePort  int32
+	}{{true, unsafeNodePort}, {false, unsafeNoKeepAliveNodePort}} {
+		name := fmt.Sprintf("keepalive=%t", tc.keepAlive)
+		t.Run(name, func(t *testing.T) {
+			ns := clustertest.Namespace(t, cs, "rollout-unsafe")
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			dep, svc := manifestWorkload(t, "manifests/testapp-unsafe.yaml")
+			url := deployServing(ctx, t, cs, ns, dep, svc, tc.nodePort)
 			truth := watchTruth(ctx, t, cs, ns)
-			r := runRolltest(t, ns, "restart-keepalive-"+keepAlive, rolltestArgs(url, dep.Name,
-				"--rate", "500", "--connections", "16", "--keepalive="+keepAlive, "--rollout", "restart")...)
-			res := checkUnsafeRun(t, r, keepAlive == "true")
-			checkGroundTruth(t, "restart-keepalive-"+keepAlive, res, truth.finish(ctx))
+			r := runRolltest(t, ns, "restart-"+name, rolltestArgs(url, dep.Name,
+				"--rate", "500", "--connections", "16", "--keepalive="+strconv.FormatBool(tc.keepAlive), "--rollout", "restart")...)
+			res := checkUnsafeRun(t, r, tc.keepAlive)
+			checkGroundTruth(t, "restart-"+name, res, truth.finish(ctx))
 		})
 	}
 }
 
-// strayRefusalShare bounds, with keep-alive off, the refused connects that
-// happen while no pod is changing. At 500 new connections a second through
-// the NodePort's DNAT and masquerade, about 1 in 3,000 connects is refused
-// with every pod healthy (2 of 6,384 in the run that found it: the
-// kernel's, not the pods' doing; no pod counted them). rolltest reports
+// strayRefusalShare bounds, with keep-alive off, the connects that fail
+// while no pod is changing. At 500 new connections a second through the
+// NodePort's DNAT and masquerade, about 1 in 3,000 connects fails with
+// every pod healthy (2 refused of 6,384 in the run that found it: the
+// kernel's doing, not the pods'; no pod counted them). rolltest reports
 // them, unattributed, as it should; the test only bounds them.
 const strayRefusalShare = 0.001
 
@@ -264,9 +272,9 @@ func checkUnsafeRun(t *testing.T, r cliRun, keepAlive bool) *report.Result {
 				blamedOnSuspect++
 			}
 		case "none":
-			if !anySuspectAt(res, f) && !keepAlive && f.Outcome == "refused" {
+			if !anySuspectAt(res, f) && !keepAlive && (f.Outcome == "refused" || f.Outcome == "unreachable" || f.Outcome == "timeout_connect") {
 				strays++
-				t.Logf("failure seq %d at %.3fs: a connect refused while no pod was changing", f.Seq, f.AtS)
+				t.Logf("failure seq %d at %.3fs: a connect failed (%s) while no pod was changing", f.Seq, f.AtS, f.Outcome)
 			} else if !anySuspectAt(res, f) {
 				t.Errorf("failure seq %d at %.3fs (%s, latency %.3fms) is unattributed although no pod was terminating or not yet serving then",
 					f.Seq, f.AtS, f.Outcome, f.LatencyMs)
@@ -277,7 +285,7 @@ func checkUnsafeRun(t *testing.T, r cliRun, keepAlive bool) *report.Result {
 	}
 	t.Logf("failure records by attribution: %v; %d blamed on a pod that was terminating or new and not yet serving", attributedBy, blamedOnSuspect)
 	if limit := int(strayRefusalShare * float64(tot.Requests)); strays > limit {
-		t.Errorf("%d connects refused while no pod was changing, more than %d (%.1f%% of requests)", strays, limit, 100*strayRefusalShare)
+		t.Errorf("%d connects failed while no pod was changing, more than %d (%.1f%% of requests)", strays, limit, 100*strayRefusalShare)
 	}
 	if blamedOnSuspect == 0 {
 		t.Errorf("no failure is attributed to a pod that was terminating or new and not yet serving")
@@ -294,8 +302,8 @@ func checkUnsafeRun(t *testing.T, r cliRun, keepAlive bool) *report.Result {
 // must hold connections, not the schedule. At most 1% of requests left
 // more than 10 ms late (the schedule_kept gate's default), no request
 // waited for a connection, and the settle phase, served by healthy new
-// pods, is as fast as the baseline (p99 within 2×, or 5 ms for a baseline
-// in the microseconds) — no latency carried over from the rollout.
+// pods, is as fast as the baseline (p50 and p99 within 2×, with floors of
+// 2 ms and 10 ms) — no latency carried over from the rollout.
 func checkScheduleKept(t *testing.T, res *report.Result) {
 	t.Helper()
 	tot := res.Totals
@@ -317,7 +325,15 @@ func checkScheduleKept(t *testing.T, res *report.Result) {
 		t.Errorf("no baseline or settle phase with responses")
 		return
 	}
-	if limit := math.Max(2*base.Latency.P99Ms, 5); settle.Latency.P99Ms > limit {
+	// The floors: the unsafe app's new pods are still starting early in the
+	// settle phase (they answer 503 for 3 s), which costs a few real
+	// milliseconds; what this guards against is delay the generator
+	// carried over, which was seconds (settle p50 4.1 s, p90 8.6 s, with
+	// pods answering in about 1 ms, before the open model stayed open).
+	if limit := math.Max(2*base.Latency.P50Ms, 2); settle.Latency.P50Ms > limit {
+		t.Errorf("settle p50 %.3fms > %.3fms (baseline p50 %.3fms): latency from the rollout carried over", settle.Latency.P50Ms, limit, base.Latency.P50Ms)
+	}
+	if limit := math.Max(2*base.Latency.P99Ms, 10); settle.Latency.P99Ms > limit {
 		t.Errorf("settle p99 %.3fms > %.3fms (baseline p99 %.3fms): latency from the rollout carried over", settle.Latency.P99Ms, limit, base.Latency.P99Ms)
 	}
 }
