@@ -74,9 +74,12 @@ run_tool() {
 	outage_server_start "$mode" "$mode-$tool"
 	case $tool in
 	rolltest)
+		local gate=()
+		# Builds before the schedule_kept gate have no --max-late.
+		if "$ROLLTEST" run --help 2>/dev/null | grep -q -- --max-late; then gate=(--max-late -1); fi
 		run_pinned "$base.rss" "$LIMIT" \
 			"$ROLLTEST" run --target "$SERVER_URL" --rate "$RATE" --duration "${DURATION}s" --timeout "${TIMEOUT}s" \
-			--identity none --max-errors -1 --max-late -1 --json "$base.json" --quiet >"$base.txt" 2>&1 || rc=$?
+			--identity none --max-errors -1 "${gate[@]}" --json "$base.json" --quiet >"$base.txt" 2>&1 || rc=$?
 		((rc <= 1)) && [[ -s $base.json ]] || die "rolltest exited $rc without a report: $(tail -n 3 "$base.txt")"
 		read -r requests failed timeouts late < <(jq -r '[.totals.requests, .totals.failed,
 			((.totals.outcomes.timeout_response // 0) + (.totals.outcomes.timeout_connect // 0)),

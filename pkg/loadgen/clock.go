@@ -7,11 +7,12 @@ import (
 )
 
 // spinWindow is how long before a request's due time the dispatcher stops
-// sleeping and yields in a loop instead. Sleeps overshoot (about 50 µs with
-// the Linux nap below, about 1 ms with Go's timers), so sleeping all the way
-// would send most requests late; spinning all the way would burn a core at
-// low rates. The window trades one for the other: the CPU it costs is
-// spinWindow × rate per second, 5% of a core at 500 req/s.
+// sleeping and yields in a loop instead. Sleeps overshoot (tens of µs with
+// the Linux nap, about 1 ms with Go's timers), so sleeping all the way
+// would send many requests late; spinning all the way would burn a core at
+// low rates. The window trades one for the other: the CPU it costs is at
+// most spinWindow × rate per second, 5% of a core at 500 req/s, and the
+// spin yields to every other goroutine on each turn.
 const spinWindow = 100 * time.Microsecond
 
 // maxNap bounds one sleep, so that a cancelled run stops dispatching within

@@ -18,3 +18,5 @@ func (n *napper) nap(d time.Duration) {
 	}
 	<-n.timer.C
 }
+
+func (n *napper) close() {}

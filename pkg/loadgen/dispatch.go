@@ -21,6 +21,13 @@ type job struct {
 // the service recovers, so connection spread over pods is the steady one.
 const surgeIdle = time.Second
 
+// surgeAfter is how long past its due time a request waits for a busy
+// worker to come free before the pool grows for it. It keeps a generator
+// that is momentarily short of CPU from dialling for requests its pool is
+// about to carry, and stays under LateThreshold, so the requests of a
+// stalled service leave on time.
+const surgeAfter = 500 * time.Microsecond
+
 // pool is the open model's set of workers. The steady workers (one per
 // --connections) take due requests first, in turn; when all of them are
 // busy the dispatcher hands the request to an idle surge worker, or starts
@@ -41,6 +48,8 @@ type pool struct {
 	// before it waits on the channel; without this count those
 	// microseconds would open a surge connection.
 	idle atomic.Int64
+	live atomic.Int64 // workers running, steady and surge
+	done atomic.Int64 // requests completed, the pool's sign of progress
 
 	// surgeRec records for every surge worker: surge workers come and go and
 	// may number thousands during a stall, so they share one recorder
@@ -51,7 +60,6 @@ type pool struct {
 	waits int64 // requests that waited for a worker at the bound; dispatcher only
 
 	mu       sync.Mutex
-	live     int // workers running, steady and surge
 	peak     int
 	bytesIn  int64 // of surge workers that have exited
 	bytesOut int64
@@ -70,8 +78,7 @@ func newPool(e *Engine, surgeRec *recorder) *pool {
 // ready for its first request; they live until the run ends.
 func (p *pool) startSteady(workers []*worker) {
 	p.mu.Lock()
-	p.live += len(workers)
-	p.peak = max(p.peak, p.live)
+	p.peak = max(p.peak, int(p.live.Add(int64(len(workers)))))
 	p.mu.Unlock()
 	var ready sync.WaitGroup
 	ready.Add(len(workers))
@@ -83,6 +90,7 @@ func (p *pool) startSteady(workers []*worker) {
 			ready.Done()
 			for j := range p.steady {
 				w.do(j)
+				p.done.Add(1)
 				p.idle.Add(1)
 			}
 		})
@@ -94,12 +102,11 @@ func (p *pool) startSteady(workers []*worker) {
 // is at its bound.
 func (p *pool) grow(j job) bool {
 	p.mu.Lock()
-	if p.live >= p.e.cfg.MaxConnections {
+	if p.live.Load() >= int64(p.e.cfg.MaxConnections) {
 		p.mu.Unlock()
 		return false
 	}
-	p.live++
-	p.peak = max(p.peak, p.live)
+	p.peak = max(p.peak, int(p.live.Add(1)))
 	p.mu.Unlock()
 	w := newWorker(p.e, p.surgeRec, p.e.pods, &p.e.conns)
 	w.recMu = &p.surgeMu
@@ -111,12 +118,13 @@ func (p *pool) runSurge(w *worker, first job) {
 	defer func() {
 		w.closeConn()
 		p.mu.Lock()
-		p.live--
+		p.live.Add(-1)
 		p.bytesIn += w.bytesIn
 		p.bytesOut += w.bytesOut
 		p.mu.Unlock()
 	}()
 	w.do(first)
+	p.done.Add(1)
 	idle := time.NewTimer(surgeIdle)
 	defer idle.Stop()
 	for {
@@ -127,6 +135,7 @@ func (p *pool) runSurge(w *worker, first job) {
 				return
 			}
 			w.do(j)
+			p.done.Add(1)
 		case <-idle.C:
 			return
 		}
@@ -139,7 +148,10 @@ func (p *pool) runSurge(w *worker, first job) {
 // completion.
 func (p *pool) dispatch(ctx context.Context, clock *sendClock) {
 	e := p.e
+	wait := time.NewTimer(time.Hour)
+	wait.Stop()
 	defer func() {
+		clock.close()
 		close(p.steady)
 		close(p.surge)
 	}()
@@ -149,28 +161,74 @@ func (p *pool) dispatch(ctx context.Context, clock *sendClock) {
 			return
 		}
 		j := job{seq: seq, due: due, phase: e.phaseAt(due)}
-		if p.idle.Load() > 0 {
-			p.idle.Add(-1)
-			p.steady <- j
-			continue
+		if !p.handOver(ctx, j, wait) {
+			return
 		}
+	}
+}
+
+// handOver gives j to a worker: a steady worker that waits or is about to,
+// else an idle surge worker, else the first worker to come free within
+// surgeAfter of j's due time, else a new worker with a new connection; only
+// at --max-connections does j wait for a worker. It returns false if ctx
+// ended first.
+//
+// A dispatcher already past that point is behind because the generator is
+// short of CPU, not because the service holds the connections: then, as
+// long as requests keep completing, j waits for a worker rather than cost a
+// dial, which on a saturated core would make every later request later
+// still. When nothing completes, the service holds every connection, and
+// the pool grows.
+func (p *pool) handOver(ctx context.Context, j job, wait *time.Timer) bool {
+	if p.idle.Load() > 0 {
+		p.idle.Add(-1)
+		p.steady <- j
+		return true
+	}
+	select {
+	case p.surge <- j:
+		return true
+	default:
+	}
+	for {
+		now := p.e.elapsed()
+		until := j.due + surgeAfter
+		behind := now >= until
+		if behind {
+			until = now + surgeAfter
+		}
+		done := p.done.Load()
+		wait.Reset(until - now)
 		select {
+		case p.steady <- j:
+			p.idle.Add(-1)
+			wait.Stop()
+			return true
 		case p.surge <- j:
+			wait.Stop()
+			return true
+		case <-ctx.Done():
+			wait.Stop()
+			return false
+		case <-wait.C:
+		}
+		if behind && p.done.Load() != done {
 			continue
-		default:
 		}
 		if p.grow(j) {
-			continue
+			return true
 		}
-		// At --max-connections: the request waits for the first free
-		// worker and is sent late.
+		// At --max-connections: j waits for the first free worker and is
+		// sent late.
 		p.waits++
 		select {
 		case p.steady <- j:
 			p.idle.Add(-1)
+			return true
 		case p.surge <- j:
+			return true
 		case <-ctx.Done():
-			return
+			return false
 		}
 	}
 }
