@@ -12,8 +12,10 @@
 #   BENCH_STALL_MODES="hold hang blackhole" bench/stall.sh
 #   BENCH_ROLLTEST_BIN=/tmp/old/rolltest bench/stall.sh   # an older build
 #
-# Goal: rolltest's failures within 2% of vegeta's, and of the server's own
-# count (requests sent − responses the server wrote in time).
+# Goal: rolltest's failures within 2% of the server's own count (requests
+# sent − responses the server wrote in time), and of vegeta's in the hold
+# and hang modes (in blackhole mode vegeta's requests reach the server late,
+# so its count is its own, not the outage's).
 # Exit: 0 PASS, 1 a goal FAILED, 2 setup error.
 set -euo pipefail
 
@@ -111,7 +113,13 @@ for mode in "${MODES[@]}"; do
 	# answer within the timeout of their arrival.
 	ratio=$(awk -v a="$rf" -v b="$vf" 'BEGIN {if (b == 0) print (a == 0 ? 1 : 0); else printf "%.3f", a / b}')
 	vs_server=$(awk -v f="$rf" -v q="$rq" -v s="$rs" 'BEGIN {d = q - s; if (d == 0) print (f == 0 ? 1 : 0); else printf "%.3f", f / d}')
-	ok=$(awk -v r="$ratio" -v s="$vs_server" 'BEGIN {print (r >= 0.98 && r <= 1.02 && s >= 0.98 && s <= 1.02) ? "PASS" : "FAIL"}')
+	# In blackhole mode vegeta's own requests reach the server late (its
+	# failures match what the server did with them, which is fewer than
+	# were due in the outage): only the server's count judges rolltest.
+	judge_peer=1
+	[[ $mode == blackhole ]] && judge_peer=0
+	ok=$(awk -v r="$ratio" -v s="$vs_server" -v jp="$judge_peer" 'BEGIN {
+		print ((!jp || (r >= 0.98 && r <= 1.02)) && s >= 0.98 && s <= 1.02) ? "PASS" : "FAIL"}')
 	[[ $ok == PASS ]] || STATUS=1
 	ROWS+=("$(printf '%-9s %-8s %8s %8s %9s %10s   %-6s' "$mode" rolltest "$rq" "$rf" "$((rq - rs))" "$rl" "")")
 	ROWS+=("$(printf '%-9s %-8s %8s %8s %9s %10s   rolltest/vegeta %s, rolltest/server %s  %s' "$mode" vegeta "$vq" "$vf" "$((vq - vs))" - "$ratio" "$vs_server" "$ok")")
@@ -125,7 +133,7 @@ OUT="$BENCH_RESULTS/stall-$STAMP.txt"
 	echo "# $(nproc) cores; generator on cpu $BENCH_GEN_CPU, server on cpu $BENCH_TARGET_CPU; machine ${BUSY_BEFORE}% busy before"
 	echo "# ${RATE} req/s for ${DURATION}s, timeout ${TIMEOUT}s, keep-alive on; outage of ${STALL}s from 2 s after the server starts"
 	echo "# server-failed = requests sent − responses the server wrote within the timeout of their arrival (the preflight excluded)"
-	echo "# goal: rolltest's failures within 2% of vegeta's and of the server's count"
+	echo "# goal: rolltest's failures within 2% of the server's count, and of vegeta's (hold, hang; blackhole: vegeta's requests reach the server late)"
 	echo
 	printf '%-9s %-8s %8s %8s %9s %10s\n' mode tool requests failed server-failed 'behind/max'
 	printf '%s\n' "${ROWS[@]}"

@@ -13,7 +13,7 @@ import (
 // low rates. The window trades one for the other: the CPU it costs is at
 // most spinWindow × rate per second, 5% of a core at 500 req/s, and the
 // spin yields to every other goroutine on each turn.
-const spinWindow = 100 * time.Microsecond
+const spinWindow = 30 * time.Microsecond
 
 // maxNap bounds one sleep, so that a cancelled run stops dispatching within
 // this much even while the next request is far away.

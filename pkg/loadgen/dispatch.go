@@ -21,11 +21,13 @@ type job struct {
 // the service recovers, so connection spread over pods is the steady one.
 const surgeIdle = time.Second
 
-// surgeAfter is how long past its due time a request waits for a busy
-// worker to come free before the pool grows for it. It keeps a generator
-// that is momentarily short of CPU from dialling for requests its pool is
-// about to carry, and stays under LateThreshold, so the requests of a
-// stalled service leave on time.
+// surgeAfter is how long past its due time a request waits, yielding, for
+// a busy worker to come free before the pool grows for it. A worker that
+// has finished its request but not yet been scheduled to say so is not
+// busy: on a saturated core that is the common case, and a dial for each
+// such request makes every later request later still (20,000 req/s on one
+// core collapsed to 5,500 with 18,000 connections). It stays under
+// LateThreshold, so the requests of a stalled service leave on time.
 const surgeAfter = 500 * time.Microsecond
 
 // pool is the open model's set of workers. The steady workers (one per
@@ -38,18 +40,15 @@ const surgeAfter = 500 * time.Microsecond
 // connections, not the schedule, so every request due during a stall is
 // sent on time and ends the way the service made it end.
 type pool struct {
-	e      *Engine
-	steady chan job // unbuffered: a send succeeds only if a steady worker waits
+	e *Engine
+	// idle queues the steady workers waiting for a request, longest
+	// waiting first, so requests go round the steady connections in turn.
+	// Taking a worker from it is the claim.
+	idle   chan *steadyWorker
+	steady []*steadyWorker
 	surge  chan job // unbuffered: idle surge workers
 	wg     sync.WaitGroup
-	// idle counts steady workers that are on their way to receive the next
-	// job and have not been given one; the dispatcher alone decrements it.
-	// A worker between two requests counts as idle a few microseconds
-	// before it waits on the channel; without this count those
-	// microseconds would open a surge connection.
-	idle atomic.Int64
-	live atomic.Int64 // workers running, steady and surge
-	done atomic.Int64 // requests completed, the pool's sign of progress
+	live   atomic.Int64 // workers running, steady and surge
 
 	// surgeRec records for every surge worker: surge workers come and go and
 	// may number thousands during a stall, so they share one recorder
@@ -57,7 +56,11 @@ type pool struct {
 	surgeMu  sync.Mutex
 	surgeRec *recorder
 
-	waits int64 // requests that waited for a worker at the bound; dispatcher only
+	// The dispatcher's own: requests that waited for a worker at the bound,
+	// and its timer.
+	waits int64
+	wait  *time.Timer
+	sat   *saturation
 
 	mu       sync.Mutex
 	peak     int
@@ -65,37 +68,45 @@ type pool struct {
 	bytesOut int64
 }
 
-func newPool(e *Engine, surgeRec *recorder) *pool {
-	return &pool{
+// steadyWorker is a worker of the steady pool and the channel it takes its
+// next request from.
+type steadyWorker struct {
+	*worker
+	jobs chan job // buffered 1: whoever took the worker from idle sends at once
+}
+
+func newPool(e *Engine, surgeRec *recorder, workers []*worker) *pool {
+	p := &pool{
 		e:        e,
-		steady:   make(chan job),
+		idle:     make(chan *steadyWorker, len(workers)),
+		wait:     time.NewTimer(time.Hour),
+		sat:      newSaturation(e.elapsed),
 		surge:    make(chan job),
 		surgeRec: surgeRec,
 	}
+	p.wait.Stop()
+	for _, w := range workers {
+		p.steady = append(p.steady, &steadyWorker{worker: w, jobs: make(chan job, 1)})
+	}
+	return p
 }
 
-// startSteady starts the steady workers and returns once each of them is
-// ready for its first request; they live until the run ends.
-func (p *pool) startSteady(workers []*worker) {
-	p.mu.Lock()
-	p.peak = max(p.peak, int(p.live.Add(int64(len(workers)))))
-	p.mu.Unlock()
-	var ready sync.WaitGroup
-	ready.Add(len(workers))
-	for _, w := range workers {
+// startSteady starts the steady workers, idle; they live until the run
+// ends.
+func (p *pool) startSteady() {
+	p.live.Add(int64(len(p.steady)))
+	p.peak = len(p.steady)
+	for _, w := range p.steady {
+		p.idle <- w
 		p.wg.Go(func() {
 			defer w.rec.flush()
 			defer w.closeConn()
-			p.idle.Add(1)
-			ready.Done()
-			for j := range p.steady {
+			for j := range w.jobs {
 				w.do(j)
-				p.done.Add(1)
-				p.idle.Add(1)
+				p.idle <- w
 			}
 		})
 	}
-	ready.Wait()
 }
 
 // grow starts a surge worker with j as its first request, unless the pool
@@ -108,23 +119,24 @@ func (p *pool) grow(j job) bool {
 	}
 	p.peak = max(p.peak, int(p.live.Add(1)))
 	p.mu.Unlock()
-	w := newWorker(p.e, p.surgeRec, p.e.pods, &p.e.conns)
-	w.recMu = &p.surgeMu
-	p.wg.Go(func() { p.runSurge(w, j) })
+	p.wg.Go(func() { p.runSurge(j) })
 	return true
 }
 
-func (p *pool) runSurge(w *worker, first job) {
+// runSurge carries first, and then whatever the dispatcher hands to idle
+// surge workers, until it has been idle for surgeIdle or the run ends.
+func (p *pool) runSurge(first job) {
+	defer p.live.Add(-1)
+	w := newWorker(p.e, p.surgeRec, p.e.pods, &p.e.conns)
+	w.recMu = &p.surgeMu
 	defer func() {
 		w.closeConn()
 		p.mu.Lock()
-		p.live.Add(-1)
 		p.bytesIn += w.bytesIn
 		p.bytesOut += w.bytesOut
 		p.mu.Unlock()
 	}()
 	w.do(first)
-	p.done.Add(1)
 	idle := time.NewTimer(surgeIdle)
 	defer idle.Stop()
 	for {
@@ -135,7 +147,6 @@ func (p *pool) runSurge(w *worker, first job) {
 				return
 			}
 			w.do(j)
-			p.done.Add(1)
 		case <-idle.C:
 			return
 		}
@@ -148,11 +159,11 @@ func (p *pool) runSurge(w *worker, first job) {
 // completion.
 func (p *pool) dispatch(ctx context.Context, clock *sendClock) {
 	e := p.e
-	wait := time.NewTimer(time.Hour)
-	wait.Stop()
 	defer func() {
 		clock.close()
-		close(p.steady)
+		for _, w := range p.steady {
+			close(w.jobs)
+		}
 		close(p.surge)
 	}()
 	for seq := uint64(0); e.limit == 0 || seq < e.limit; seq++ {
@@ -161,76 +172,83 @@ func (p *pool) dispatch(ctx context.Context, clock *sendClock) {
 			return
 		}
 		j := job{seq: seq, due: due, phase: e.phaseAt(due)}
-		if !p.handOver(ctx, j, wait) {
+		if !p.handOver(ctx, j) {
 			return
 		}
 	}
 }
 
-// handOver gives j to a worker: a steady worker that waits or is about to,
-// else an idle surge worker, else the first worker to come free within
-// surgeAfter of j's due time, else a new worker with a new connection; only
-// at --max-connections does j wait for a worker. It returns false if ctx
-// ended first.
-//
-// A dispatcher already past that point is behind because the generator is
-// short of CPU, not because the service holds the connections: then, as
-// long as requests keep completing, j waits for a worker rather than cost a
-// dial, which on a saturated core would make every later request later
-// still. When nothing completes, the service holds every connection, and
-// the pool grows.
-func (p *pool) handOver(ctx context.Context, j job, wait *time.Timer) bool {
-	if p.idle.Load() > 0 {
-		p.idle.Add(-1)
-		p.steady <- j
-		return true
-	}
+// handOver gives j to an idle steady worker, else an idle surge worker,
+// else a new surge worker; only at --max-connections does j wait for a
+// worker. It returns false if ctx ended first.
+func (p *pool) handOver(ctx context.Context, j job) bool {
 	select {
+	case w := <-p.idle:
+		w.jobs <- j
+		return true
 	case p.surge <- j:
 		return true
 	default:
 	}
-	for {
-		now := p.e.elapsed()
-		until := j.due + surgeAfter
-		behind := now >= until
-		if behind {
-			until = now + surgeAfter
+	if p.waitForWorker(ctx, j) {
+		return true
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	if p.grow(j) {
+		return true
+	}
+	// At --max-connections: j waits for the first free worker and is sent
+	// late.
+	p.waits++
+	select {
+	case w := <-p.idle:
+		w.jobs <- j
+		return true
+	case p.surge <- j:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// waitForWorker decides whether j should wait for a busy worker rather
+// than have the pool grow, and waits. While the generator is saturated
+// (see saturation) j waits for the next worker to come free: more
+// connections would not help. Otherwise a dispatcher on time gives the
+// workers until surgeAfter past j's due time, parked so that they have the
+// CPU; one already past that point has been waiting on a service that
+// holds every connection, and the pool grows at once.
+func (p *pool) waitForWorker(ctx context.Context, j job) bool {
+	for p.sat.saturated() {
+		if p.await(ctx, j, surgeAfter) {
+			return true
 		}
-		done := p.done.Load()
-		wait.Reset(until - now)
-		select {
-		case p.steady <- j:
-			p.idle.Add(-1)
-			wait.Stop()
-			return true
-		case p.surge <- j:
-			wait.Stop()
-			return true
-		case <-ctx.Done():
-			wait.Stop()
-			return false
-		case <-wait.C:
-		}
-		if behind && p.done.Load() != done {
-			continue
-		}
-		if p.grow(j) {
-			return true
-		}
-		// At --max-connections: j waits for the first free worker and is
-		// sent late.
-		p.waits++
-		select {
-		case p.steady <- j:
-			p.idle.Add(-1)
-			return true
-		case p.surge <- j:
-			return true
-		case <-ctx.Done():
+		if ctx.Err() != nil {
 			return false
 		}
 	}
+	if now := p.e.elapsed(); now < j.due+surgeAfter {
+		return p.await(ctx, j, j.due+surgeAfter-now)
+	}
+	return false
+}
+
+// await hands j to the first worker to come free within d.
+func (p *pool) await(ctx context.Context, j job, d time.Duration) bool {
+	p.wait.Reset(d)
+	defer p.wait.Stop()
+	select {
+	case w := <-p.idle:
+		w.jobs <- j
+		return true
+	case p.surge <- j:
+		return true
+	case <-p.wait.C:
+	case <-ctx.Done():
+	}
+	return false
 }
 
 // peakConnections is the largest number of workers (each with at most one

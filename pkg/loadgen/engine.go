@@ -327,8 +327,8 @@ func (e *Engine) Run(ctx context.Context) (*Stats, error) {
 
 	var conns connStats
 	if e.pacer != nil {
-		p := newPool(e, recs[n])
-		p.startSteady(workers)
+		p := newPool(e, recs[n], workers)
+		p.startSteady()
 		p.dispatch(ctx, &sendClock{start: e.start})
 		p.wg.Wait()
 		recs[n].flush()
