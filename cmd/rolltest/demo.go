@@ -115,8 +115,9 @@ network latency, CPU contention between pods, DNS, multiple nodes.`,
 				cluster.Close()
 				svc := groundtruth.Service(cluster.ServiceCounts()).Sub(groundtruth.Service(svcBefore))
 				f := groundtruth.File{Source: "sim", BeforeLoad: before, Pods: groundtruth.Since(before, cluster.PodCounts()), Service: &svc}
-				if err := groundtruth.Write(groundTruth, f); err != nil && runErr == nil {
-					runErr = fmt.Errorf("--ground-truth: %w", err)
+				if err := groundtruth.Write(groundTruth, f); err != nil {
+					// The run's reports are written; this file is not.
+					return fmt.Errorf("--ground-truth: %w", err)
 				}
 			}
 			return runErr

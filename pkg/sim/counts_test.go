@@ -2,7 +2,6 @@ package sim
 
 import (
 	"testing"
-	"time"
 )
 
 // TestPodCounts rolls the cluster under load and holds each pod's own
@@ -14,7 +13,7 @@ func TestPodCounts(t *testing.T) {
 		t.Skip("rolls a simulated cluster")
 	}
 	c := startCluster(t, fastConfig(t))
-	samples, _, status := rollUnderLoad(t, c, 150, 500*time.Millisecond)
+	samples, _, status := rollUnderLoad(t, c, 150, 15)
 	if !status.Done {
 		t.Fatalf("rollout: %+v", status)
 	}

@@ -20,9 +20,8 @@ import (
 // written.
 type gateListener struct {
 	net.Listener
-	mu      sync.Mutex
-	gated   map[string]*gate // by the client's address
-	pending chan *gate
+	mu    sync.Mutex
+	gated map[string]*gate // by the client's address
 }
 
 type gate struct {
