@@ -182,13 +182,8 @@ func (p *pool) dispatch(ctx context.Context, clock *sendClock) {
 // else a new surge worker; only at --max-connections does j wait for a
 // worker. It returns false if ctx ended first.
 func (p *pool) handOver(ctx context.Context, j job) bool {
-	select {
-	case w := <-p.idle:
-		w.jobs <- j
+	if p.give(j) {
 		return true
-	case p.surge <- j:
-		return true
-	default:
 	}
 	if p.waitForWorker(ctx, j) {
 		return true
@@ -202,13 +197,26 @@ func (p *pool) handOver(ctx context.Context, j job) bool {
 	// At --max-connections: j waits for the first free worker and is sent
 	// late.
 	p.waits++
+	for !p.await(ctx, j, time.Second) {
+		if ctx.Err() != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// give hands j to an idle worker, steady first, if one waits.
+func (p *pool) give(j job) bool {
 	select {
 	case w := <-p.idle:
 		w.jobs <- j
 		return true
+	default:
+	}
+	select {
 	case p.surge <- j:
 		return true
-	case <-ctx.Done():
+	default:
 		return false
 	}
 }
