@@ -213,9 +213,13 @@ func (c Counts) AtExit() Counts {
 // to w.
 func (s *Server) WriteCountsLine(w io.Writer) error { return writeCountsLine(w, s.Counts()) }
 
-// WriteExitCountsLine writes the CountsLogPrefix line with the counts
-// AtExit, for a process about to exit without draining.
+// WriteExitCountsLine is for a process about to exit without draining: it
+// closes the listener and every connection at once, as the exit would a
+// moment later, so that no request arrives after the counts are taken, and
+// writes the CountsLogPrefix line with the counts AtExit. Requests still
+// being handled then stay in flight.
 func (s *Server) WriteExitCountsLine(w io.Writer) error {
+	s.srv.Close()
 	return writeCountsLine(w, s.Counts().AtExit())
 }
 
