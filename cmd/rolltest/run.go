@@ -85,7 +85,8 @@ func (f *outputFlags) register(cmd *cobra.Command) {
 	fs.BoolVar(&f.noProgress, "no-progress", false, "do not show progress while running")
 	fs.Int64Var(&f.maxErrors, "max-errors", 0, "gate: most dropped requests allowed (-1: no limit)")
 	fs.StringVar(&f.maxErrorRate, "max-error-rate", "", "gate: most dropped requests allowed as a fraction or percentage, e.g. 0.001 or 0.1%")
-	fs.StringVar(&f.maxLate, "max-late", "1%", "gate (open model): most requests allowed to leave more than 10ms after they were due, as a fraction or percentage; beyond it the generator, not the service, shaped the load (-1: no limit)")
+	fs.StringVar(&f.maxLate, "max-late", strconv.FormatFloat(100*loadgen.ScheduleMaxBehind, 'g', -1, 64)+"%",
+		"gate (open model): most requests allowed to leave more than "+loadgen.ScheduleTolerance.String()+" after they were due, as a fraction or percentage; beyond it the generator, not the service, shaped the load (-1: no limit)")
 	fs.DurationVar(&f.maxP99, "max-p99", 0, "gate: highest p99 latency allowed, e.g. 250ms")
 	fs.Float64Var(&f.maxP99Ratio, "max-p99-ratio", 0, "gate: highest rollout p99 ÷ baseline p99 allowed, e.g. 2")
 }

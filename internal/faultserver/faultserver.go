@@ -209,12 +209,10 @@ func (s *Server) serve(c net.Conn, pod string) {
 	body := pod + " >> 127.0.0.1 >> v1"
 	okBefore := 0
 	for {
-		req, err := http.ReadRequest(br)
+		req, err := readRequest(br)
 		if err != nil {
 			return
 		}
-		_, _ = io.Copy(io.Discard, req.Body)
-		req.Body.Close()
 		s.mu.Lock()
 		s.n++
 		n := s.n
@@ -317,6 +315,18 @@ func (s *Server) writeEndless(c net.Conn, podLine string) {
 			return
 		}
 	}
+}
+
+// readRequest reads the next request on br, body included: the server
+// answers by the request line and headers alone.
+func readRequest(br *bufio.Reader) (*http.Request, error) {
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		return nil, err
+	}
+	_, _ = io.Copy(io.Discard, req.Body)
+	req.Body.Close()
+	return req, nil
 }
 
 func writeResponse(w io.Writer, code int, reason, body string, closeAfter bool) error {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"sync"
 	"syscall"
@@ -270,12 +269,10 @@ func (o *Outage) serve(c net.Conn) {
 	br := bufio.NewReader(c)
 	body := o.pod + " >> 127.0.0.1 >> v1"
 	for {
-		req, err := http.ReadRequest(br)
+		req, err := readRequest(br)
 		if err != nil {
 			return
 		}
-		_, _ = io.Copy(io.Discard, req.Body)
-		req.Body.Close()
 		id := req.Header.Get("X-Request-Id")
 		held, arrived := false, time.Now()
 		if o.mode == Hold && o.inOutage(arrived) {

@@ -136,18 +136,8 @@ func WithoutPreflight(r *report.Result, pods []app.Counts) ([]app.Counts, bool) 
 		if out[i].Pod != pre.Pod || pre.Pod == "" {
 			continue
 		}
-		t := &out[i].Traffic
-		t.Received--
-		switch {
-		case pre.Status >= 200 && pre.Status < 300:
-			t.Written.S2xx--
-		case pre.Status >= 400 && pre.Status < 500:
-			t.Written.S4xx--
-		case pre.Status >= 500 && pre.Status < 600:
-			t.Written.S5xx--
-		default:
-			t.Written.Other--
-		}
+		out[i].Traffic.Received--
+		out[i].Traffic.Written.Add(pre.Status, -1)
 		return out, true
 	}
 	return pods, false

@@ -180,3 +180,31 @@ func TestCompareService(t *testing.T) {
 		t.Errorf("with the Service: %s", Format(ms))
 	}
 }
+
+func TestWithoutPreflight(t *testing.T) {
+	pods := []app.Counts{
+		{Pod: "a", Traffic: app.RequestCounts{Received: 5, Written: app.StatusCounts{S2xx: 4, S5xx: 1}}},
+		{Pod: "b", Traffic: app.RequestCounts{Received: 3, Written: app.StatusCounts{S2xx: 3}}},
+	}
+	for _, tc := range []struct {
+		name     string
+		pre      *report.Preflight
+		ok       bool
+		received int64
+		written  app.StatusCounts
+	}{
+		{"none", nil, true, 5, app.StatusCounts{S2xx: 4, S5xx: 1}},
+		{"a 200 on a", &report.Preflight{Status: 200, Pod: "a"}, true, 4, app.StatusCounts{S2xx: 3, S5xx: 1}},
+		{"a 503 on a", &report.Preflight{Status: 503, Pod: "a"}, true, 4, app.StatusCounts{S2xx: 4}},
+		{"a pod not counted", &report.Preflight{Status: 200, Pod: "c"}, false, 5, app.StatusCounts{S2xx: 4, S5xx: 1}},
+	} {
+		r := &report.Result{Run: report.Run{Preflight: tc.pre}}
+		got, ok := WithoutPreflight(r, pods)
+		if ok != tc.ok || got[0].Traffic.Received != tc.received || got[0].Traffic.Written != tc.written || got[1] != pods[1] {
+			t.Errorf("%s: ok %v, pod a %+v, pod b %+v", tc.name, ok, got[0].Traffic, got[1].Traffic)
+		}
+	}
+	if pods[0].Traffic.Received != 5 {
+		t.Fatal("WithoutPreflight changed its input")
+	}
+}

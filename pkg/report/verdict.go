@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/rolltest/rolltest/pkg/loadgen"
 )
 
 // Exit codes of rolltest; Verdict.ExitCode is one of them.
@@ -138,20 +141,17 @@ func Judge(r *Result) {
 	r.Verdict = v
 }
 
-// The schedule_kept gate: at most Thresholds.MaxLateShare of the requests
-// may leave more than scheduleToleranceMs late (loadgen's
-// ScheduleTolerance), and none later than its timeout.
-const (
-	scheduleToleranceMs = 10
-	defaultMaxLateShare = 0.01 // loadgen.ScheduleMaxBehind
-)
+// The schedule_kept gate: at most Thresholds.MaxLateShare (by default
+// loadgen.ScheduleMaxBehind) of the requests may leave more than
+// loadgen.ScheduleTolerance late, and none later than its timeout.
+const scheduleToleranceMs = float64(loadgen.ScheduleTolerance) / float64(time.Millisecond)
 
 // maxLateShare is the gate's limit in force; negative means none.
 func maxLateShare(r *Result) float64 {
 	if v := r.Config.Thresholds.MaxLateShare; v != nil {
 		return *v
 	}
-	return defaultMaxLateShare
+	return loadgen.ScheduleMaxBehind
 }
 
 // scheduleKept says whether an open-model run sent its requests on time,

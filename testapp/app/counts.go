@@ -88,6 +88,20 @@ type StatusCounts struct {
 // Total is the sum of the classes.
 func (s StatusCounts) Total() int64 { return s.S2xx + s.S4xx + s.S5xx + s.Other }
 
+// Add adds n to the class of status code.
+func (s *StatusCounts) Add(code int, n int64) {
+	switch statusClass(code) {
+	case class2xx:
+		s.S2xx += n
+	case class4xx:
+		s.S4xx += n
+	case class5xx:
+		s.S5xx += n
+	default:
+		s.Other += n
+	}
+}
+
 // ConnCounts accounts for connections. Accepted == Closed + Open, and
 // Closed is the sum of the four ClosedBy counts: each closed connection is
 // counted once, by whoever was first seen to end it.
