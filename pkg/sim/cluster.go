@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rolltest/rolltest/internal/ctxtime"
 	"github.com/rolltest/rolltest/pkg/rollout"
 	"github.com/rolltest/rolltest/testapp/app"
 )
@@ -139,14 +140,10 @@ func (c *Cluster) waitServing(ctx context.Context) error {
 	if wait <= 0 {
 		return nil
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
+	if !ctxtime.Sleep(ctx, wait) {
 		return ctx.Err()
 	}
+	return nil
 }
 
 // waitSteady waits until the current ReplicaSet has all its pods Ready and
@@ -335,7 +332,7 @@ func (c *Cluster) goLocked(f func()) bool {
 // first. c.mu must be held.
 func (c *Cluster) afterLocked(d time.Duration, f func()) {
 	c.goLocked(func() {
-		if !sleep(c.ctx, nil, d) {
+		if !ctxtime.Sleep(c.ctx, d) {
 			return
 		}
 		c.mu.Lock()
@@ -401,6 +398,7 @@ func (c *Cluster) createPodLocked(rs *replicaSet) {
 	}
 	c.podOrd++
 	p := &pod{name: name, ord: c.podOrd, ip: c.allocIPLocked(), rs: rs, created: time.Now(), deleteCh: make(chan struct{})}
+	p.live, p.kill = context.WithCancel(c.ctx)
 	c.pods = append(c.pods, p)
 	c.history = append(c.history, p)
 	c.emitPodLocked(rollout.EventPodCreated, p, "")
@@ -433,6 +431,7 @@ func (c *Cluster) deletePodLocked(p *pod, why string) {
 	p.deletedAt = time.Now()
 	c.emitPodLocked(rollout.EventPodTerminating, p, why)
 	close(p.deleteCh)
+	p.kill()
 	c.scheduleEndpointLocked(p)
 	c.broadcastLocked()
 }

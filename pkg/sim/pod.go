@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rolltest/rolltest/internal/ctxtime"
 	"github.com/rolltest/rolltest/testapp/app"
 )
 
@@ -22,6 +23,9 @@ type pod struct {
 	created time.Time
 	// deleteCh is closed when the pod is deleted (its deletionTimestamp set).
 	deleteCh chan struct{}
+	// live ends when the pod is deleted or the cluster closes; kill ends it.
+	live context.Context
+	kill context.CancelFunc
 
 	// srv is the pod's app once its process has started; set once, under
 	// Cluster.mu. Its counts outlive the pod.
@@ -135,7 +139,7 @@ func (c *podConn) Close() error {
 // runPod is the kubelet for one pod: start the container, probe it, and on
 // deletion run preStop, SIGTERM and, after the grace period, SIGKILL.
 func (c *Cluster) runPod(p *pod) {
-	if !sleep(c.ctx, p.deleteCh, c.cfg.StartDelay) {
+	if !ctxtime.Sleep(p.live, c.cfg.StartDelay) {
 		c.podGone(p, "deleted before its container started")
 		return
 	}
@@ -307,7 +311,7 @@ func (c *Cluster) startProcess(p *pod) (*process, error) {
 // probing a terminating pod, as the kubelet does.
 func (c *Cluster) probe(ctx context.Context, p *pod, addr string) {
 	pc := c.cfg.ReadinessProbe
-	if !sleep(ctx, nil, pc.InitialDelay) {
+	if !ctxtime.Sleep(ctx, pc.InitialDelay) {
 		return
 	}
 	tick := time.NewTicker(pc.Period)
@@ -361,28 +365,4 @@ func (c *Cluster) probeOnce(ctx context.Context, addr string, timeout time.Durat
 		return false, fmt.Sprintf("HTTP %d %q", resp.StatusCode, body)
 	}
 	return true, ""
-}
-
-// sleep waits d; it reports false if ctx ended or cancel closed first.
-func sleep(ctx context.Context, cancel <-chan struct{}, d time.Duration) bool {
-	if d <= 0 {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-cancel:
-			return false
-		default:
-			return true
-		}
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-cancel:
-		return false
-	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/rolltest/rolltest/internal/ctxtime"
 )
 
 // Serve serves HTTP/1.1 on ln until ctx is cancelled, then shuts down and
@@ -42,12 +44,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		if err := ln.Close(); err != nil {
 			return fmt.Errorf("app: closing listener for the listen delay: %w", err)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !ctxtime.Sleep(ctx, wait) {
 			return nil
-		case <-t.C:
 		}
 		var err error
 		if ln, err = net.Listen(addr.Network(), addr.String()); err != nil {
