@@ -24,6 +24,7 @@ import (
 	// local time, so TZ must work.
 	_ "time/tzdata"
 
+	"github.com/rolltest/rolltest/internal/ctxtime"
 	"github.com/rolltest/rolltest/testapp/app"
 )
 
@@ -73,7 +74,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.cfg.PodID, "pod-id", "", "pod id in the /common/healthy body [POD_ID] (default \"unknown\")")
 	fs.StringVar(&o.cfg.PodIP, "pod-ip", "", "pod IP in the /common/healthy body [POD_IP] (default \"unknown\")")
 	fs.StringVar(&o.cfg.Version, "app-version", "", "version in the /common/healthy body [APP_VERSION] (default \"V0\")")
-	fs.StringVar(&mode, "prestop-mode", mode, "`mode` once draining: drain (serve, close connections) or reject (503, the seed's naive way) [PRESTOP_MODE]")
+	fs.StringVar(&mode, "prestop-mode", mode, "`mode` once draining: drain (serve, close connections) or reject (503, the naive way) [PRESTOP_MODE]")
 	fs.BoolVar(&o.cfg.ExitOnSIGTERM, "exit-on-sigterm", false, "misbehave: exit at once on SIGTERM or SIGINT, without draining [EXIT_ON_SIGTERM]")
 	fs.DurationVar(&o.cfg.ListenDelay, "listen-delay", 0, "misbehave: open the port only this long after start; connections are refused until then [LISTEN_DELAY]")
 	fs.DurationVar(&o.cfg.StartupDelay, "startup-delay", 0, "misbehave: answer 503 starting to everything until this long after start [STARTUP_DELAY]")
@@ -115,14 +116,21 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	return o, nil
 }
 
+// Exit codes of the binary.
+const (
+	exitOK    = 0 // shut down cleanly, or asked for --help
+	exitError = 1 // could not listen, or the drain timed out with requests in flight
+	exitUsage = 2 // bad flags or environment
+)
+
 func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	o, err := parseOptions(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		return 0
+		return exitOK
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "testapp:", err)
-		return 2
+		return exitUsage
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
 	o.cfg.Logger = log
@@ -136,7 +144,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		aln, err := net.Listen("tcp", o.adminAddr)
 		if err != nil {
 			log.Error("admin listen", "err", err)
-			return 1
+			return exitError
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/counts", s.CountsHandler())
@@ -159,7 +167,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 			// The counts as the exit leaves them: the kernel closes
 			// the open connections; requests in flight stay in_flight.
 			s.WriteExitCountsLine(stderr)
-			os.Exit(0)
+			os.Exit(exitOK)
 		}()
 	} else {
 		var stop context.CancelFunc
@@ -177,25 +185,22 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	// Opening the port late, rather than letting Serve close and reopen
 	// it, leaves no moment at which the kernel accepts into the backlog.
 	if wait := o.cfg.ListenDelay - time.Since(start); wait > 0 {
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			return 0
-		case <-t.C:
+		if !ctxtime.Sleep(ctx, wait) {
+			return exitOK
 		}
 	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		log.Error("listen", "err", err)
-		return 1
+		return exitError
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "healthy", s.Healthy(),
 		"prestopMode", string(o.cfg.PreStopMode), "startupDelay", o.cfg.StartupDelay,
 		"shutdownDelay", o.cfg.ShutdownDelay, "drainTimeout", o.cfg.DrainTimeout)
 	if err := s.Serve(ctx, ln); err != nil {
 		log.Error("serve", "err", err)
-		return 1
+		return exitError
 	}
 	log.Info("exiting")
-	return 0
+	return exitOK
 }

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rolltest/rolltest/internal/nettest"
 	"github.com/rolltest/rolltest/testapp/app"
 )
 
@@ -240,22 +241,6 @@ func startInFlight(t *testing.T, p *proc) (finish func() (*http.Response, error)
 	}
 }
 
-func waitRefused(t *testing.T, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(waitBound)
-	for i := 0; i < 3000 && time.Now().Before(deadline); i++ {
-		c, err := net.DialTimeout("tcp", addr, waitBound)
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			return
-		}
-		if err == nil {
-			c.Close()
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("connections to %s still not refused after %v", addr, waitBound)
-}
-
 func TestBinaryGracefulSIGTERM(t *testing.T) {
 	bin := buildBinary(t)
 	p := startBinary(t, bin, []string{"POD_ID=pod-a", "POD_IP=10.1.2.3", "APP_VERSION=v7"}, "--drain-timeout", waitBound.String())
@@ -277,7 +262,7 @@ func TestBinaryGracefulSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.waitLine(t, regexp.MustCompile(`msg="closing listener`))
-	waitRefused(t, p.addr)
+	nettest.WaitRefused(t, p.addr, waitBound)
 	select {
 	case <-p.done:
 		t.Fatal("testapp exited with a request in flight")

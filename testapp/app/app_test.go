@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rolltest/rolltest/internal/nettest"
 )
 
 // waitBound is how long a test waits for something that should happen
@@ -242,24 +244,6 @@ func startBlocked(t *testing.T, ts *testServer, b *blocker) <-chan error {
 	}()
 	b.waitEntered(t)
 	return out
-}
-
-// waitRefused polls addr until a connection is refused, i.e. the listener is
-// closed.
-func waitRefused(t *testing.T, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(waitBound)
-	for i := 0; i < int(waitBound/pollEvery) && time.Now().Before(deadline); i++ {
-		c, err := net.DialTimeout("tcp", addr, waitBound)
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			return
-		}
-		if err == nil {
-			c.Close()
-		}
-		time.Sleep(pollEvery)
-	}
-	t.Fatalf("connections to %s were still not refused after %v", addr, waitBound)
 }
 
 func TestParsePreStopMode(t *testing.T) {
@@ -612,7 +596,7 @@ func TestServeGracefulShutdown(t *testing.T) {
 	out := startBlocked(t, ts, b)
 
 	ts.cancel()
-	waitRefused(t, ts.addr)
+	nettest.WaitRefused(t, ts.addr, waitBound)
 	if !ts.s.Draining() || ts.s.Ready() {
 		t.Errorf("after cancel: Draining() = %v, Ready() = %v; want true, false", ts.s.Draining(), ts.s.Ready())
 	}
@@ -712,7 +696,7 @@ func TestListenDelay(t *testing.T) {
 	if ts.s.Ready() {
 		t.Error("Ready() = true during the listen delay")
 	}
-	waitRefused(t, ts.addr)
+	nettest.WaitRefused(t, ts.addr, waitBound)
 	c := newClient(t)
 	deadline := time.Now().Add(waitBound)
 	for i := 0; i < int(waitBound/pollEvery) && time.Now().Before(deadline); i++ {
