@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rolltest/rolltest/internal/groundtruth"
+	"github.com/rolltest/rolltest/pkg/report"
 	"github.com/rolltest/rolltest/pkg/sim"
 	"github.com/rolltest/rolltest/testapp/app"
 )
@@ -35,7 +36,7 @@ func newDemoCmd(stdout, stderr io.Writer) *cobra.Command {
 		groundTruth string
 	)
 	cmd := &cobra.Command{
-		Use:   "demo [--preset safe|unsafe|seed]",
+		Use:   "demo [--preset safe|unsafe|pinning]",
 		Short: "Roll a local stand-in for a Deployment under load: no cluster needed",
 		Long: `demo runs replicas of the reference app (testapp) on loopback behind a local
 Service that balances connections like kube-proxy, rolls them with Kubernetes'
@@ -45,18 +46,19 @@ rolltest's engine loads the Service, and writes the same report a real run
 writes, with the same gate and exit code.
 
 Presets:
-  safe    the seed's manifest done right (readiness probe, preStop sleep longer
-          than endpoint propagation, draining app): expect 0 dropped requests
-  unsafe  no readiness probe, no preStop, an app that exits at once on SIGTERM
-          and starts slowly: expect drops, attributed, with the hints that fix them
-  seed    the safe setup with 3 replicas and ONE keep-alive connection: the seed
-          article's puzzle, one pod at a time receiving all requests
+  safe     a Deployment done right (readiness probe, preStop sleep longer
+           than endpoint propagation, draining app): expect 0 dropped requests
+  unsafe   no readiness probe, no preStop, an app that exits at once on SIGTERM
+           and starts slowly: expect drops, attributed, with the hints that fix them
+  pinning  the safe setup with 3 replicas and ONE keep-alive connection: one pod
+           at a time receives all requests, because kube-proxy balances
+           connections, not requests
 
 What it does not model: real iptables/conntrack timing, kubelet probe jitter,
 network latency, CPU contention between pods, DNS, multiple nodes.`,
 		Example: `  rolltest demo
   rolltest demo --preset unsafe --html report.html
-  rolltest demo --preset seed`,
+  rolltest demo --preset pinning`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := df.simConfig(cmd)
@@ -79,7 +81,7 @@ network latency, CPU contention between pods, DNS, multiple nodes.`,
 			cancel()
 			if err != nil {
 				if ctx.Err() != nil {
-					return exitCode(130)
+					return exitCode(report.ExitInterrupted)
 				}
 				return fmt.Errorf("start the local cluster: %w", err)
 			}
@@ -136,7 +138,7 @@ network latency, CPU contention between pods, DNS, multiple nodes.`,
 	fs.DurationVar(&rf.settle, "settle", 4*time.Second, "load alone after the last old pod is gone")
 	fs.DurationVar(&rf.timeout, "rollout-timeout", 2*time.Minute, "fail (exit 3) when the rollout takes longer")
 
-	fs.StringVar(&df.preset, "preset", sim.PresetSafe, "safe, unsafe or seed (see above)")
+	fs.StringVar(&df.preset, "preset", sim.PresetSafe, "safe, unsafe or pinning (see above)")
 	fs.StringVar(&df.kind, "rollout", "image", "restart (same version) or image (v1 → v2)")
 	fs.IntVar(&df.replicas, "replicas", 0, "replicas (default: the preset's)")
 	fs.StringVar(&df.maxSurge, "max-surge", "", "maxSurge, e.g. 1 or 25% (default: the preset's)")
@@ -175,6 +177,7 @@ func (f *rolloutFlags) validateTiming() error {
 
 // simConfig is the preset with the flags that were set applied on top.
 func (f *demoFlags) simConfig(cmd *cobra.Command) (sim.Config, error) {
+	f.preset = sim.CanonicalPreset(f.preset)
 	cfg, err := sim.Preset(f.preset)
 	if err != nil {
 		return cfg, usagef("--preset", "%q is not one of %s", f.preset, strings.Join(sim.PresetNames(), ", "))
@@ -242,14 +245,14 @@ func (f *demoFlags) simConfig(cmd *cobra.Command) (sim.Config, error) {
 	return cfg, nil
 }
 
-// applyLoadDefaults pairs the seed preset with one keep-alive connection,
+// applyLoadDefaults pairs the pinning preset with one keep-alive connection,
 // pinned (no connection is opened beside it), unless the user chose
 // otherwise: that is what reproduces the puzzle.
 func (f *demoFlags) applyLoadDefaults(cmd *cobra.Command, lf *loadFlags) error {
-	if f.preset == sim.PresetSeed && !cmd.Flags().Changed("connections") {
+	if f.preset == sim.PresetPinning && !cmd.Flags().Changed("connections") {
 		lf.connections = 1
 	}
-	if f.preset == sim.PresetSeed && !cmd.Flags().Changed("max-connections") {
+	if f.preset == sim.PresetPinning && !cmd.Flags().Changed("max-connections") {
 		lf.maxConnections = lf.connections
 	}
 	if lf.connections <= 0 && lf.concurrency == 0 {

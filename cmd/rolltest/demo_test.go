@@ -75,7 +75,7 @@ func checkSums(t *testing.T, r *report.Result) {
 		inWindows += w.Requests
 	}
 	if attributed != inWindows {
-		t.Fatalf("the seed's table holds %d requests, the series attributes %d", inWindows, attributed)
+		t.Fatalf("the Who-answered-when table holds %d requests, the series attributes %d", inWindows, attributed)
 	}
 	if r.Failures.Omitted == 0 && int64(len(r.Failures.Records)) != tot.Failed+tot.Retried {
 		t.Fatalf("%d failure records for %d failed + %d retried", len(r.Failures.Records), tot.Failed, tot.Retried)
@@ -171,18 +171,18 @@ func someSuspect(r *report.Result, at float64) bool {
 	return false
 }
 
-func TestDemoSeedPinsOnePod(t *testing.T) {
+func TestDemoPinningPinsOnePod(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs simulated rollouts")
 	}
-	code, r := runDemo(t, append(fastProbe, "--preset", "seed", "--prestop", "900ms", "--rate", "100", "--rollout-after", "3s", "--settle", "3s")...)
+	code, r := runDemo(t, append(fastProbe, "--preset", "pinning", "--prestop", "900ms", "--rate", "100", "--rollout-after", "3s", "--settle", "3s")...)
 	if code != 0 || r.Config.Connections != 1 {
 		t.Fatalf("exit %d, connections %d", code, r.Config.Connections)
 	}
 	if !hintCodes(r)[report.HintKeepAlivePinning] {
 		t.Fatalf("no keep-alive pinning hint: %+v", r.Diagnosis)
 	}
-	// The seed's table: most windows have exactly one pod.
+	// Who answered when: most windows have exactly one pod.
 	single := map[int]int{}
 	for _, w := range r.Windows {
 		single[w.FromS]++

@@ -31,6 +31,12 @@ type rolloutError struct{ err error }
 func (e *rolloutError) Error() string { return e.err.Error() }
 func (e *rolloutError) Unwrap() error { return e.err }
 
+// exitError is the exit code of any other error, e.g. a report that could
+// not be written: non-zero, so CI stops, without claiming a gate failed
+// that never ran. It equals report.ExitGateFailed, as shells only tell
+// zero from non-zero and the message says which it was.
+const exitError = 1
+
 func exitCodeOf(err error) int {
 	var ue *usageError
 	var re *rolloutError
@@ -40,7 +46,7 @@ func exitCodeOf(err error) int {
 	case errors.As(err, &re):
 		return report.ExitRolloutFailed
 	}
-	return 1
+	return exitError
 }
 
 // usageArgs makes a positional-argument check's complaint a usage error

@@ -26,7 +26,7 @@ func TestDemoGroundTruth(t *testing.T) {
 		// 800 req/s: enough failures (about 200) that dropping every 100th
 		// record, the undercount this test exists to catch, drops some.
 		{"unsafe", []string{"--preset", "unsafe", "--connections", "8", "--rate", "800"}, false},
-		{"one-connection", append(fastProbe, "--preset", "seed", "--prestop", "900ms", "--rate", "100"), true},
+		{"one-connection", append(fastProbe, "--preset", "pinning", "--prestop", "900ms", "--rate", "100"), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			gtPath := filepath.Join(t.TempDir(), "truth.json")

@@ -19,6 +19,7 @@ import (
 	"syscall"
 
 	"github.com/rolltest/rolltest/pkg/loadgen"
+	"github.com/rolltest/rolltest/pkg/report"
 	"k8s.io/klog/v2"
 )
 
@@ -50,7 +51,7 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(ctx)
 	if err == nil {
-		return 0
+		return report.ExitPass
 	}
 	if code, ok := err.(exitCode); ok {
 		return int(code)

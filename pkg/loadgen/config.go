@@ -68,7 +68,7 @@ type Config struct {
 	// and counted as retried. Zero (the default) never re-sends: every drop
 	// is a failure.
 	Retries int
-	// Identity finds the pod that answered; nil means the seed payload.
+	// Identity finds the pod that answered; nil means the POD >> IP >> VERSION line.
 	Identity *Identity
 	// ExpectBody, when set, turns a 2xx response whose body does not contain
 	// it into a body_mismatch failure.
@@ -170,7 +170,7 @@ func (c *Config) withDefaults() Config {
 		out.MaxFailureRecords = DefaultMaxFailures
 	}
 	if out.Identity == nil {
-		out.Identity, _ = ParseIdentity("seed")
+		out.Identity, _ = ParseIdentity("line")
 	}
 	if out.UserAgent == "" {
 		out.UserAgent = "rolltest"

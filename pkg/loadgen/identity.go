@@ -15,7 +15,7 @@ const MaxIdentityBytes = 4096
 
 // PodIdentity is who answered a response.
 type PodIdentity struct {
-	Pod     string // pod name or ID, e.g. the seed's POD_ID
+	Pod     string // pod name or ID, e.g. metadata.uid from the downward API
 	IP      string // pod IP, when the payload carries it
 	Version string // application version
 }
@@ -30,12 +30,13 @@ type Identity struct {
 	versionHeader string
 	re            *regexp.Regexp // for regex identities
 	pod, ip, ver  int            // submatch indexes in re, -1 when absent
-	seed          bool
+	line          bool           // the POD >> IP >> VERSION line
 }
 
 // ParseIdentity parses an --identity value:
 //
-//	seed                      the seed app's payload "POD_ID >> POD_IP >> appVersion" (default)
+//	line                      a body that is the line "POD >> IP >> VERSION" (default);
+//	                          "seed", its first name, is still accepted
 //	header:NAME               the pod is the value of response header NAME
 //	header:NAME,VERSIONNAME   ... and the version the value of header VERSIONNAME
 //	regex:EXPR                a regular expression over the body's first 4 KiB with
@@ -44,8 +45,8 @@ type Identity struct {
 func ParseIdentity(spec string) (*Identity, error) {
 	kind, arg, hasArg := strings.Cut(spec, ":")
 	switch {
-	case spec == "" || spec == "seed":
-		return &Identity{spec: "seed", seed: true}, nil
+	case spec == "" || spec == "line" || spec == "seed":
+		return &Identity{spec: "line", line: true}, nil
 	case spec == "none":
 		return &Identity{spec: "none"}, nil
 	case kind == "header" && hasArg:
@@ -70,7 +71,7 @@ func ParseIdentity(spec string) (*Identity, error) {
 		}
 		return id, nil
 	}
-	return nil, fmt.Errorf("unknown identity %q: use seed, header:NAME, regex:EXPR or none", spec)
+	return nil, fmt.Errorf("unknown identity %q: use line, header:NAME, regex:EXPR or none", spec)
 }
 
 func validHeaderName(s string) bool {
@@ -99,7 +100,7 @@ func (id *Identity) String() string {
 func (id *Identity) FromHeaders() bool { return id != nil && id.header != "" }
 
 // Enabled reports whether the identity extracts anything at all.
-func (id *Identity) Enabled() bool { return id != nil && (id.seed || id.re != nil || id.header != "") }
+func (id *Identity) Enabled() bool { return id != nil && (id.line || id.re != nil || id.header != "") }
 
 // Parse extracts the identity from b: the body (at most its first
 // MaxIdentityBytes are looked at), or for header identities the pod header's
@@ -111,8 +112,8 @@ func (id *Identity) Parse(b, versionHeader []byte) (PodIdentity, bool) {
 	switch {
 	case id == nil:
 		return PodIdentity{}, false
-	case id.seed:
-		return parseSeedPayload(b)
+	case id.line:
+		return parsePodLine(b)
 	case id.header != "":
 		pod := bytes.TrimSpace(b)
 		if len(pod) == 0 {
@@ -136,25 +137,25 @@ func (id *Identity) Parse(b, versionHeader []byte) (PodIdentity, bool) {
 	return PodIdentity{}, false
 }
 
-var seedSep = []byte(">>")
+var lineSep = []byte(">>")
 
-// parseSeedPayload parses "POD_ID >> POD_IP >> appVersion". The pod must be
-// non-empty; anything but exactly three fields is not the seed's payload.
-func parseSeedPayload(b []byte) (PodIdentity, bool) {
+// parsePodLine parses "POD >> IP >> VERSION". The pod must be non-empty;
+// anything but exactly three fields is not such a line.
+func parsePodLine(b []byte) (PodIdentity, bool) {
 	b = bytes.TrimSpace(b)
-	first := bytes.Index(b, seedSep)
+	first := bytes.Index(b, lineSep)
 	if first < 0 {
 		return PodIdentity{}, false
 	}
-	rest := b[first+len(seedSep):]
-	second := bytes.Index(rest, seedSep)
+	rest := b[first+len(lineSep):]
+	second := bytes.Index(rest, lineSep)
 	if second < 0 {
 		return PodIdentity{}, false
 	}
 	pod := bytes.TrimSpace(b[:first])
 	ip := bytes.TrimSpace(rest[:second])
-	ver := bytes.TrimSpace(rest[second+len(seedSep):])
-	if len(pod) == 0 || bytes.Contains(ver, seedSep) || !printable(pod) || !printable(ip) || !printable(ver) {
+	ver := bytes.TrimSpace(rest[second+len(lineSep):])
+	if len(pod) == 0 || bytes.Contains(ver, lineSep) || !printable(pod) || !printable(ip) || !printable(ver) {
 		return PodIdentity{}, false
 	}
 	return PodIdentity{Pod: string(pod), IP: string(ip), Version: string(ver)}, true

@@ -12,8 +12,9 @@ func TestParseIdentitySpec(t *testing.T) {
 		str     string
 		headers bool
 	}{
-		{spec: "", str: "seed"},
-		{spec: "seed", str: "seed"},
+		{spec: "", str: "line"},
+		{spec: "line", str: "line"},
+		{spec: "seed", str: "line"},
 		{spec: "none", str: "none"},
 		{spec: "header:X-Pod", str: "header:X-Pod", headers: true},
 		{spec: "header:x-pod,x-version", str: "header:x-pod,x-version", headers: true},
@@ -43,7 +44,7 @@ func TestParseIdentitySpec(t *testing.T) {
 }
 
 func TestIdentityParse(t *testing.T) {
-	seed, _ := ParseIdentity("seed")
+	line, _ := ParseIdentity("line")
 	hdr, _ := ParseIdentity("header:X-Pod,X-Version")
 	re, _ := ParseIdentity(`regex:pod=(?P<pod>[a-z0-9-]+) v=(?P<version>\S+)`)
 	none, _ := ParseIdentity("none")
@@ -55,14 +56,14 @@ func TestIdentityParse(t *testing.T) {
 		want PodIdentity
 		ok   bool
 	}{
-		{name: "seed payload", id: seed, in: "testapp-6d4f-x2 >> 10.244.0.7 >> v1", want: PodIdentity{"testapp-6d4f-x2", "10.244.0.7", "v1"}, ok: true},
-		{name: "seed uid and spaces", id: seed, in: "  0f9c1e2a-1b2c >>10.1.2.3>>   V5\n", want: PodIdentity{"0f9c1e2a-1b2c", "10.1.2.3", "V5"}, ok: true},
-		{name: "seed null env like the Java app", id: seed, in: "null >> null >> V0", want: PodIdentity{"null", "null", "V0"}, ok: true},
-		{name: "seed empty pod", id: seed, in: " >> 10.0.0.1 >> v1", ok: false},
-		{name: "seed two fields", id: seed, in: "a >> b", ok: false},
-		{name: "seed four fields", id: seed, in: "a >> b >> c >> d", ok: false},
-		{name: "seed html page", id: seed, in: "<html>\n a >> b >> c</html>", ok: false},
-		{name: "seed empty", id: seed, in: "", ok: false},
+		{name: "line payload", id: line, in: "testapp-6d4f-x2 >> 10.244.0.7 >> v1", want: PodIdentity{"testapp-6d4f-x2", "10.244.0.7", "v1"}, ok: true},
+		{name: "line uid and spaces", id: line, in: "  0f9c1e2a-1b2c >>10.1.2.3>>   V5\n", want: PodIdentity{"0f9c1e2a-1b2c", "10.1.2.3", "V5"}, ok: true},
+		{name: "line null env like the Java app", id: line, in: "null >> null >> V0", want: PodIdentity{"null", "null", "V0"}, ok: true},
+		{name: "line empty pod", id: line, in: " >> 10.0.0.1 >> v1", ok: false},
+		{name: "line two fields", id: line, in: "a >> b", ok: false},
+		{name: "line four fields", id: line, in: "a >> b >> c >> d", ok: false},
+		{name: "line html page", id: line, in: "<html>\n a >> b >> c</html>", ok: false},
+		{name: "line empty", id: line, in: "", ok: false},
 		{name: "header", id: hdr, in: " pod-1 ", ver: "v2", want: PodIdentity{Pod: "pod-1", Version: "v2"}, ok: true},
 		{name: "header missing", id: hdr, in: "", ok: false},
 		{name: "regex", id: re, in: "hello pod=web-1 v=2.0.1 bye", want: PodIdentity{Pod: "web-1", Version: "2.0.1"}, ok: true},
@@ -85,12 +86,12 @@ func TestIdentityParseBoundedPrefix(t *testing.T) {
 	}
 }
 
-func FuzzSeedPayload(f *testing.F) {
+func FuzzPodLine(f *testing.F) {
 	for _, s := range []string{"a >> b >> c", "testapp-1 >> 10.0.0.1 >> v1", ">>>>", " >> >> ", "a>>b>>c>>d", "\x00 >> \n >> x"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, ok := parseSeedPayload(b)
+		p, ok := parsePodLine(b)
 		if !ok {
 			return
 		}
@@ -102,8 +103,8 @@ func FuzzSeedPayload(f *testing.F) {
 				t.Fatalf("field %q of %q holds a separator or control character", field, b)
 			}
 		}
-		// Re-rendering the identity in the seed's format must parse back to itself.
-		again, ok := parseSeedPayload([]byte(p.Pod + " >> " + p.IP + " >> " + p.Version))
+		// Re-rendering the identity as a POD >> IP >> VERSION line must parse back to itself.
+		again, ok := parsePodLine([]byte(p.Pod + " >> " + p.IP + " >> " + p.Version))
 		if !ok || again != p {
 			t.Fatalf("round trip of %+v gave %+v, %v", p, again, ok)
 		}
@@ -111,7 +112,7 @@ func FuzzSeedPayload(f *testing.F) {
 }
 
 func FuzzParseIdentitySpec(f *testing.F) {
-	for _, s := range []string{"seed", "none", "header:X-Pod", "header:a,b", "regex:(?P<pod>.*)", "regex:(", "x:y"} {
+	for _, s := range []string{"line", "seed", "none", "header:X-Pod", "header:a,b", "regex:(?P<pod>.*)", "regex:(", "x:y"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {

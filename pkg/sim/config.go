@@ -35,21 +35,21 @@ const (
 // Config describes the simulated Deployment, its Service and the cluster
 // timings around them. Start uses it as given: nothing is defaulted behind
 // the caller's back, so a zero Config is invalid. Begin from DefaultConfig
-// (Kubernetes' and the seed manifest's values) or Preset and change fields.
+// (Kubernetes' defaults and a typical first manifest's values) or Preset and change fields.
 type Config struct {
 	// Name is the Deployment's name; ReplicaSets are Name-<hash> and pods
 	// Name-<hash>-<5 chars>, as the Deployment and ReplicaSet controllers
 	// name them. Default "testapp".
 	Name string
 
-	// Replicas is spec.replicas. Default 2, the seed manifest's.
+	// Replicas is spec.replicas. Default 2, a typical first manifest's.
 	Replicas int
 
 	// MaxSurge and MaxUnavailable are spec.strategy.rollingUpdate's
 	// fields: an int ("1") or a percentage of Replicas ("25%"). Kubernetes
 	// rounds a surge percentage up and an unavailable one down, and rejects
-	// both being zero. Default "25%" each, Kubernetes' default, which the
-	// seed manifest leaves in place (2 or 3 replicas: surge 1, unavailable 0).
+	// both being zero. Default "25%" each, Kubernetes' default, which a
+	// typical manifest leaves in place (2 or 3 replicas: surge 1, unavailable 0).
 	MaxSurge, MaxUnavailable string
 
 	// ReadinessProbe is the container's readinessProbe; nil means none, and
@@ -66,15 +66,15 @@ type Config struct {
 	EndpointDelay time.Duration
 
 	// PreStopDelay is the preStop hook `sleep N`; zero means no sleep.
-	// SIGTERM follows it. Default 10s, the seed manifest's.
+	// SIGTERM follows it. Default 10s, the usual `sleep 10`.
 	PreStopDelay time.Duration
 
 	// PreStopCallsApp makes the preStop hook first GET the app's
-	// /common/preStop — the endpoint the seed wrote for it — and then
+	// /common/preStop — the app's own drain endpoint — and then
 	// sleep PreStopDelay, like an exec hook
 	// `curl -s localhost:8080/common/preStop; sleep N`. The app starts
-	// draining at deletion instead of at SIGTERM. Default false: the seed
-	// only sleeps.
+	// draining at deletion instead of at SIGTERM. Default false: a typical
+	// hook only sleeps.
 	PreStopCallsApp bool
 
 	// TerminationGracePeriod is terminationGracePeriodSeconds, counted from
@@ -116,7 +116,7 @@ type Config struct {
 }
 
 // ProbeConfig is a readinessProbe: an HTTP GET of /common/healthy with the
-// header "checker: readinessProbe", as in the seed manifest, to the pod's
+// header "checker: readinessProbe", as manifests/testapp.yaml sends it, to the pod's
 // own port (never through the Service).
 type ProbeConfig struct {
 	// InitialDelay is initialDelaySeconds, counted from the process start.
@@ -152,9 +152,9 @@ type AppConfig struct {
 	DrainTimeout time.Duration
 }
 
-// DefaultConfig returns the Kubernetes defaults, with the seed manifest's
-// values where it sets them. Its rollout takes about half a minute for 2
-// replicas (the seed probes every 10 s and sleeps 10 s in preStop); the
+// DefaultConfig returns the Kubernetes defaults, with a typical first
+// manifest's values where it sets them. Its rollout takes about half a minute for 2
+// replicas (it probes every 10 s and sleeps 10 s in preStop); the
 // presets are tuned for a one-minute demo.
 func DefaultConfig() Config {
 	return Config{
@@ -188,22 +188,34 @@ func DefaultConfig() Config {
 
 // Preset names.
 const (
-	// PresetSafe is the seed's manifest done right: expect 0 drops.
+	// PresetSafe is a Deployment with every safeguard: expect 0 drops.
 	PresetSafe = "safe"
 	// PresetUnsafe leaves out every safeguard: expect drops.
 	PresetUnsafe = "unsafe"
-	// PresetSeed reproduces the seed's keep-alive puzzle.
-	PresetSeed = "seed"
+	// PresetPinning shows a keep-alive connection pinned to one pod.
+	PresetPinning = "pinning"
+	// presetPinningAlias is the pinning preset's first name, still accepted.
+	presetPinningAlias = "seed"
 )
 
 // PresetNames lists the names Preset accepts.
-func PresetNames() []string { return []string{PresetSafe, PresetUnsafe, PresetSeed} }
+func PresetNames() []string { return []string{PresetSafe, PresetUnsafe, PresetPinning} }
+
+// CanonicalPreset returns the name under which Preset knows name: the
+// pinning preset's first name maps to PresetPinning, anything else is
+// returned as is.
+func CanonicalPreset(name string) string {
+	if name == presetPinningAlias {
+		return PresetPinning
+	}
+	return name
+}
 
 // Preset returns a named configuration for `rolltest demo`, all with an
 // image rollout v1 → v2 so that the report shows both versions:
 //
-//   - "safe": the seed's manifest done right, as manifests/testapp.yaml
-//     has it. 2 replicas, maxSurge 1, maxUnavailable 0; readiness probe
+//   - "safe": the reference Deployment with every safeguard, as
+//     manifests/testapp.yaml has it. 2 replicas, maxSurge 1, maxUnavailable 0; readiness probe
 //     every 1 s, one success or failure decides; the app starts slowly
 //     (1 s) but the probe hides that. The preStop hook sleeps 3 s, longer
 //     than the 1 s endpoint delay, so the pod leaves the Service before it
@@ -219,17 +231,19 @@ func PresetNames() []string { return []string{PresetSafe, PresetUnsafe, PresetSe
 //     delay), same surge settings. Traffic reaches pods that are gone or
 //     not started: expect resets/refusals and 503 "starting", attributed
 //     to terminating or not-yet-ready pods.
-//   - "seed": the safe setup with 3 replicas and the seed manifest's
-//     untouched rollingUpdate defaults (25%/25%, i.e. surge 1,
-//     unavailable 0 for 3 replicas). It only configures the cluster side:
-//     the CLI pairs it with --connections 1, so that one keep-alive
-//     connection shows the seed's puzzle — one pod gets all requests
+//   - "pinning": the safe setup with 3 replicas and Kubernetes' default
+//     rollingUpdate (25%/25%, i.e. surge 1, unavailable 0 for 3
+//     replicas). It only configures the cluster side: the CLI pairs it
+//     with --connections 1, so that one keep-alive connection shows why
+//     only one of several replicas gets traffic at a time — kube-proxy
+//     balances connections, not requests, so one pod gets all requests
 //     until it terminates, then another does.
 func Preset(name string) (Config, error) {
 	cfg := DefaultConfig()
 	cfg.RolloutKind = RolloutImage
+	name = CanonicalPreset(name)
 	switch name {
-	case PresetSafe, PresetSeed:
+	case PresetSafe, PresetPinning:
 		cfg.MaxSurge, cfg.MaxUnavailable = "1", "0"
 		cfg.ReadinessProbe = &ProbeConfig{
 			Period:           1 * time.Second,
@@ -245,7 +259,7 @@ func Preset(name string) (Config, error) {
 			ShutdownDelay: app.DefaultShutdownDelay,
 			DrainTimeout:  5 * time.Second,
 		}
-		if name == PresetSeed {
+		if name == PresetPinning {
 			cfg.Replicas = 3
 			cfg.MaxSurge, cfg.MaxUnavailable = "25%", "25%"
 		}

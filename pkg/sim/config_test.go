@@ -20,7 +20,7 @@ func TestPresetsAreValid(t *testing.T) {
 		t.Errorf("default: %v", err)
 	}
 	_, err := Preset("fast")
-	if err == nil || !strings.Contains(err.Error(), "safe, unsafe, seed") {
+	if err == nil || !strings.Contains(err.Error(), "safe, unsafe, pinning") {
 		t.Errorf("unknown preset: %v, want the list of valid ones", err)
 	}
 }
@@ -36,9 +36,9 @@ func TestPresetPromises(t *testing.T) {
 	if s, u := safe.fenceposts(); s != 1 || u != 0 {
 		t.Errorf("safe: surge %d unavailable %d, want 1 and 0", s, u)
 	}
-	seed, _ := Preset(PresetSeed)
-	if s, u := seed.fenceposts(); seed.Replicas != 3 || s != 1 || u != 0 {
-		t.Errorf("seed: %d replicas, surge %d, unavailable %d; want 3, 1, 0", seed.Replicas, s, u)
+	pin, _ := Preset(PresetPinning)
+	if s, u := pin.fenceposts(); pin.Replicas != 3 || s != 1 || u != 0 {
+		t.Errorf("pinning: %d replicas, surge %d, unavailable %d; want 3, 1, 0", pin.Replicas, s, u)
 	}
 	unsafe, _ := Preset(PresetUnsafe)
 	if unsafe.ReadinessProbe != nil || unsafe.PreStopDelay != 0 || !unsafe.App.ExitOnSIGTERM ||
@@ -120,5 +120,20 @@ func TestValidate(t *testing.T) {
 	cfg.MaxSurge, cfg.MaxUnavailable = "0", "1"
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("valid config: %v", err)
+	}
+}
+
+// The pinning preset's first name keeps working for scripts written with it.
+func TestPinningAlias(t *testing.T) {
+	if got := CanonicalPreset("seed"); got != PresetPinning {
+		t.Errorf("CanonicalPreset(seed) = %q, want %q", got, PresetPinning)
+	}
+	alias, err := Preset("seed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin, _ := Preset(PresetPinning)
+	if alias.Replicas != pin.Replicas || alias.MaxSurge != pin.MaxSurge || alias.PreStopDelay != pin.PreStopDelay {
+		t.Errorf("Preset(seed) = %+v, want the pinning preset %+v", alias, pin)
 	}
 }

@@ -25,7 +25,7 @@
 //   - The Service: a proxy that picks a ready endpoint at random per
 //     connection, like kube-proxy's iptables mode, and then copies bytes.
 //     A keep-alive connection therefore stays on one pod for its whole
-//     life — the seed's puzzle — and removing an endpoint does not cut
+//     life — why one of several replicas gets all of a client's requests — and removing an endpoint does not cut
 //     the connections already made (conntrack). A backend reset is passed
 //     on as a reset, a clean close as a clean close.
 //   - Endpoint propagation: a readiness change or a deletion reaches the

@@ -72,13 +72,13 @@ func TestSameSeedSameNames(t *testing.T) {
 	}
 }
 
-// The seed's puzzle: over one keep-alive connection, every request goes to
+// Pinning: over one keep-alive connection, every request goes to
 // the same pod — even after that pod was deleted and left the Service —
 // until the pod closes the connection; then the client lands on another.
 func TestKeepAlivePinsToOnePod(t *testing.T) {
 	cfg := fastConfig(t)
 	cfg.Replicas = 3
-	// The seed's hook: only a sleep, so the app keeps its connections
+	// A hook that only sleeps, so the app keeps its connections
 	// open until SIGTERM.
 	cfg.PreStopCallsApp = false
 	cfg.PreStopDelay = 1500 * time.Millisecond

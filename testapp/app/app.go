@@ -1,5 +1,5 @@
 // Package app is testapp, the reference system under test for rolltest: a
-// Go port of the seed's Spring Boot CommonController (/common/healthy,
+// Go port of a typical Spring Boot health controller (/common/healthy,
 // /common/time, /common/preStop) that shuts down without dropping requests.
 //
 // The same code runs as a container in a real Kubernetes cluster (see
@@ -17,7 +17,7 @@
 //
 // What a request gets depends on the state, the PreStopMode and on whether it
 // is a probe, i.e. a request to /common/healthy carrying a "checker" header as
-// in the seed's manifest (readinessProbe, livenessProbe or startupProbe):
+// manifests/testapp.yaml sends it (readinessProbe, livenessProbe or startupProbe):
 //
 //	                   starting   serving   draining/drain    draining/reject
 //	readiness probe    503        200       503 draining      503 draining
@@ -48,7 +48,7 @@ const (
 	// accepting until its endpoint removal has propagated.
 	PreStopDrain PreStopMode = "drain"
 
-	// PreStopReject is the seed's naive behaviour: answer traffic with
+	// PreStopReject is the naive plan many apps ship: answer traffic with
 	// 503 "server is shutting down". Every request still routed to the pod
 	// (kube-proxy lags behind the endpoint removal, and keep-alive
 	// connections stay pinned to it) fails. rolltest keeps it to show the
@@ -86,7 +86,7 @@ const DefaultShutdownDelay = time.Second
 
 // TimeLayout is the time.Format layout of the /common/time and
 // /common/preStop bodies, in the server's local time zone. It matches Java's
-// DateTimeFormatter.ISO_LOCAL_DATE_TIME as used by the seed: the fraction of
+// DateTimeFormatter.ISO_LOCAL_DATE_TIME, as the Java original: the fraction of
 // a second has as many digits as needed (trailing zeros trimmed) and is
 // omitted, with its dot, when zero. Example: 2023-12-26T10:15:30.1234.
 const TimeLayout = "2006-01-02T15:04:05.999999999"
@@ -110,7 +110,7 @@ type Config struct {
 	// PodID, PodIP and Version identify the replica in the /common/healthy
 	// body "PodID >> PodIP >> Version". The binary reads them from POD_ID,
 	// POD_IP and APP_VERSION (downward API). Empty means "unknown",
-	// "unknown" and "V0" (the seed's customer.appVersion default).
+	// "unknown" and "V0" (the Java original's appVersion default).
 	PodID, PodIP, Version string
 
 	// PreStopMode is PreStopDrain when empty.
@@ -343,7 +343,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// probe kinds, from the checker header of the seed's manifest.
+// probe kinds, from the checker header the manifests' probes send.
 const (
 	notProbe = iota
 	readinessProbe
