@@ -7,6 +7,8 @@
 #   BENCH_DURATION=5 bench/peers.sh
 #   BENCH_TOOLS="wrk bombardier" bench/peers.sh
 #   BENCH_ROUNDS=3 bench/peers.sh        # interleaved rounds, median req/s
+#   BENCH_BASELINE_BIN=/tmp/rolltest-old BENCH_TOOLS="wrk baseline rolltest" bench/peers.sh
+#                                        # an earlier build as tool 'baseline', same run
 #
 # Exit: 0 all goals PASS (or SKIP), 1 a goal or the rolltest sanity check
 # FAILED, 2 setup error (install, build, nginx). See bench/README.md.
@@ -24,12 +26,16 @@ CONNS=${BENCH_CONNECTIONS:-64}
 [[ $CONNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_CONNECTIONS must be a positive integer"
 read -r -a TOOLS <<<"${BENCH_TOOLS:-wrk bombardier vegeta hey rolltest}"
 for t in "${TOOLS[@]}"; do
-	case $t in wrk | bombardier | vegeta | hey | rolltest) ;; *) die "unknown tool '$t' in BENCH_TOOLS" ;; esac
+	case $t in wrk | bombardier | vegeta | hey | rolltest | baseline) ;; *) die "unknown tool '$t' in BENCH_TOOLS" ;; esac
 done
 want() { [[ " ${TOOLS[*]} " == *" $1 "* ]]; }
 
 bench_install peers
 if want rolltest; then bench_build_rolltest; fi
+if want baseline; then
+	[[ -x ${BENCH_BASELINE_BIN:-} ]] || die "tool 'baseline' needs BENCH_BASELINE_BIN=PATH, an earlier rolltest build"
+	log "baseline: $BENCH_BASELINE_BIN ($("$BENCH_BASELINE_BIN" version 2>/dev/null | head -n1))"
+fi
 nginx_start
 URL=$BENCH_URL
 
@@ -118,23 +124,25 @@ run_tool() {
 			END {print t + 0, e + 0}' "$base.txt")
 		record hey "${rps:-x}" "$base.rss" "$req" "$err"
 		;;
-	rolltest)
+	rolltest | baseline)
+		local bin=$ROLLTEST
+		[[ $tool == baseline ]] && bin=$BENCH_BASELINE_BIN
 		run_pinned "$base.rss" "$LIMIT" \
-			"$ROLLTEST" run --target "$URL" --concurrency "$CONNS" --duration "${DURATION}s" \
+			"$bin" run --target "$URL" --concurrency "$CONNS" --duration "${DURATION}s" \
 			--json "$base.json" --quiet >"$base.txt" 2>&1 || rc=$?
 		# 0 = pass, 1 = a gate failed: both produce a report. 2 = usage error.
 		if ((rc > 1)) || [[ ! -s $base.json ]]; then
-			log "rolltest exited $rc without a JSON report; output:"
+			log "$tool exited $rc without a JSON report; output:"
 			tail -n 20 "$base.txt" >&2 || true
-			die "rolltest run failed (exit $rc); see $base.txt"
+			die "$tool run failed (exit $rc); see $base.txt"
 		fi
-		((rc == 1)) && NOTE[rolltest]+=' exit=1(gate)'
+		((rc == 1)) && NOTE[$tool]+=' exit=1(gate)'
 		rc=0
 		local rps req err
 		rps=$(jq -r '.totals.achieved_rps // empty' "$base.json")
 		req=$(jq -r '.totals.requests // 0' "$base.json")
 		err=$(jq -r '.totals.failed // 0' "$base.json")
-		record rolltest "${rps:-x}" "$base.rss" "$req" "$err"
+		record "$tool" "${rps:-x}" "$base.rss" "$req" "$err"
 		;;
 	esac
 	if ((rc != 0)); then
@@ -202,6 +210,9 @@ goal() { # goal NAME VALUE_NUM VALUE_DEN MIN
 {
 	goal rolltest/bombardier "${RPS[rolltest]:-0}" "$BOMB" 1.00
 	goal rolltest/wrk "${RPS[rolltest]:-0}" "$WRK" 0.75
+	if want baseline && want rolltest; then
+		echo "rolltest/baseline    = $(ratio "${RPS[rolltest]:-0}" "${RPS[baseline]:-0}") (this build ÷ $BENCH_BASELINE_BIN, same run)"
+	fi
 	if want rolltest; then
 		if ((${ERRS[rolltest]:-0} > 0)) || ((${REQS[rolltest]:-0} == 0)); then
 			echo "sanity: rolltest requests=${REQS[rolltest]:-0} failed=${ERRS[rolltest]:-0}  FAIL"
