@@ -89,6 +89,10 @@ type Config struct {
 	MaxBodyBytes int
 	// UserAgent is sent as User-Agent unless Headers set one.
 	UserAgent string
+
+	// NewTransport, when set, builds the transport in place of the
+	// built-in HTTP/1.1 one (see Transport).
+	NewTransport func(TransportConfig) (Transport, error)
 }
 
 // Defaults.
