@@ -33,7 +33,8 @@ type Engine struct {
 	transport  Transport
 	identity   *Identity
 	pacer      Pacer
-	limit      uint64
+	limit      uint64 // requests of the whole schedule (all shards); 0: none
+	planned    uint64 // this shard's share of limit
 	replayable bool
 
 	seq     atomic.Uint64
@@ -94,6 +95,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if c.Requests > 0 && (e.limit == 0 || c.Requests < e.limit) {
 		e.limit = c.Requests
 	}
+	e.planned = shareOf(e.limit, uint64(c.Shard), uint64(c.shards()))
 	if c.MaxFailureRecords > 0 {
 		e.budget.Store(int64(c.MaxFailureRecords))
 	}
@@ -130,6 +132,21 @@ func transportConfig(ctx context.Context, c *Config, t target) (TransportConfig,
 	return tc, nil
 }
 
+// shareOf is how many of the sequence numbers below limit are shard's,
+// of shards; 0 when limit is 0 (no limit).
+func shareOf(limit, shard, shards uint64) uint64 {
+	if limit <= shard {
+		return 0
+	}
+	return (limit - shard + shards - 1) / shards
+}
+
+// shardSeq maps this engine's n-th request to its sequence number in the
+// whole schedule.
+func (e *Engine) shardSeq(n uint64) uint64 {
+	return n*uint64(e.cfg.shards()) + uint64(e.cfg.Shard)
+}
+
 // sizePool sets the open model's pool bound, by default from the rate and
 // timeout, and refuses one the open-file limit cannot hold.
 func (e *Engine) sizePool(fdLimit uint64) error {
@@ -138,7 +155,8 @@ func (e *Engine) sizePool(fdLimit uint64) error {
 	case c.Rate == 0:
 		c.MaxConnections = c.Connections
 	case c.MaxConnections == 0:
-		c.MaxConnections = DefaultMaxConnections(c.Rate, c.Timeout, c.Retries, c.Connections, fdLimit)
+		// A shard sends its share of the rate.
+		c.MaxConnections = DefaultMaxConnections(c.Rate/float64(c.shards()), c.Timeout, c.Retries, c.Connections, fdLimit)
 	case fdLimit > fdReserve && uint64(c.MaxConnections) > fdLimit-fdReserve:
 		return cfgErr("--max-connections", "%d connections need more open files than the limit of %d allows; lower it or raise the limit (ulimit -n)", c.MaxConnections, fdLimit)
 	}
@@ -211,7 +229,7 @@ func (e *Engine) Progress() Progress {
 		p.Retried += e.live[i].retried.Load()
 	}
 	p.Pods = int(e.pods.count.Load())
-	p.Planned = e.limit
+	p.Planned = e.planned
 	return p
 }
 
@@ -289,8 +307,14 @@ func (e *Engine) Run(ctx context.Context) (*Stats, error) {
 	for i := range workers {
 		workers[i] = newWorker(e, recs[i], e.pods, &e.conns)
 	}
+	start, err := e.awaitStart(ctx)
+	if err != nil {
+		close(col.in)
+		<-col.done
+		return nil, err
+	}
 	e.mu.Lock()
-	e.start = time.Now()
+	e.start = start
 	e.begun = true
 	e.mu.Unlock()
 
@@ -317,6 +341,29 @@ func (e *Engine) Run(ctx context.Context) (*Stats, error) {
 	close(col.in)
 	<-col.done
 	return e.merge(recs, conns, col, histMax), nil
+}
+
+// awaitStart returns the run's time base: Config.Start, once it has come,
+// or now. A Start already past by more than ScheduleTolerance is refused:
+// the requests due since would all leave late, in a burst.
+func (e *Engine) awaitStart(ctx context.Context) (time.Time, error) {
+	start := e.cfg.Start
+	if start.IsZero() {
+		return time.Now(), nil
+	}
+	wait := time.Until(start)
+	if wait < -ScheduleTolerance {
+		return time.Time{}, fmt.Errorf("loadgen: the run's start %s passed %v before Run was called", start.Format(time.RFC3339Nano), -wait.Round(time.Millisecond))
+	}
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done(): // the run sends nothing; Stats still say so
+		}
+	}
+	return start, nil
 }
 
 // connStats is what the run's connections did, beyond what recorders hold.

@@ -69,7 +69,7 @@ func (w *worker) runClosed(ctx context.Context) {
 	defer w.closeConn()
 	defer w.rec.flush()
 	for ctx.Err() == nil {
-		seq := e.seq.Add(1) - 1
+		seq := e.shardSeq(e.seq.Add(1) - 1)
 		if e.limit > 0 && seq >= e.limit {
 			return
 		}
