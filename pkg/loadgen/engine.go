@@ -384,6 +384,7 @@ func (e *Engine) merge(recs []*recorder, conns connStats, col *collector, histMa
 		ConnsOpened: int64(e.conns.Load()),
 		PeakConns:   conns.peak,
 		MaxConns:    e.cfg.MaxConnections,
+		FailureCap:  max(e.cfg.MaxFailureRecords, 0),
 		PoolWaits:   conns.waits,
 		BytesIn:     conns.bytesIn,
 		BytesOut:    conns.bytesOut,
