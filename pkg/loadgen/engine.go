@@ -1,15 +1,3 @@
-// Package loadgen sends HTTP load and records, exactly, how every request
-// ended: one outcome per request, every failed attempt kept, latency from
-// the intended send time, and the pod that answered.
-//
-// An Engine runs either model:
-//
-//   - open (Config.Rate): requests fall due on a fixed schedule whether or
-//     not the server keeps up, and latency is measured from the due time;
-//   - closed (Config.Concurrency): N workers each send the next request as
-//     soon as the previous one completes.
-//
-// Each worker owns its connection; see worker for why.
 package loadgen
 
 import (
