@@ -48,7 +48,7 @@ func BenchmarkIdentify(b *testing.B) {
 	}
 	var conns atomic.Uint64
 	w := newWorker(e, nil, newPodRegistry(), &conns)
-	w.win = append(w.win[:0], "testapp-7d9f8b6c5-x2k4q >> 10.244.0.17 >> v1"...)
+	w.res.Body = []byte("testapp-7d9f8b6c5-x2k4q >> 10.244.0.17 >> v1")
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		if w.identify() == 0 {

@@ -89,6 +89,25 @@ type Config struct {
 	MaxBodyBytes int
 	// UserAgent is sent as User-Agent unless Headers set one.
 	UserAgent string
+
+	// Start, when set, is when the run begins: Run waits for it, and every
+	// offset in the Stats (Stats.Start = Start) and the schedule count from
+	// it. Engines given the same Start share a time base: their seconds
+	// coincide, so their Stats merge (Stats.Merge) second by second. Run
+	// refuses a Start already past by more than ScheduleTolerance.
+	Start time.Time
+	// Shards > 1 splits one schedule between that many engines (say, one
+	// per machine): this one sends only the requests whose sequence number
+	// is Shard modulo Shards, at their times in the whole schedule, and
+	// numbers them (request id header, FailureRecord.Seq) as the whole
+	// schedule does, so numbers stay unique across shards. Rate, Duration
+	// and Requests describe the whole schedule. Shards that share Start
+	// merge into the Stats one engine sending the whole schedule would
+	// have produced. Zero or one: no split.
+	Shard, Shards int
+	// NewTransport, when set, builds the transport in place of the
+	// built-in HTTP/1.1 one (see Transport).
+	NewTransport func(TransportConfig) (Transport, error)
 }
 
 // Defaults.
@@ -178,6 +197,9 @@ func (c *Config) withDefaults() Config {
 	return out
 }
 
+// shards is how many engines share the schedule.
+func (c *Config) shards() int { return max(c.Shards, 1) }
+
 // Validate checks the configuration and names the setting at fault.
 func (c *Config) Validate() error {
 	_, err := c.parseTarget()
@@ -219,6 +241,10 @@ func (c *Config) Validate() error {
 		return cfgErr("MaxBodyBytes", "must be zero (no cap) or positive, got %d", c.MaxBodyBytes)
 	case c.Retries < 0 || c.Retries > 10:
 		return cfgErr("--retries", "must be between 0 and 10, got %d", c.Retries)
+	case c.Shards < 0:
+		return cfgErr("Shards", "must be zero (no split) or positive, got %d", c.Shards)
+	case c.Shard < 0 || c.Shard >= max(c.Shards, 1):
+		return cfgErr("Shard", "must be between 0 and Shards-1 (%d), got %d", max(c.Shards, 1)-1, c.Shard)
 	}
 	if c.RequestIDHeader != "" && !validHeaderName(c.RequestIDHeader) {
 		return cfgErr("--request-id-header", "%q is not a valid header name", c.RequestIDHeader)

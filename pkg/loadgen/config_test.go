@@ -27,6 +27,11 @@ func TestConfigValidate(t *testing.T) {
 		{"header name", func(c *Config) { c.Headers = []Header{{Name: "a b", Value: "x"}} }, "--header"},
 		{"header value", func(c *Config) { c.Headers = []Header{{Name: "a", Value: "x\r\ny: z"}} }, "--header"},
 		{"request id header", func(c *Config) { c.RequestIDHeader = "bad:name" }, "--request-id-header"},
+		{"shard of no split", func(c *Config) { c.Shard = 1 }, "Shard"},
+		{"shard beyond shards", func(c *Config) { c.Shard, c.Shards = 2, 2 }, "Shard"},
+		{"negative shard", func(c *Config) { c.Shard, c.Shards = -1, 2 }, "Shard"},
+		{"negative shards", func(c *Config) { c.Shards = -2 }, "Shards"},
+		{"last shard", func(c *Config) { c.Shard, c.Shards = 2, 3 }, ""},
 	}
 	for _, tt := range tests {
 		c := ok

@@ -166,7 +166,8 @@ func (p *pool) dispatch(ctx context.Context, clock *sendClock) {
 		}
 		close(p.surge)
 	}()
-	for seq := uint64(0); e.limit == 0 || seq < e.limit; seq++ {
+	step := uint64(e.cfg.shards())
+	for seq := uint64(e.cfg.Shard); e.limit == 0 || seq < e.limit; seq += step {
 		due := e.pacer.Due(seq)
 		if !clock.waitUntil(ctx, due) {
 			return

@@ -1,15 +1,3 @@
-// Package loadgen sends HTTP load and records, exactly, how every request
-// ended: one outcome per request, every failed attempt kept, latency from
-// the intended send time, and the pod that answered.
-//
-// An Engine runs either model:
-//
-//   - open (Config.Rate): requests fall due on a fixed schedule whether or
-//     not the server keeps up, and latency is measured from the due time;
-//   - closed (Config.Concurrency): N workers each send the next request as
-//     soon as the previous one completes.
-//
-// Each worker owns its connection; see worker for why.
 package loadgen
 
 import (
@@ -24,22 +12,18 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/valyala/fasthttp"
 )
 
 // Engine sends the load described by a Config. Create it with New, run it
 // once with Run; Progress and MarkPhase may be called concurrently with Run.
 type Engine struct {
 	cfg        Config
-	target     target
-	addrs      []string
-	tlsConfig  *tls.Config
+	transport  Transport
 	identity   *Identity
 	pacer      Pacer
-	limit      uint64
+	limit      uint64 // requests of the whole schedule (all shards); 0: none
+	planned    uint64 // this shard's share of limit
 	replayable bool
-	// headRequest: responses have no body, whatever their headers say
-	headRequest bool
 
 	seq     atomic.Uint64
 	conns   atomic.Uint64
@@ -70,33 +54,22 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	c := cfg.withDefaults()
 	t, _ := c.parseTarget()
 	e := &Engine{
-		cfg:         c,
-		target:      t,
-		identity:    c.Identity,
-		pods:        newPodRegistry(),
-		phases:      []phaseMark{{name: "load"}},
-		replayable:  replayable(c.Method, c.Headers),
-		headRequest: equalFold(c.Method, "HEAD"),
+		cfg:        c,
+		identity:   c.Identity,
+		pods:       newPodRegistry(),
+		phases:     []phaseMark{{name: "load"}},
+		replayable: replayable(c.Method, c.Headers),
 	}
-	host, port, _ := net.SplitHostPort(t.addr)
-	if ip := net.ParseIP(host); ip != nil {
-		e.addrs = []string{t.addr}
-	} else {
-		ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
-		if err != nil {
-			return nil, fmt.Errorf("resolve %s: %w", host, err)
-		}
-		for _, ip := range ips {
-			e.addrs = append(e.addrs, net.JoinHostPort(ip.String(), port))
-		}
+	tc, err := transportConfig(ctx, &c, t)
+	if err != nil {
+		return nil, err
 	}
-	if t.https {
-		e.tlsConfig = &tls.Config{
-			ServerName:         t.serverName,
-			InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // the user asked for it with --insecure
-			ClientSessionCache: tls.NewLRUClientSessionCache(0),
-			NextProtos:         []string{"http/1.1"},
-		}
+	newTransport := c.NewTransport
+	if newTransport == nil {
+		newTransport = func(tc TransportConfig) (Transport, error) { return newHTTP1(tc), nil }
+	}
+	if e.transport, err = newTransport(tc); err != nil {
+		return nil, fmt.Errorf("transport for %s: %w", c.Target, err)
 	}
 	if err := e.sizePool(fileLimit()); err != nil {
 		return nil, err
@@ -110,10 +83,56 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if c.Requests > 0 && (e.limit == 0 || c.Requests < e.limit) {
 		e.limit = c.Requests
 	}
+	e.planned = shareOf(e.limit, uint64(c.Shard), uint64(c.shards()))
 	if c.MaxFailureRecords > 0 {
 		e.budget.Store(int64(c.MaxFailureRecords))
 	}
 	return e, nil
+}
+
+// transportConfig resolves the target's host and describes the request
+// for the transport.
+func transportConfig(ctx context.Context, c *Config, t target) (TransportConfig, error) {
+	tc := TransportConfig{
+		Target: c.Target, Method: c.Method, Headers: c.Headers, UserAgent: c.UserAgent, Body: c.Body,
+		KeepAlive: c.KeepAlive, RequestIDHeader: c.RequestIDHeader, ExpectBody: c.ExpectBody,
+		MaxBodyBytes: c.MaxBodyBytes, Capture: captureHeaders(c.Identity),
+	}
+	host, port, _ := net.SplitHostPort(t.addr)
+	if ip := net.ParseIP(host); ip != nil {
+		tc.Addrs = []string{t.addr}
+	} else {
+		ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+		if err != nil {
+			return tc, fmt.Errorf("resolve %s: %w", host, err)
+		}
+		for _, ip := range ips {
+			tc.Addrs = append(tc.Addrs, net.JoinHostPort(ip.String(), port))
+		}
+	}
+	if t.https {
+		tc.TLS = &tls.Config{
+			ServerName:         t.serverName,
+			InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // the user asked for it with --insecure
+			ClientSessionCache: tls.NewLRUClientSessionCache(0),
+		}
+	}
+	return tc, nil
+}
+
+// shareOf is how many of the sequence numbers below limit are shard's,
+// of shards; 0 when limit is 0 (no limit).
+func shareOf(limit, shard, shards uint64) uint64 {
+	if limit <= shard {
+		return 0
+	}
+	return (limit - shard + shards - 1) / shards
+}
+
+// shardSeq maps this engine's n-th request to its sequence number in the
+// whole schedule.
+func (e *Engine) shardSeq(n uint64) uint64 {
+	return n*uint64(e.cfg.shards()) + uint64(e.cfg.Shard)
 }
 
 // sizePool sets the open model's pool bound, by default from the rate and
@@ -124,7 +143,8 @@ func (e *Engine) sizePool(fdLimit uint64) error {
 	case c.Rate == 0:
 		c.MaxConnections = c.Connections
 	case c.MaxConnections == 0:
-		c.MaxConnections = DefaultMaxConnections(c.Rate, c.Timeout, c.Retries, c.Connections, fdLimit)
+		// A shard sends its share of the rate.
+		c.MaxConnections = DefaultMaxConnections(c.Rate/float64(c.shards()), c.Timeout, c.Retries, c.Connections, fdLimit)
 	case fdLimit > fdReserve && uint64(c.MaxConnections) > fdLimit-fdReserve:
 		return cfgErr("--max-connections", "%d connections need more open files than the limit of %d allows; lower it or raise the limit (ulimit -n)", c.MaxConnections, fdLimit)
 	}
@@ -136,47 +156,6 @@ func (e *Engine) sizePool(fdLimit uint64) error {
 
 // Config returns the configuration in effect, defaults filled in.
 func (e *Engine) Config() Config { return e.cfg }
-
-func (e *Engine) prepareRequest(req *fasthttp.Request) {
-	c := &e.cfg
-	req.SetRequestURI(c.Target)
-	req.Header.SetMethod(c.Method)
-	hasUA := false
-	for _, h := range c.Headers {
-		switch {
-		case equalFold(h.Name, "Host"):
-			req.Header.SetHost(h.Value)
-			req.UseHostHeader = true
-		case equalFold(h.Name, "User-Agent"):
-			hasUA = true
-			req.Header.Set(h.Name, h.Value)
-		default:
-			req.Header.Add(h.Name, h.Value)
-		}
-	}
-	if !hasUA {
-		req.Header.SetUserAgent(c.UserAgent)
-	}
-	if !c.KeepAlive {
-		req.Header.SetConnectionClose()
-	}
-	if len(c.Body) > 0 {
-		req.SetBody(c.Body)
-	}
-}
-
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i]|0x20, b[i]|0x20
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
 
 func (e *Engine) elapsed() time.Duration { return time.Since(e.start) }
 
@@ -238,7 +217,7 @@ func (e *Engine) Progress() Progress {
 		p.Retried += e.live[i].retried.Load()
 	}
 	p.Pods = int(e.pods.count.Load())
-	p.Planned = e.limit
+	p.Planned = e.planned
 	return p
 }
 
@@ -260,36 +239,32 @@ func (e *PreflightError) Unwrap() error { return e.Err }
 
 // Preflight sends one request outside the measured run to check that the
 // target answers, so that a wrong URL or a stopped service is reported as
-// that, not as a report full of refusals. It returns the response status
-// and the identity found, if any; the error, a *PreflightError unless ctx
-// ended, is set only when no complete response arrived.
+// that, not as a report full of refusals. It uses the transport alone:
+// nothing is recorded. It returns the response status and the identity
+// found, if any; the error, a *PreflightError unless ctx ended, is set
+// only when no complete response arrived.
 func (e *Engine) Preflight(ctx context.Context) (status int, id PodIdentity, err error) {
-	var conns atomic.Uint64
-	var budget atomic.Int64
-	pods := newPodRegistry()
-	rec := newRecorder(make(chan *secSlot, 1), &budget, &liveCounters{}, 1<<20)
-	w := newWorker(e, rec, pods, &conns)
-	defer w.closeConn()
-	s := sample{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		w.attempt(&s)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		w.closeConn()
-		<-done
-		return 0, PodIdentity{}, ctx.Err()
+	req := Request{Deadline: time.Now().Add(e.cfg.Timeout)}
+	c, err := e.transport.Dial(ctx, req.Deadline)
+	if err != nil {
+		return 0, PodIdentity{}, preflightError(ctx, asAttemptError(err, true))
 	}
-	if s.status == 0 {
-		return 0, PodIdentity{}, &PreflightError{Outcome: s.outcome, Detail: s.detail, Answered: w.answered, Err: w.failErr}
+	defer c.Close()
+	var res Response
+	if err := c.RoundTrip(ctx, &req, &res); err != nil {
+		return 0, PodIdentity{}, preflightError(ctx, asAttemptError(err, false))
 	}
-	if s.pod != 0 {
-		id = pods.snapshot()[s.pod]
+	if src, ver := identitySource(e.identity, &res); len(src) > 0 {
+		id, _ = e.identity.Parse(src, ver)
 	}
-	return s.status, id, nil
+	return res.Status, id, nil
+}
+
+func preflightError(ctx context.Context, ae *AttemptError) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return &PreflightError{Outcome: ae.Outcome, Detail: ae.detail(errDetail(ae.Err)), Answered: ae.Answered, Err: ae.Err}
 }
 
 // Run sends the load and returns what it measured. It returns when the
@@ -320,8 +295,14 @@ func (e *Engine) Run(ctx context.Context) (*Stats, error) {
 	for i := range workers {
 		workers[i] = newWorker(e, recs[i], e.pods, &e.conns)
 	}
+	start, err := e.awaitStart(ctx)
+	if err != nil {
+		close(col.in)
+		<-col.done
+		return nil, err
+	}
 	e.mu.Lock()
-	e.start = time.Now()
+	e.start = start
 	e.begun = true
 	e.mu.Unlock()
 
@@ -350,6 +331,29 @@ func (e *Engine) Run(ctx context.Context) (*Stats, error) {
 	return e.merge(recs, conns, col, histMax), nil
 }
 
+// awaitStart returns the run's time base: Config.Start, once it has come,
+// or now. A Start already past by more than ScheduleTolerance is refused:
+// the requests due since would all leave late, in a burst.
+func (e *Engine) awaitStart(ctx context.Context) (time.Time, error) {
+	start := e.cfg.Start
+	if start.IsZero() {
+		return time.Now(), nil
+	}
+	wait := time.Until(start)
+	if wait < -ScheduleTolerance {
+		return time.Time{}, fmt.Errorf("loadgen: the run's start %s passed %v before Run was called", start.Format(time.RFC3339Nano), -wait.Round(time.Millisecond))
+	}
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done(): // the run sends nothing; Stats still say so
+		}
+	}
+	return start, nil
+}
+
 // connStats is what the run's connections did, beyond what recorders hold.
 type connStats struct {
 	peak              int
@@ -368,6 +372,7 @@ func (e *Engine) merge(recs []*recorder, conns connStats, col *collector, histMa
 		ConnsOpened: int64(e.conns.Load()),
 		PeakConns:   conns.peak,
 		MaxConns:    e.cfg.MaxConnections,
+		FailureCap:  max(e.cfg.MaxFailureRecords, 0),
 		PoolWaits:   conns.waits,
 		BytesIn:     conns.bytesIn,
 		BytesOut:    conns.bytesOut,

@@ -58,7 +58,12 @@ func (c *Counts) add(o *Counts) {
 	c.Retried += o.Retried
 }
 
-// Stats is everything a run measured. Offsets are from Start.
+// Stats is everything a run measured. Every time in it is an offset from
+// Start, the run's time base (Config.Start, or when Run began), and every
+// pod is an index into Pods. Stats of engines that ran at once merge with
+// Merge, which re-keys pods by identity and re-bases offsets onto the
+// earlier Start; their series merge second by second when their Starts
+// are a whole number of seconds apart (engines that share Config.Start).
 type Stats struct {
 	Start time.Time
 	// SendEnd is when the last request was sent; End when the last response
@@ -93,16 +98,19 @@ type Stats struct {
 	// Pods are the pods seen; Pods[0] is the unknown pod that failures
 	// without attribution are counted against.
 	Pods []PodStats
-	// Seconds is the run's series by intended send time: one entry per
-	// second, except in a long run, whose seconds away from its start, its
+	// Seconds is the run's series by intended send time: second n holds
+	// the requests due in [Start+n s, Start+n+1 s). One entry per second,
+	// except in a long run, whose seconds away from its start, its
 	// end and its phase marks are merged into buckets of up to a minute
 	// (see collector). Entries are contiguous and in time order.
 	Seconds []SecondStats
-	// Failures lists failed attempts in the order they were recorded per
-	// worker, capped at Config.MaxFailureRecords; FailuresOmitted counts the
-	// rest.
+	// Failures lists failed attempts by sequence number and attempt,
+	// at most FailureCap of them; FailuresOmitted counts the rest.
 	Failures        []FailureRecord
 	FailuresOmitted int64
+	// FailureCap is the most records Failures may hold
+	// (Config.MaxFailureRecords); 0: no cap.
+	FailureCap int
 }
 
 // PhaseStats is the part of a run between two MarkPhase calls.
@@ -117,6 +125,8 @@ type PhaseStats struct {
 type PodStats struct {
 	PodIdentity
 	Counts
+	// First and Last are the intended times of its first and last
+	// requests; meaningless while it has none.
 	First, Last time.Duration
 	// FirstOK is when the pod first answered with a 2xx (-1: never).
 	FirstOK      time.Duration

@@ -1,68 +1,41 @@
 package loadgen
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"fmt"
-	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
-// worker sends one request at a time on a connection it owns. Owning the
-// connection (rather than borrowing one from a pool) is what makes counting
-// exact: nothing behind the worker's back re-sends a request, every attempt
-// is the worker's to record, and the connection remembers which pod
-// answered on it last, so a failure without a body can still be attributed.
-// net/http's Transport and fasthttp's HostClient both silently retry
-// idempotent requests whose pooled connection failed; they are not used for
-// that reason. fasthttp only formats requests and parses responses here.
+// worker sends one request at a time on a connection it owns (see Conn for
+// why owning it makes counting exact), attributes each response to a pod,
+// and records it. The connection remembers which pod answered on it last,
+// so a failure without a body can still be attributed. The wire is the
+// Transport's: the worker only schedules, attributes and records.
 type worker struct {
-	e      *Engine
-	pods   *podRegistry
-	conns  *atomic.Uint64
-	rec    *recorder
-	recMu  *sync.Mutex // held around rec when workers share it (surge workers); nil otherwise
-	req    fasthttp.Request
-	resp   fasthttp.Response
-	c      conn
-	cache  map[string]int32 // identity source bytes → pod index
-	key    []byte           // scratch for cache keys
-	idBuf  []byte           // scratch for the request id header
-	nextIP int
-	// the response being read: the first MaxIdentityBytes of its body,
-	// the body bytes read so far, the search for Config.ExpectBody, and
-	// whether its final header block had arrived
-	win       []byte
-	bodyN     int64
-	match     streamMatcher
-	gotHeader bool
-	// why the last attempt failed, and whether any of a response had
-	// arrived; read by Preflight
-	failErr  error
-	answered bool
-	// bytes moved on connections already closed
+	e     *Engine
+	pods  *podRegistry
+	conns *atomic.Uint64
+	rec   *recorder
+	recMu *sync.Mutex // held around rec when workers share it (surge workers); nil otherwise
+	c     conn
+	req   Request
+	res   Response
+	cache map[string]int32 // identity source bytes → pod index
+	key   []byte           // scratch for cache keys
+	// bytes moved by every round trip so far
 	bytesIn, bytesOut int64
 }
 
-// conn is the worker's current connection; nc is nil between connections.
+// conn is the worker's current connection and what the worker knows of
+// it; Conn is nil between connections.
 type conn struct {
-	nc      net.Conn
-	counted countingConn
-	br      *bufio.Reader
-	bw      *bufio.Writer
+	Conn
 	id      uint64
 	served  int64
 	lastPod int32
-	idleAt  time.Time       // when the last response ended
-	raw     syscall.RawConn // the TCP socket under any TLS, for stale checks
 	// pending are failures answered on this connection before it named its
 	// pod, waiting to be attributed when it does.
 	pending []pendingFailure
@@ -72,49 +45,19 @@ type conn struct {
 // a service that never names its pods must not grow memory.
 const maxPending = 1000
 
-// staleAfter is how long a connection must have been idle before it is
-// checked for a close by the server. A busy connection is never checked, so
-// the fast path pays nothing.
-const staleAfter = time.Millisecond
-
-// countingConn counts bytes so that the worker can tell whether any part of
-// a response arrived before a failure, which decides whether a retry would
-// be safe.
-type countingConn struct {
-	net.Conn
-	in, out int64
-}
-
-func (c *countingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.in += int64(n)
-	return n, err
-}
-
-func (c *countingConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	c.out += int64(n)
-	return n, err
-}
-
 const (
 	identityCacheEntries = 1024
 	identityCacheKeyMax  = 256
 )
 
 func newWorker(e *Engine, rec *recorder, pods *podRegistry, conns *atomic.Uint64) *worker {
-	w := &worker{
+	return &worker{
 		e:     e,
 		pods:  pods,
 		conns: conns,
 		rec:   rec,
 		cache: make(map[string]int32),
-		match: newStreamMatcher(e.cfg.ExpectBody),
 	}
-	w.c.br = bufio.NewReaderSize(&w.c.counted, readBufferSize)
-	w.c.bw = bufio.NewWriterSize(&w.c.counted, 8<<10)
-	e.prepareRequest(&w.req)
-	return w
 }
 
 // runClosed is the closed model: the worker sends its next request as soon
@@ -126,7 +69,7 @@ func (w *worker) runClosed(ctx context.Context) {
 	defer w.closeConn()
 	defer w.rec.flush()
 	for ctx.Err() == nil {
-		seq := e.seq.Add(1) - 1
+		seq := e.shardSeq(e.seq.Add(1) - 1)
 		if e.limit > 0 && seq >= e.limit {
 			return
 		}
@@ -183,72 +126,41 @@ func (w *worker) do(j job) {
 // attempt sends the request once and fills in the outcome. It reports
 // whether the failure may be retried: the attempt was on a reused
 // connection, no byte of a response arrived, and the request is safe to
-// replay.
+// replay (net/http's rule).
 func (w *worker) attempt(s *sample) (retryable bool) {
 	e := w.e
 	s.status, s.detail, s.pod, s.attr, s.conn, s.connReqs, s.record = 0, "", 0, AttrNone, 0, 0, -1
-	w.failErr, w.answered, w.gotHeader = nil, false, false
-	deadline := time.Now().Add(e.cfg.Timeout)
-	if w.c.nc != nil && w.stale() {
+	w.req = Request{Seq: s.seq, Deadline: time.Now().Add(e.cfg.Timeout)}
+	if w.c.Conn != nil && !w.c.Reusable() {
 		w.closeConn()
 	}
-	reused := w.c.nc != nil
+	reused := w.c.Conn != nil
 	if !reused {
-		if err := w.dial(deadline); err != nil {
-			w.failErr = err
-			s.outcome = ErrorOutcome(err, true)
-			s.detail = "connect: " + errDetail(err)
-			s.hasLatency = s.outcome == TimeoutConnect
+		c, err := e.transport.Dial(context.Background(), w.req.Deadline)
+		if err != nil {
+			w.failed(s, asAttemptError(err, true))
 			return false
 		}
+		w.c = conn{Conn: c, id: w.conns.Add(1), pending: w.c.pending[:0]}
 	}
 	s.conn, s.connReqs = w.c.id, w.c.served
-	if err := w.c.nc.SetDeadline(deadline); err != nil {
-		w.closeConn()
-		s.outcome, s.detail = Other, "set deadline: "+err.Error()
-		return false
-	}
-	if e.cfg.RequestIDHeader != "" {
-		w.idBuf = strconv.AppendUint(w.idBuf[:0], s.seq+1, 10)
-		w.req.Header.SetBytesV(e.cfg.RequestIDHeader, w.idBuf)
-	}
-	in0 := w.c.counted.in
-	err := w.req.Write(w.c.bw)
-	if err == nil {
-		err = w.c.bw.Flush()
-	}
-	if err == nil {
-		// Wait for the first byte here rather than inside fasthttp, which
-		// wraps that error in a type that hides the cause (reset, EOF or
-		// timeout).
-		_, err = w.c.br.Peek(1)
-	}
-	if err == nil {
-		err = w.readResponse()
-	}
+	err := w.c.RoundTrip(context.Background(), &w.req, &w.res)
+	w.bytesIn += w.res.BytesIn
+	w.bytesOut += w.res.BytesOut
 	if err != nil {
-		gotBytes := w.c.counted.in > in0
-		w.failErr, w.answered = err, gotBytes
-		s.outcome = ErrorOutcome(err, false)
-		s.detail = errDetail(err)
-		if w.gotHeader {
-			s.detail = fmt.Sprintf("HTTP %d, body: %s", w.resp.Header.StatusCode(), s.detail)
-		}
-		s.hasLatency = s.outcome == TimeoutResponse
+		ae := asAttemptError(err, false)
+		w.failed(s, ae)
 		if w.c.lastPod != 0 {
 			s.pod, s.attr = w.c.lastPod, AttrConnection
 		}
 		w.closeConn()
-		return reused && !gotBytes && e.replayable && (s.outcome == EOF || s.outcome == Reset)
+		return reused && !ae.Answered && e.replayable && (s.outcome == EOF || s.outcome == Reset)
 	}
 	s.hasLatency = true
-	s.status = w.resp.StatusCode()
-	s.outcome = StatusOutcome(s.status)
-	if s.outcome == OK && !w.match.found {
-		s.outcome = BodyMismatch
-	}
+	s.status = w.res.Status
+	s.outcome = responseOutcome(&w.res)
 	if s.outcome != OK {
-		s.detail = responseDetail(s.status, w.win)
+		s.detail = responseDetail(s.status, w.res.Body)
 	}
 	if pod := w.identify(); pod != 0 {
 		w.c.lastPod = pod
@@ -263,87 +175,46 @@ func (w *worker) attempt(s *sample) (retryable bool) {
 		s.pod, s.attr = w.c.lastPod, AttrConnection
 	}
 	w.c.served++
-	if !e.cfg.KeepAlive || w.resp.ConnectionClose() || s.status == fasthttp.StatusSwitchingProtocols {
+	if w.res.Close {
 		w.closeConn()
-	} else {
-		w.c.idleAt = time.Now()
 	}
 	return false
 }
 
-// stale reports whether the server has closed the idle connection (its FIN
-// or a stray byte is waiting to be read). Clients that pool connections —
-// Go's net/http with its background read, JMeter's stale check, browsers —
-// notice this before they reuse a connection, so sending on it anyway would
-// count drops that no real client meets. Nothing was sent, so nothing is
-// recorded; only the race of a close crossing a request on the wire, which
-// real clients meet too, remains.
-func (w *worker) stale() bool {
-	switch {
-	case w.c.br.Buffered() > 0:
-		return true // bytes nobody asked for: the stream is out of step
-	case w.c.raw == nil || time.Since(w.c.idleAt) < staleAfter:
-		return false
+// failed records why an attempt got no complete response. A timeout has
+// a latency (the timeout); a refusal or a reset has none that means
+// anything.
+func (w *worker) failed(s *sample, ae *AttemptError) {
+	s.outcome = ae.Outcome
+	s.detail = ae.detail(errDetail(ae.Err))
+	s.hasLatency = s.outcome == TimeoutConnect || s.outcome == TimeoutResponse
+}
+
+// responseOutcome classifies a complete response: by its status, and a
+// 2xx whose body lacks the expected text as a mismatch.
+func responseOutcome(res *Response) Outcome {
+	o := StatusOutcome(res.Status)
+	if o == OK && !res.Matched {
+		return BodyMismatch
 	}
-	return peerClosed(w.c.raw)
+	return o
 }
 
 // hold keeps a failure answered on a still-open connection that has not
 // named its pod yet, so that it can be attributed when the connection does.
 func (w *worker) hold(s *sample, retried bool) {
-	if !s.outcome.Failed() || s.attr != AttrNone || w.c.nc == nil || w.c.id != s.conn || len(w.c.pending) >= maxPending {
+	if !s.outcome.Failed() || s.attr != AttrNone || w.c.Conn == nil || w.c.id != s.conn || len(w.c.pending) >= maxPending {
 		return
 	}
 	w.c.pending = append(w.c.pending, pendingFailure{record: s.record, outcome: s.outcome, retried: retried, intended: s.intended})
 }
 
-func (w *worker) dial(deadline time.Time) error {
-	e := w.e
-	addr := e.addrs[w.nextIP%len(e.addrs)]
-	w.nextIP++
-	d := net.Dialer{Deadline: deadline}
-	// Not the run's context: a connection being set up for a request that
-	// is already under way finishes (or times out) like the request does.
-	nc, err := d.DialContext(context.Background(), "tcp", addr)
-	if err != nil {
-		return err
-	}
-	w.c.raw = nil
-	if tc, ok := nc.(*net.TCPConn); ok {
-		w.c.raw, _ = tc.SyscallConn()
-	}
-	if e.tlsConfig != nil {
-		tc := tls.Client(nc, e.tlsConfig)
-		if err := tc.SetDeadline(deadline); err != nil {
-			nc.Close()
-			return err
-		}
-		if err := tc.Handshake(); err != nil {
-			nc.Close()
-			return err
-		}
-		nc = tc
-	}
-	w.c.nc = nc
-	w.c.counted = countingConn{Conn: nc}
-	w.c.br.Reset(&w.c.counted)
-	w.c.bw.Reset(&w.c.counted)
-	w.c.id = w.conns.Add(1)
-	w.c.served = 0
-	w.c.lastPod = 0
-	w.c.pending = w.c.pending[:0]
-	return nil
-}
-
 func (w *worker) closeConn() {
-	if w.c.nc == nil {
+	if w.c.Conn == nil {
 		return
 	}
-	w.c.nc.Close()
-	w.c.nc = nil
-	w.bytesIn += w.c.counted.in
-	w.bytesOut += w.c.counted.out
-	w.c.counted = countingConn{}
+	_ = w.c.Close()
+	w.c.Conn = nil
 }
 
 // identify returns the index of the pod that sent the current response, or
@@ -352,18 +223,7 @@ func (w *worker) closeConn() {
 // takes no lock and allocates nothing.
 func (w *worker) identify() int32 {
 	id := w.e.identity
-	var src, ver []byte
-	switch {
-	case id.FromHeaders():
-		src = w.resp.Header.Peek(id.header)
-		if id.versionHeader != "" {
-			ver = w.resp.Header.Peek(id.versionHeader)
-		}
-	case id.Enabled():
-		src = w.win // the body's first MaxIdentityBytes
-	default:
-		return 0
-	}
+	src, ver := identitySource(id, &w.res)
 	if len(src) == 0 {
 		return 0
 	}
@@ -382,6 +242,37 @@ func (w *worker) identify() int32 {
 		w.cache[string(w.key)] = i
 	}
 	return i
+}
+
+// captureHeaders names the response headers a transport must hand back
+// for id: the pod's and the version's, for header identities.
+func captureHeaders(id *Identity) []string {
+	if !id.FromHeaders() {
+		return nil
+	}
+	if id.versionHeader != "" {
+		return []string{id.header, id.versionHeader}
+	}
+	return []string{id.header}
+}
+
+// identitySource returns what id reads a response's pod from (the pod
+// header, or the body's first MaxIdentityBytes) and the version header;
+// nil when id reads nothing. res.Header is as captureHeaders(id) asked.
+func identitySource(id *Identity, res *Response) (src, ver []byte) {
+	switch {
+	case id.FromHeaders():
+		if len(res.Header) > 0 {
+			src = res.Header[0]
+		}
+		if len(res.Header) > 1 {
+			ver = res.Header[1]
+		}
+		return src, ver
+	case id.Enabled():
+		return res.Body, nil
+	}
+	return nil, nil
 }
 
 func errDetail(err error) string {

@@ -1,0 +1,105 @@
+package loadgen
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// allocServer is an in-process fasthttp server on loopback that answers
+// with the seed payload and the pod in headers; it allocates nothing per
+// request once warm, so the counts below are the client's.
+func allocServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := []byte("testapp-7d9f8b6c5-x2k4q >> 10.244.0.17 >> v1")
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("X-Pod", "testapp-7d9f8b6c5-x2k4q")
+		ctx.Response.Header.Set("X-Version", "v1")
+		ctx.SetBody(payload)
+	}}
+	go srv.Serve(ln) //nolint:errcheck // ends with the listener
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return "http://" + ln.Addr().String() + "/common/healthy"
+}
+
+// TestHTTP1RoundTripDoesNotAllocate: a request on a kept-alive HTTP/1.1
+// connection, with a request id, captured identity headers and an
+// expected body, allocates nothing.
+func TestHTTP1RoundTripDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	url := allocServer(t)
+	id, err := ParseIdentity("header:X-Pod,X-Version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(context.Background(), Config{Target: url, Concurrency: 1, KeepAlive: true, Identity: id,
+		RequestIDHeader: "X-Request-Id", ExpectBody: []byte(">> v1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.transport.Dial(context.Background(), time.Now().Add(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var res Response
+	req := Request{Seq: 1}
+	ctx := context.Background()
+	roundTrip := func() {
+		req.Seq++
+		req.Deadline = time.Now().Add(10 * time.Second)
+		if err := c.RoundTrip(ctx, &req, &res); err != nil {
+			t.Fatal(err)
+		}
+		if res.Status != 200 || !res.Matched || res.Close || len(res.Header) != 2 || string(res.Header[0]) != "testapp-7d9f8b6c5-x2k4q" {
+			t.Fatalf("response %+v", res)
+		}
+	}
+	roundTrip() // grow the header slice once
+	if n := testing.AllocsPerRun(500, roundTrip); n != 0 {
+		t.Errorf("%v allocations per round trip, want 0", n)
+	}
+}
+
+// TestWorkerRequestDoesNotAllocate: the whole path of a request through a
+// worker (send, identify from the body, record) allocates nothing once
+// the worker is warm.
+func TestWorkerRequestDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	url := allocServer(t)
+	e, err := New(context.Background(), Config{Target: url, Concurrency: 1, KeepAlive: true, RequestIDHeader: "X-Request-Id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.start = time.Now()
+	out := make(chan *secSlot, 4)
+	var budget atomic.Int64
+	rec := newRecorder(out, &budget, &liveCounters{}, 30_000_000)
+	w := newWorker(e, rec, newPodRegistry(), &e.conns)
+	defer w.closeConn()
+	var seq uint64
+	do := func() {
+		seq++
+		w.do(job{seq: seq}) // due at 0: every request in second 0, nothing handed over
+	}
+	do()
+	if n := testing.AllocsPerRun(500, do); n != 0 {
+		t.Errorf("%v allocations per request, want 0", n)
+	}
+	// 1 + AllocsPerRun's warm-up + 500
+	if rec.pods[1].Outcomes[OK] != 502 || w.c.id != 1 {
+		t.Fatalf("pod 1 answered %d requests on connection %d: want 502 on connection 1", rec.pods[1].Outcomes[OK], w.c.id)
+	}
+}
