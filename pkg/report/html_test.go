@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -333,4 +335,37 @@ func TestChartBucketsKeepFailures(t *testing.T) {
 func htmlTestEscape(s string) string {
 	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;")
 	return r.Replace(s)
+}
+
+// TestHTMLGolden pins the whole page of each fixture, charts included, so
+// that a change to the page shows in review as a diff of the golden file:
+// go test ./pkg/report -run HTMLGolden -update rewrites them.
+func TestHTMLGolden(t *testing.T) {
+	for _, name := range []string{"failing-rollout", "passing-norollout"} {
+		t.Run(name, func(t *testing.T) {
+			got := htmlRender(t, reportFixture(t, name+".json"))
+			path := filepath.Join("testdata", "html-"+name+".html.golden")
+			if *updateGolden {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if got == string(want) {
+				return
+			}
+			// The page is 100 kB: name the first line that differs.
+			g, w := strings.Split(got, "\n"), strings.Split(string(want), "\n")
+			for i := range min(len(g), len(w)) {
+				if g[i] != w[i] {
+					t.Fatalf("%s differs at line %d (run with -update if intended):\n got %.300q\nwant %.300q", path, i+1, g[i], w[i])
+				}
+			}
+			t.Fatalf("%s differs: %d lines, want %d (run with -update if intended)", path, len(g), len(w))
+		})
+	}
 }
