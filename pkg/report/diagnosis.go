@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rolltest/rolltest/pkg/loadgen"
 	"github.com/rolltest/rolltest/pkg/rollout"
 )
 
@@ -65,19 +66,28 @@ func (f *Failure) span() (from, to float64) {
 // connecting says whether the outcome ended an attempt before it had a
 // connection.
 func connecting(outcome string) bool {
-	switch outcome {
-	case "refused", "timeout_connect", "unreachable", "dns", "tls":
+	switch o, _ := loadgen.ParseOutcome(outcome); o {
+	case loadgen.Refused, loadgen.TimeoutConnect, loadgen.Unreachable, loadgen.DNS, loadgen.TLS:
 		return true
 	}
 	return false
 }
 
+// connFailure says whether the outcome is the connection's failure rather
+// than an answer: what a pod that stopped listening or went away causes.
 func connFailure(outcome string) bool {
-	switch outcome {
-	case "refused", "unreachable", "reset", "eof", "timeout_connect", "timeout_response":
+	switch o, _ := loadgen.ParseOutcome(outcome); o {
+	case loadgen.Refused, loadgen.Unreachable, loadgen.Reset, loadgen.EOF, loadgen.TimeoutConnect, loadgen.TimeoutResponse:
 		return true
 	}
 	return false
+}
+
+// closedOrReset says whether the outcome is the connection closed or reset
+// under the attempt.
+func closedOrReset(outcome string) bool {
+	o, _ := loadgen.ParseOutcome(outcome)
+	return o == loadgen.Reset || o == loadgen.EOF
 }
 
 type podFailures struct {
@@ -159,7 +169,7 @@ func inWindows(r *Result, state string) (n int, outcomes map[string]int64, pods 
 		case suspectTerminating:
 			fits = !answered && f.ConnRequests == 0
 		case suspectStarting:
-			fits = answered || f.Outcome == "refused"
+			fits = answered || f.Outcome == loadgen.Refused.String()
 		}
 		if !fits {
 			continue
@@ -283,7 +293,7 @@ func noDrainHint(r *Result) *Hint {
 		if lc == nil || lc.TerminatingS == nil || f.AtS < *lc.TerminatingS-0.001 {
 			return false
 		}
-		return f.ConnRequests > 0 && (f.Outcome == "reset" || f.Outcome == "eof")
+		return f.ConnRequests > 0 && closedOrReset(f.Outcome)
 	})
 	if len(groups) == 0 {
 		return nil
@@ -340,7 +350,7 @@ func failuresByPodHint(r *Result, earlier []Hint) *Hint {
 	}
 	reused := 0
 	for _, f := range r.Failures.Records {
-		if f.ConnRequests > 0 && (f.Outcome == "reset" || f.Outcome == "eof") {
+		if f.ConnRequests > 0 && closedOrReset(f.Outcome) {
 			reused++
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rolltest/rolltest/pkg/loadgen"
 	"github.com/rolltest/rolltest/pkg/rollout"
 )
 
@@ -366,23 +367,6 @@ func htmlPods(r *Result) ([]htmlPod, []string) {
 	return out, cols
 }
 
-var htmlOutcomeMeanings = map[string]string{
-	"ok":               "2xx response",
-	"http_other":       "1xx/3xx response",
-	"http_4xx":         "4xx response",
-	"http_5xx":         "5xx response",
-	"refused":          "connection refused",
-	"unreachable":      "no route to the host or network",
-	"reset":            "connection reset",
-	"eof":              "connection closed before the response",
-	"timeout_connect":  "no connection within the timeout",
-	"timeout_response": "no response within the timeout",
-	"dns":              "name did not resolve",
-	"tls":              "TLS failure",
-	"body_mismatch":    "unexpected body",
-	"other":            "other error",
-}
-
 func htmlOutcomes(t Totals) []htmlOutcome {
 	seen := map[string]*htmlOutcome{}
 	var out []*htmlOutcome
@@ -390,7 +374,8 @@ func htmlOutcomes(t Totals) []htmlOutcome {
 		if o, ok := seen[name]; ok {
 			return o
 		}
-		o := &htmlOutcome{Name: name, Meaning: htmlOutcomeMeanings[name], Failure: name != "ok"}
+		oc, _ := loadgen.ParseOutcome(name)
+		o := &htmlOutcome{Name: name, Meaning: oc.Meaning(), Failure: oc.Failed()}
 		seen[name] = o
 		out = append(out, o)
 		return o

@@ -242,18 +242,19 @@ func phaseNamed(r *Result, name string) *Phase {
 	return nil
 }
 
-// rankedOutcomes lists the outcomes with a non-zero count: "ok" first when
-// withOK, then the largest count first, ties by name.
+// rankedOutcomes lists the outcomes with a non-zero count: the dropped
+// ones largest count first, ties by name; withOK puts the others (ok)
+// before them.
 func rankedOutcomes(m map[string]int64, withOK bool) []string {
 	var keys []string
 	for k, v := range m {
-		if v > 0 && (withOK || k != "ok") {
+		if v > 0 && (withOK || dropped(k)) {
 			keys = append(keys, k)
 		}
 	}
 	slices.SortFunc(keys, func(a, b string) int {
-		if (a == "ok") != (b == "ok") {
-			if a == "ok" {
+		if da, db := dropped(a), dropped(b); da != db {
+			if db {
 				return -1
 			}
 			return 1
@@ -264,6 +265,14 @@ func rankedOutcomes(m map[string]int64, withOK bool) []string {
 		return strings.Compare(a, b)
 	})
 	return keys
+}
+
+// dropped says whether the outcome named name counts as a dropped request,
+// as loadgen's outcome table says; a name the table lacks (a newer
+// rolltest's) does.
+func dropped(name string) bool {
+	o, _ := loadgen.ParseOutcome(name)
+	return o.Failed()
 }
 
 // outcomeSentence lists failure outcomes, largest first: "3 reset, 1 eof".
