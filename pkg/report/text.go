@@ -319,22 +319,3 @@ func lifecycleText(lc *Lifecycle) string {
 	add("deleted", lc.DeletedS)
 	return strings.Join(parts, ", ")
 }
-
-func share(part, whole int64) float64 {
-	if whole == 0 {
-		return 0
-	}
-	return float64(part) / float64(whole)
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func trimFloat(f float64) string {
-	s := fmt.Sprintf("%.1f", f)
-	return strings.TrimSuffix(s, ".0")
-}
