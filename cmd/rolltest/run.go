@@ -15,6 +15,7 @@ import (
 
 	"github.com/rolltest/rolltest/pkg/loadgen"
 	"github.com/rolltest/rolltest/pkg/report"
+	"github.com/rolltest/rolltest/pkg/report/html"
 	"github.com/rolltest/rolltest/pkg/rollout"
 	"github.com/rolltest/rolltest/pkg/runner"
 )
@@ -473,7 +474,7 @@ func writeReports(res *report.Result, of outputFlags, stdout io.Writer) error {
 		write      func(io.Writer, *report.Result) error
 	}{
 		{"--json", of.jsonFile, report.WriteJSON},
-		{"--html", of.htmlFile, report.WriteHTML},
+		{"--html", of.htmlFile, html.Write},
 		{"--junit", of.junitFile, report.WriteJUnit},
 		{"--hgrm", of.hgrmFile, report.WriteHGRM},
 	}

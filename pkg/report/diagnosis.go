@@ -325,16 +325,16 @@ func failuresByPodHint(r *Result, earlier []Hint) *Hint {
 	}
 	h := &Hint{
 		Code: HintFailuresByPod, Severity: "error",
-		Title:  fmt.Sprintf("%s requests were dropped", group(r.Totals.Failed)),
+		Title:  fmt.Sprintf("%s requests were dropped", FormatCount(r.Totals.Failed)),
 		Detail: "These failures are not explained by a pod starting or stopping; the service itself failed them.",
 	}
 	for _, p := range r.Pods {
 		if p.Failed == 0 && p.Retried == 0 {
 			continue
 		}
-		e := fmt.Sprintf("%s: %s of %s requests failed (%s)", podLabel(&p), group(p.Failed), group(p.Requests), outcomeSentence(p.Outcomes))
+		e := fmt.Sprintf("%s: %s of %s requests failed (%s)", podLabel(&p), FormatCount(p.Failed), FormatCount(p.Requests), outcomeSentence(p.Outcomes))
 		if p.Retried > 0 {
-			e += fmt.Sprintf(", %s more attempts retried", group(p.Retried))
+			e += fmt.Sprintf(", %s more attempts retried", FormatCount(p.Retried))
 		}
 		var how []string
 		for k, v := range p.AttributedBy {
@@ -367,7 +367,7 @@ func retriesHint(r *Result) *Hint {
 	}
 	return &Hint{
 		Code: HintRetriesHidDrops, Severity: "warning",
-		Title:    fmt.Sprintf("%s attempts failed and were silently re-sent", group(r.Totals.Retried)),
+		Title:    fmt.Sprintf("%s attempts failed and were silently re-sent", FormatCount(r.Totals.Retried)),
 		Detail:   "A client that retries (Go's net/http, browsers, --retries) hides these drops; a non-idempotent request, or a client without retries, would have failed.",
 		Evidence: []string{"retried attempts by outcome: " + outcomeSentence(r.Totals.RetriedOutcomes)},
 		Fix:      "Treat retried attempts as drops when judging a rollout: run with --retries 0 (the default) to see them as failures.",
@@ -410,7 +410,7 @@ func pinningHint(r *Result) *Hint {
 	var top string
 	var topShare float64
 	for _, s := range r.Series {
-		w := min(s.Width(), chartMaxSeconds) // a damaged document's width cannot overflow the sums
+		w := min(s.Width(), MaxRunSeconds) // a damaged document's width cannot overflow the sums
 		if s.Requests < int64(5*w) || transitionIn(transition, s.T, w) {
 			continue
 		}
@@ -465,7 +465,7 @@ func generatorHint(r *Result) *Hint {
 	t := r.Totals
 	evidence := []string{
 		fmt.Sprintf("%s of %s requests (%s) left more than %s after they were due (--max-late %s), up to %s late",
-			group(t.BehindSends), group(t.Requests), percent(share), msText(scheduleToleranceMs), percent(maxLateShare(r)), msText(t.MaxSendDelayMs)),
+			FormatCount(t.BehindSends), FormatCount(t.Requests), percent(share), msText(scheduleToleranceMs), percent(maxLateShare(r)), msText(t.MaxSendDelayMs)),
 		fmt.Sprintf("achieved %s req/s of the %s asked for", trimFloat(t.AchievedRPS), trimFloat(r.Config.Rate)),
 	}
 	if t.MaxSendDelayMs >= r.Config.TimeoutMs {
@@ -474,7 +474,7 @@ func generatorHint(r *Result) *Hint {
 	fix := "The sending machine could not keep up: run rolltest on a less loaded machine or core, or lower --rate."
 	if t.PoolWaits > 0 {
 		evidence = append(evidence, fmt.Sprintf("%s requests found all %s connections busy (--max-connections) and waited for one; %s were open at most",
-			group(t.PoolWaits), group(int64(r.Config.MaxConnections)), group(int64(t.ConnectionsPeak))))
+			FormatCount(t.PoolWaits), FormatCount(int64(r.Config.MaxConnections)), FormatCount(int64(t.ConnectionsPeak))))
 		fix = fmt.Sprintf("Raise --max-connections above %d (each connection carries one request at a time, so a slow service needs rate × latency of them), or lower --rate.", r.Config.MaxConnections)
 	}
 	return &Hint{

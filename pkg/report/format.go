@@ -12,9 +12,9 @@ import (
 // How the plain renderers, the verdict and the diagnosis write numbers and
 // outcome counts: in one place, so that they read alike.
 
-// group writes n with thousands separators: 1,234,567. The text summary
-// and the HTML report both use it, so their numbers read alike.
-func group(n int64) string {
+// FormatCount writes n with thousands separators: 1,234,567. The text
+// summary and the HTML report both use it, so their numbers read alike.
+func FormatCount(n int64) string {
 	s := fmt.Sprint(n)
 	neg := strings.HasPrefix(s, "-")
 	if neg {

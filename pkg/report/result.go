@@ -1,7 +1,8 @@
 // Package report holds the result document of a rolltest run — the
-// product's API — and everything that derives from it: the verdict against
-// the gate thresholds, the diagnosis hints, and the renderers (text, JSON,
-// HTML, JUnit, .hgrm).
+// product's API — its building from a run's measurements, and what derives
+// from it alone: the verdict against the gate thresholds, the diagnosis
+// hints, and the plain renderers (text, JSON, JUnit, .hgrm). The HTML page,
+// with its charts and their dependencies, is package report/html.
 //
 // Every field is documented in docs/result-schema.md. The schema is
 // versioned: fields may be added within rolltest/v1, never renamed, removed
@@ -255,6 +256,11 @@ type Second struct {
 	P99Ms     float64          `json:"p99_ms"`
 	MaxMs     float64          `json:"max_ms"`
 }
+
+// MaxRunSeconds is a year: no run is longer, so a second (or a width)
+// beyond it in a document comes from damage, and whoever reads the series
+// leaves it out rather than overflow on it.
+const MaxRunSeconds = 366 * 24 * 3600
 
 // Width is how many seconds s covers: WidthS, or 1 when absent or invalid.
 func (s Second) Width() int { return max(1, s.WidthS) }

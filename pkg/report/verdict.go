@@ -194,7 +194,7 @@ func scheduleGate(r *Result) Gate {
 	g.Message = fmt.Sprintf("schedule not kept: %s of requests left more than %s late (limit %s), up to %s late",
 		percent(share), msText(scheduleToleranceMs), percent(limit), msText(t.MaxSendDelayMs))
 	if t.PoolWaits > 0 {
-		g.Message += fmt.Sprintf("; %s waited for a connection at --max-connections %d", group(t.PoolWaits), r.Config.MaxConnections)
+		g.Message += fmt.Sprintf("; %s waited for a connection at --max-connections %d", FormatCount(t.PoolWaits), r.Config.MaxConnections)
 	}
 	return g
 }
@@ -212,9 +212,9 @@ func summary(r *Result, v Verdict, failed []string) string {
 	if kept, _ := scheduleKept(r); !kept {
 		b.WriteString("the measurement is in doubt, not only the service: rolltest fell behind its schedule. ")
 	}
-	fmt.Fprintf(&b, "%s of %s requests dropped", group(r.Totals.Failed), group(r.Totals.Requests))
+	fmt.Fprintf(&b, "%s of %s requests dropped", FormatCount(r.Totals.Failed), FormatCount(r.Totals.Requests))
 	if r.Totals.Retried > 0 {
-		fmt.Fprintf(&b, ", %s more hidden by retries", group(r.Totals.Retried))
+		fmt.Fprintf(&b, ", %s more hidden by retries", FormatCount(r.Totals.Retried))
 	}
 	if r.Rollout != nil {
 		switch {

@@ -1,8 +1,9 @@
-package report
+package html
 
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,13 +12,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rolltest/rolltest/pkg/report"
+	"github.com/rolltest/rolltest/pkg/report/internal/reporttest"
 	"github.com/rolltest/rolltest/pkg/rollout"
 )
 
-func htmlRender(t testing.TB, r *Result) string {
+func htmlRender(t testing.TB, r *report.Result) string {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := WriteHTML(&buf, r); err != nil {
+	if err := Write(&buf, r); err != nil {
 		t.Fatal(err)
 	}
 	return buf.String()
@@ -26,7 +29,7 @@ func htmlRender(t testing.TB, r *Result) string {
 // TestHTMLTenMinuteSize: a long run's report must stay small enough to
 // attach, mail and open quickly.
 func TestHTMLTenMinuteSize(t *testing.T) {
-	r := simTenMinutes()
+	r := reporttest.TenMinutes()
 	if len(r.Series) != 600 || len(r.Pods) != 6 || len(r.Versions) != 2 || len(r.Rollout.Events) != 20 || len(r.Failures.Records) != 1000 {
 		t.Fatalf("synthetic run: %d s, %d pods, %d versions, %d events, %d failure records",
 			len(r.Series), len(r.Pods), len(r.Versions), len(r.Rollout.Events), len(r.Failures.Records))
@@ -46,8 +49,8 @@ func TestHTMLTenMinuteSize(t *testing.T) {
 
 // TestHTMLSelfContained: nothing in the page may be fetched.
 func TestHTMLSelfContained(t *testing.T) {
-	for _, name := range []string{"failing-rollout.json", "passing-norollout.json"} {
-		out := htmlRender(t, reportFixture(t, name))
+	for _, name := range reporttest.Fixtures() {
+		out := htmlRender(t, reporttest.Fixture(t, name))
 		for _, re := range []string{`(?i)<script`, `(?i)<link\b`, `(?i)\b(src|href|srcset|action|poster|data)\s*=`, `(?i)url\s*\(`, `(?i)@import`, `(?i)<(img|iframe|object|embed|image|use)\b`} {
 			if m := regexp.MustCompile(re).FindString(out); m != "" {
 				t.Errorf("%s: found %q", name, m)
@@ -60,7 +63,7 @@ func TestHTMLSelfContained(t *testing.T) {
 }
 
 func TestHTMLFailingRollout(t *testing.T) {
-	r := reportFixture(t, "failing-rollout.json")
+	r := reporttest.Fixture(t, reporttest.FailingRollout)
 	out := htmlRender(t, r)
 	for _, want := range []string{
 		`<div class="word">FAIL</div>`, `id="rollout-h"`, `id="events"`, `id="chart-throughput-pods"`,
@@ -74,7 +77,7 @@ func TestHTMLFailingRollout(t *testing.T) {
 }
 
 func TestHTMLNoRollout(t *testing.T) {
-	r := reportFixture(t, "passing-norollout.json")
+	r := reporttest.Fixture(t, reporttest.PassingNoRollout)
 	if r.Rollout != nil || len(r.Phases) != 1 || r.Phases[0].Name != "load" {
 		t.Fatalf("fixture is not a run without rollout")
 	}
@@ -171,8 +174,8 @@ var xssPayloads = []string{
 // comes from outside: the cluster (pod names, versions, event messages),
 // the target (failure details, status), the user (URL, headers) and the
 // diagnosis.
-func xssResult(t testing.TB) *Result {
-	r := reportFixture(t, "failing-rollout.json")
+func xssResult(t testing.TB) *report.Result {
+	r := reporttest.Fixture(t, reporttest.FailingRollout)
 	p := func(i int) string { return xssPayloads[i%len(xssPayloads)] }
 	rename := map[string]string{}
 	for i := range r.Pods {
@@ -233,7 +236,7 @@ func xssResult(t testing.TB) *Result {
 		r.Phases[i].Name = p(i)
 		r.Phases[i].Outcomes = map[string]int64{p(i + 1): 2}
 	}
-	r.Diagnosis = append(r.Diagnosis, Hint{Code: p(0), Severity: p(1), Title: p(2), Detail: p(3), Evidence: []string{p(4), p(5)}, Fix: p(0)})
+	r.Diagnosis = append(r.Diagnosis, report.Hint{Code: p(0), Severity: p(1), Title: p(2), Detail: p(3), Evidence: []string{p(4), p(5)}, Fix: p(0)})
 	for i := range r.Diagnosis {
 		r.Diagnosis[i].Detail += " " + p(i)
 	}
@@ -241,7 +244,7 @@ func xssResult(t testing.TB) *Result {
 	for i := range r.Verdict.Gates {
 		r.Verdict.Gates[i].Message = p(i)
 	}
-	r.Verdict.Gates = append(r.Verdict.Gates, Gate{Name: p(2), Message: p(3)})
+	r.Verdict.Gates = append(r.Verdict.Gates, report.Gate{Name: p(2), Message: p(3)})
 	return r
 }
 
@@ -249,45 +252,45 @@ func xssResult(t testing.TB) *Result {
 // without error.
 func TestHTMLOddResults(t *testing.T) {
 	zero := 0.0
-	cases := map[string]*Result{
+	cases := map[string]*report.Result{
 		"empty":     {},
-		"no series": {Schema: Schema, Rollout: &Rollout{Events: []rollout.Event{{Kind: rollout.EventTrigger, AtS: 1}}}},
-		"nan": {Schema: Schema, Latency: Latency{LatencySummary: LatencySummary{Count: 1, P50Ms: math.NaN()}},
-			Series:  []Second{{T: 0, Requests: 1, P50Ms: math.NaN(), MaxMs: math.Inf(1)}},
-			Rollout: &Rollout{TriggeredS: &zero, Events: []rollout.Event{{Kind: "x", AtS: math.NaN()}}}},
-		"wild t": {Series: []Second{{T: -5, Requests: 3}, {T: math.MaxInt, Requests: 1}, {T: 3, Requests: 2, Failed: 2, MaxMs: 1}}},
-		"wild width": {Config: Config{KeepAlive: true}, Totals: Totals{Requests: 500},
-			Pods: []Pod{{ID: "a", OK: 1}, {ID: "b", OK: 1}},
-			Series: []Second{{T: 0, WidthS: -3, Requests: 9, ByPod: map[string]int64{"a": 9}}, {T: 5, WidthS: math.MaxInt, Requests: 9},
-				{T: 7, WidthS: 120, Requests: 600, ByPod: map[string]int64{"b": 600}}, {T: 9, WidthS: chartMaxSeconds, Requests: 1}}},
-		"zeros": {Series: []Second{{T: 0}, {T: 1}}, Pods: []Pod{{ID: "a", Lifecycle: &Lifecycle{}}}},
-		"one":   {Series: []Second{{T: 0, Requests: 1, OK: 1, P50Ms: 1, P99Ms: 1, MaxMs: 1, ByVersion: map[string]int64{"v": 1}}}},
-		"many pods": func() *Result {
-			r := &Result{Series: make([]Second, 50)}
+		"no series": {Schema: report.Schema, Rollout: &report.Rollout{Events: []rollout.Event{{Kind: rollout.EventTrigger, AtS: 1}}}},
+		"nan": {Schema: report.Schema, Latency: report.Latency{LatencySummary: report.LatencySummary{Count: 1, P50Ms: math.NaN()}},
+			Series:  []report.Second{{T: 0, Requests: 1, P50Ms: math.NaN(), MaxMs: math.Inf(1)}},
+			Rollout: &report.Rollout{TriggeredS: &zero, Events: []rollout.Event{{Kind: "x", AtS: math.NaN()}}}},
+		"wild t": {Series: []report.Second{{T: -5, Requests: 3}, {T: math.MaxInt, Requests: 1}, {T: 3, Requests: 2, Failed: 2, MaxMs: 1}}},
+		"wild width": {Config: report.Config{KeepAlive: true}, Totals: report.Totals{Requests: 500},
+			Pods: []report.Pod{{ID: "a", OK: 1}, {ID: "b", OK: 1}},
+			Series: []report.Second{{T: 0, WidthS: -3, Requests: 9, ByPod: map[string]int64{"a": 9}}, {T: 5, WidthS: math.MaxInt, Requests: 9},
+				{T: 7, WidthS: 120, Requests: 600, ByPod: map[string]int64{"b": 600}}, {T: 9, WidthS: report.MaxRunSeconds, Requests: 1}}},
+		"zeros": {Series: []report.Second{{T: 0}, {T: 1}}, Pods: []report.Pod{{ID: "a", Lifecycle: &report.Lifecycle{}}}},
+		"one":   {Series: []report.Second{{T: 0, Requests: 1, OK: 1, P50Ms: 1, P99Ms: 1, MaxMs: 1, ByVersion: map[string]int64{"v": 1}}}},
+		"many pods": func() *report.Result {
+			r := &report.Result{Series: make([]report.Second, 50)}
 			for i := range r.Series {
-				r.Series[i] = Second{T: i, Requests: 40, ByPod: map[string]int64{}}
+				r.Series[i] = report.Second{T: i, Requests: 40, ByPod: map[string]int64{}}
 				for j := 0; j < 40; j++ {
 					r.Series[i].ByPod[string(rune('A'+j))] = 1
 				}
 			}
 			return r
 		}(),
-		"bad histogram": {Latency: Latency{Histogram: "bm90IGEgaGlzdG9ncmFt"}},
+		"bad histogram": {Latency: report.Latency{Histogram: "bm90IGEgaGlzdG9ncmFt"}},
 	}
 	for name, r := range cases {
 		t.Run(name, func(t *testing.T) {
 			// Through JSON where possible, as the CLI reads results.
 			if b, err := json.Marshal(r); err == nil {
-				var rr Result
+				var rr report.Result
 				if json.Unmarshal(b, &rr) == nil {
 					htmlRender(t, &rr)
 				}
 			}
 			htmlRender(t, r)
-			Diagnose(r)
+			report.Diagnose(r)
 		})
 	}
-	if err := WriteHTML(&bytes.Buffer{}, nil); err == nil {
+	if err := Write(&bytes.Buffer{}, nil); err == nil {
 		t.Error("nil result accepted")
 	}
 }
@@ -295,10 +298,10 @@ func TestHTMLOddResults(t *testing.T) {
 // TestChartBucketsKeepFailures: downsampling sums counts and takes the
 // maximum latency, so that no failed second and no spike disappears.
 func TestChartBucketsKeepFailures(t *testing.T) {
-	series := make([]Second, 3600)
+	series := make([]report.Second, 3600)
 	var failed int64
 	for i := range series {
-		series[i] = Second{T: i, Requests: 100, P50Ms: 2, P99Ms: 5, MaxMs: 9}
+		series[i] = report.Second{T: i, Requests: 100, P50Ms: 2, P99Ms: 5, MaxMs: 9}
 		if i%397 == 0 {
 			series[i].Failed = 1
 			failed++
@@ -337,14 +340,17 @@ func htmlTestEscape(s string) string {
 	return r.Replace(s)
 }
 
+// updateGolden rewrites the golden files in testdata instead of comparing:
+// go test ./pkg/report/html -run Golden -update
+var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata")
+
 // TestHTMLGolden pins the whole page of each fixture, charts included, so
-// that a change to the page shows in review as a diff of the golden file:
-// go test ./pkg/report -run HTMLGolden -update rewrites them.
+// that a change to the page shows in review as a diff of the golden file.
 func TestHTMLGolden(t *testing.T) {
-	for _, name := range []string{"failing-rollout", "passing-norollout"} {
+	for _, name := range reporttest.Fixtures() {
 		t.Run(name, func(t *testing.T) {
-			got := htmlRender(t, reportFixture(t, name+".json"))
-			path := filepath.Join("testdata", "html-"+name+".html.golden")
+			got := htmlRender(t, reporttest.Fixture(t, name))
+			path := filepath.Join("testdata", "html-"+strings.TrimSuffix(name, ".json")+".html.golden")
 			if *updateGolden {
 				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 					t.Fatal(err)
@@ -368,4 +374,69 @@ func TestHTMLGolden(t *testing.T) {
 			t.Fatalf("%s differs: %d lines, want %d (run with -update if intended)", path, len(g), len(w))
 		})
 	}
+}
+
+// TestDownSampledSeriesCharts: a document whose series has buckets of
+// merged seconds draws every chart, and the charts' buckets each hold whole
+// entries of the series, so that their rates divide by the width they
+// cover and every count is kept.
+func TestDownSampledSeriesCharts(t *testing.T) {
+	r := report.Build(report.Input{
+		Config: report.Config{Mode: "rate", Rate: 100, Connections: 1, KeepAlive: true, Identity: "seed"},
+		Stats:  reporttest.DownSampledStats(),
+	})
+	report.Diagnose(r)
+	report.Judge(r)
+	var doc bytes.Buffer
+	if err := report.WriteJSON(&doc, r); err != nil {
+		t.Fatal(err)
+	}
+	back, err := report.ReadResult(&doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	htmlRender(t, back)
+	for _, c := range []chartSVG{chartThroughput(back, false), chartThroughput(back, true)} {
+		if c.Err != "" {
+			t.Fatalf("throughput chart: %s", c.Err)
+		}
+	}
+	if c, _ := chartLatency(back); c.Err != "" {
+		t.Fatalf("latency chart: %s", c.Err)
+	}
+
+	b := chartBuckets(r.Series, chartMaxPoints)
+	var req, failed int64
+	for _, x := range b {
+		if x.width() != 60 && x.T1 != 185 {
+			t.Fatalf("chart bucket [%v, %v): not a multiple of the widest entry", x.T0, x.T1)
+		}
+		req += x.Requests
+		failed += x.Failed
+		if rate := float64(x.Requests-x.Failed) / x.width(); rate != 100 {
+			t.Fatalf("chart bucket [%v, %v): %v ok/s, want 100", x.T0, x.T1, rate)
+		}
+	}
+	if req != r.Totals.Requests || failed != r.Totals.Failed {
+		t.Fatalf("charts: %d requests %d failed, totals %d %d", req, failed, r.Totals.Requests, r.Totals.Failed)
+	}
+
+}
+
+// FuzzWrite: a document that reads must also render, whatever it holds.
+func FuzzWrite(f *testing.F) {
+	f.Add(`{"schema":"rolltest/v1"}`)
+	f.Add(`{"schema":"rolltest/v1","rollout":{"events":[{"kind":"trigger","at_s":1}]},"series":[{"t":0,"requests":1}]}`)
+	f.Add(`{"schema":"rolltest/v1","latency":{"histogram":"HISTFAAAACR4nJNpmSzMwMDAwQABzFCaEUzOmNZg/wEiMFEAAJLUBd0="}}`)
+	f.Add(`{"schema":"rolltest/v1","series":[{"t":0,"width_s":60,"requests":9,"by_pod":{"a":9}}],"pods":[{"id":"a","ok":1}]}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		r, err := report.ReadResult(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		var sb strings.Builder
+		if err := Write(&sb, r); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+	})
 }

@@ -1,4 +1,4 @@
-package report
+package html
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgsvg"
 
+	"github.com/rolltest/rolltest/pkg/report"
 	"github.com/rolltest/rolltest/pkg/rollout"
 )
 
@@ -42,8 +43,6 @@ const (
 	chartLabelRows      = 4
 	chartLabelRowHeight = vg.Length(11)
 	chartLegendMaxText  = 30
-	// chartMaxSeconds is a year: no run is longer.
-	chartMaxSeconds = 366 * 24 * 3600
 )
 
 var (
@@ -376,11 +375,11 @@ func (b chartBucket) width() float64 { return b.T1 - b.T0 }
 // bucket width is a multiple of the widest entry's, so that the document's
 // buckets (aligned to their width) each fit in one, and the rates (count /
 // bucket width) stay true.
-func chartBuckets(series []Second, maxPoints int) []chartBucket {
-	// A second outside [0, chartMaxSeconds) cannot come from a run; such a
+func chartBuckets(series []report.Second, maxPoints int) []chartBucket {
+	// A second outside [0, report.MaxRunSeconds) cannot come from a run; such a
 	// file is damaged, and the chart shows what is plausible.
-	series = slices.DeleteFunc(slices.Clone(series), func(s Second) bool {
-		return s.T < 0 || s.T >= chartMaxSeconds || s.Width() > chartMaxSeconds-s.T
+	series = slices.DeleteFunc(slices.Clone(series), func(s report.Second) bool {
+		return s.T < 0 || s.T >= report.MaxRunSeconds || s.Width() > report.MaxRunSeconds-s.T
 	})
 	if len(series) == 0 {
 		return nil
@@ -439,7 +438,7 @@ type chartLayer struct {
 // pod. Requests that carry neither (failures no pod answered) make an
 // "unattributed" layer so that the stack always adds up to the requests
 // sent.
-func chartLayers(r *Result, buckets []chartBucket, byPod bool) []chartLayer {
+func chartLayers(r *report.Result, buckets []chartBucket, byPod bool) []chartLayer {
 	get := func(b chartBucket) map[string]int64 {
 		if byPod {
 			return b.ByPod
@@ -566,7 +565,7 @@ type chartEvent struct {
 
 // chartEvents turns the rollout's events into markers; labelled says
 // whether pod events get text (few events) or only colour (many).
-func chartEvents(r *Result, labelled bool) []chartEvent {
+func chartEvents(r *report.Result, labelled bool) []chartEvent {
 	if r.Rollout == nil {
 		return nil
 	}
@@ -756,7 +755,7 @@ func (s chartSwatch) Thumbnail(c *draw.Canvas) {
 }
 
 // chartPhaseSpans returns the rollout phase's span, to shade it.
-func chartPhaseSpans(r *Result) [][2]float64 {
+func chartPhaseSpans(r *report.Result) [][2]float64 {
 	if r.Rollout == nil {
 		return nil
 	}
@@ -802,7 +801,7 @@ func chartEventLegend(events []chartEvent) []chartLegendEntry {
 }
 
 // chartTimeRange is the x range of the time charts: the whole run.
-func chartTimeRange(r *Result, buckets []chartBucket) (float64, float64) {
+func chartTimeRange(r *report.Result, buckets []chartBucket) (float64, float64) {
 	x0, x1 := 0.0, 1.0
 	if len(buckets) > 0 {
 		x0 = min(x0, buckets[0].T0)
@@ -818,7 +817,7 @@ func chartTimeRange(r *Result, buckets []chartBucket) (float64, float64) {
 // pod, above a lane of failed and retried requests per second on a scale of
 // its own (so that a single failure shows however busy the run was), with
 // the rollout phase and events across both.
-func chartThroughput(r *Result, byPod bool) chartSVG {
+func chartThroughput(r *report.Result, byPod bool) chartSVG {
 	buckets := chartBuckets(r.Series, chartMaxPoints)
 	if len(buckets) == 0 {
 		return chartSVG{Err: "The run recorded no per-second series."}
@@ -938,7 +937,7 @@ func chartThroughput(r *Result, byPod bool) chartSVG {
 
 // chartLatency draws p50, p99 and max latency per second, on a log scale
 // when the spread is so large that a linear one would flatten p50.
-func chartLatency(r *Result) (chartSVG, bool) {
+func chartLatency(r *report.Result) (chartSVG, bool) {
 	buckets := chartBuckets(r.Series, chartMaxPoints)
 	var p50s []float64
 	peak := 0.0
@@ -1109,11 +1108,11 @@ func (chartPercentileTicks) Ticks(lo, hi float64) []plot.Tick {
 // chartPercentiles draws the latency distribution from the HdrHistogram:
 // latency by percentile on the classic 1/(1-q) axis that makes the tail
 // readable.
-func chartPercentiles(r *Result) chartSVG {
+func chartPercentiles(r *report.Result) chartSVG {
 	if r.Latency.Histogram == "" {
 		return chartSVG{Err: "The result holds no latency histogram."}
 	}
-	h, err := DecodeHistogram(r.Latency.Histogram)
+	h, err := report.DecodeHistogram(r.Latency.Histogram)
 	if err != nil {
 		return chartSVG{Err: "The latency histogram could not be read: " + err.Error()}
 	}

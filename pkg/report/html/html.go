@@ -1,4 +1,8 @@
-package report
+// Package html renders a rolltest result as one self-contained HTML page:
+// the template, the tables' view of the document, and the SVG charts drawn
+// with gonum/plot. It is the only package that imports gonum, so that the
+// document and the plain renderers in package report stay free of it.
+package html
 
 import (
 	"bytes"
@@ -15,6 +19,7 @@ import (
 	"time"
 
 	"github.com/rolltest/rolltest/pkg/loadgen"
+	"github.com/rolltest/rolltest/pkg/report"
 	"github.com/rolltest/rolltest/pkg/rollout"
 )
 
@@ -39,7 +44,7 @@ var htmlTemplate = sync.OnceValues(func() (*template.Template, error) {
 // and inline SVG charts, no script, no external resource, so that it opens
 // the same from a CI artifact store, an e-mail or a disk without network.
 // Everything taken from the result is escaped by html/template.
-func WriteHTML(w io.Writer, r *Result) error {
+func Write(w io.Writer, r *report.Result) error {
 	if r == nil {
 		return fmt.Errorf("write html: no result")
 	}
@@ -65,18 +70,18 @@ type htmlKeyNumber struct {
 }
 
 type htmlGate struct {
-	Gate
+	report.Gate
 	Label, Limit, Value, Result, Class string
 }
 
 type htmlPod struct {
-	Pod
+	report.Pod
 	Label, Sub string
 	Life       []string
 }
 
 type htmlWindow struct {
-	Window
+	report.Window
 	Span  string
 	First bool // first row of its window: a rule above it
 }
@@ -94,7 +99,7 @@ type htmlOutcome struct {
 }
 
 type htmlView struct {
-	R            *Result
+	R            *report.Result
 	Title        string
 	Pass         bool
 	Word         string
@@ -117,14 +122,14 @@ type htmlView struct {
 	WindowsMore  int
 	Outcomes     []htmlOutcome
 	StatusCodes  []htmlKV
-	Failures     []Failure
+	Failures     []report.Failure
 	FailuresMore int
 	RunFacts     []htmlKV
 	ConfigFacts  []htmlKV
 	Thresholds   []htmlKV
 }
 
-func htmlBuildView(r *Result) *htmlView {
+func htmlBuildView(r *report.Result) *htmlView {
 	v := &htmlView{R: r, Pass: r.Verdict.Pass}
 	if v.Pass {
 		v.Word = "PASS"
@@ -200,7 +205,7 @@ func htmlBuildView(r *Result) *htmlView {
 	return v
 }
 
-func htmlSeriesHasPods(r *Result) bool {
+func htmlSeriesHasPods(r *report.Result) bool {
 	for _, s := range r.Series {
 		if len(s.ByPod) > 0 {
 			return true
@@ -209,10 +214,10 @@ func htmlSeriesHasPods(r *Result) bool {
 	return false
 }
 
-func htmlKeyNumbers(r *Result) []htmlKeyNumber {
+func htmlKeyNumbers(r *report.Result) []htmlKeyNumber {
 	t := r.Totals
 	l := r.Latency
-	dropped := htmlKeyNumber{ID: "dropped", Label: "Dropped", Value: group(t.Failed), Note: "failed requests"}
+	dropped := htmlKeyNumber{ID: "dropped", Label: "Dropped", Value: report.FormatCount(t.Failed), Note: "failed requests"}
 	if t.Failed > 0 {
 		dropped.Class = "bad"
 	} else {
@@ -223,9 +228,9 @@ func htmlKeyNumbers(r *Result) []htmlKeyNumber {
 		rate.Class = "bad"
 	}
 	ks := []htmlKeyNumber{
-		{ID: "requests", Label: "Requests", Value: group(t.Requests), Note: group(t.OK) + " ok"},
+		{ID: "requests", Label: "Requests", Value: report.FormatCount(t.Requests), Note: report.FormatCount(t.OK) + " ok"},
 		dropped,
-		{ID: "retried", Label: "Retried", Value: group(t.Retried), Note: "hidden by a retry"},
+		{ID: "retried", Label: "Retried", Value: report.FormatCount(t.Retried), Note: "hidden by a retry"},
 		rate,
 		{ID: "rps", Label: "Achieved", Value: strconv.FormatFloat(t.AchievedRPS, 'f', 1, 64), Note: "requests/s"},
 	}
@@ -249,7 +254,7 @@ var htmlGateLabels = map[string]string{
 	"rollout_completed": "Rollout completed",
 }
 
-func htmlGateRow(g Gate) htmlGate {
+func htmlGateRow(g report.Gate) htmlGate {
 	row := htmlGate{Gate: g, Label: htmlGateLabels[g.Name]}
 	if row.Label == "" {
 		row.Label = g.Name
@@ -279,7 +284,7 @@ func htmlGateRow(g Gate) htmlGate {
 	return row
 }
 
-func htmlRolloutFacts(ro *Rollout) []htmlKV {
+func htmlRolloutFacts(ro *report.Rollout) []htmlKV {
 	var f []htmlKV
 	add := func(k, v string) {
 		if v != "" {
@@ -317,9 +322,9 @@ func htmlRolloutFacts(ro *Rollout) []htmlKV {
 	return f
 }
 
-func htmlPods(r *Result) ([]htmlPod, []string) {
+func htmlPods(r *report.Result) ([]htmlPod, []string) {
 	var has [6]bool
-	get := func(l *Lifecycle) [6]*float64 {
+	get := func(l *report.Lifecycle) [6]*float64 {
 		return [6]*float64{l.CreatedS, l.ReadyS, l.NotReadyS, l.TerminatingS, l.EndpointRemoved, l.DeletedS}
 	}
 	names := [6]string{"created", "ready", "not ready", "terminating", "endpoint removed", "deleted"}
@@ -367,7 +372,7 @@ func htmlPods(r *Result) ([]htmlPod, []string) {
 	return out, cols
 }
 
-func htmlOutcomes(t Totals) []htmlOutcome {
+func htmlOutcomes(t report.Totals) []htmlOutcome {
 	seen := map[string]*htmlOutcome{}
 	var out []*htmlOutcome
 	get := func(name string) *htmlOutcome {
@@ -403,7 +408,7 @@ func htmlOutcomes(t Totals) []htmlOutcome {
 	return res
 }
 
-func htmlFacts(r *Result) (run, cfg, thr []htmlKV) {
+func htmlFacts(r *report.Result) (run, cfg, thr []htmlKV) {
 	add := func(dst *[]htmlKV, k, v string) {
 		if v != "" {
 			*dst = append(*dst, htmlKV{k, v})
