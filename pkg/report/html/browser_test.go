@@ -480,7 +480,7 @@ func TestBrowserReport(t *testing.T) {
 		}
 
 		// The tables hold the JSON's numbers.
-		j := htmlJSONFloat
+		j := jsonFloat
 		d := func(n int64) string { return fmt.Sprint(n) }
 		checkRow := func(table string, i int, got []string, want ...string) {
 			t.Helper()
@@ -518,7 +518,7 @@ func TestBrowserReport(t *testing.T) {
 				t.Errorf("pod cell %q, want %s with %s", rows[i][0], p.Name, p.IP)
 			}
 			checkRow("pods", i, rows[i], "*", "*", d(p.Requests), d(p.OK), d(p.Failed), d(p.Retried), j(p.FirstS), j(p.LastS),
-				htmlSecs(lc.CreatedS), htmlSecs(lc.ReadyS), htmlSecs(lc.TerminatingS), htmlSecs(lc.EndpointRemoved), htmlSecs(lc.DeletedS))
+				secs(lc.CreatedS), secs(lc.ReadyS), secs(lc.TerminatingS), secs(lc.EndpointRemoved), secs(lc.DeletedS))
 		}
 		rows = browserRows(t, ctx, "windows")
 		if len(rows) != len(r.Windows) {
@@ -528,7 +528,7 @@ func TestBrowserReport(t *testing.T) {
 			checkRow("windows", i, rows[i], fmt.Sprintf("%d–%d s", w.FromS, w.ToS), w.Pod, w.Version, d(w.Requests))
 		}
 		rows = browserRows(t, ctx, "failure-records")
-		if len(rows) != min(len(r.Failures.Records), htmlMaxFailureRows) {
+		if len(rows) != min(len(r.Failures.Records), maxFailureRows) {
 			t.Fatalf("%d failure rows, want %d", len(rows), len(r.Failures.Records))
 		}
 		for i, f := range r.Failures.Records[:len(rows)] {

@@ -17,7 +17,7 @@ import (
 	"github.com/rolltest/rolltest/pkg/rollout"
 )
 
-func htmlRender(t testing.TB, r *report.Result) string {
+func renderPage(t testing.TB, r *report.Result) string {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := Write(&buf, r); err != nil {
@@ -34,7 +34,7 @@ func TestHTMLTenMinuteSize(t *testing.T) {
 		t.Fatalf("synthetic run: %d s, %d pods, %d versions, %d events, %d failure records",
 			len(r.Series), len(r.Pods), len(r.Versions), len(r.Rollout.Events), len(r.Failures.Records))
 	}
-	out := htmlRender(t, r)
+	out := renderPage(t, r)
 	t.Logf("10-minute run: %d bytes of HTML", len(out))
 	if len(out) >= 2<<20 {
 		t.Errorf("HTML is %d bytes, want < 2 MiB", len(out))
@@ -50,7 +50,7 @@ func TestHTMLTenMinuteSize(t *testing.T) {
 // TestHTMLSelfContained: nothing in the page may be fetched.
 func TestHTMLSelfContained(t *testing.T) {
 	for _, name := range reporttest.Fixtures() {
-		out := htmlRender(t, reporttest.Fixture(t, name))
+		out := renderPage(t, reporttest.Fixture(t, name))
 		for _, re := range []string{`(?i)<script`, `(?i)<link\b`, `(?i)\b(src|href|srcset|action|poster|data)\s*=`, `(?i)url\s*\(`, `(?i)@import`, `(?i)<(img|iframe|object|embed|image|use)\b`} {
 			if m := regexp.MustCompile(re).FindString(out); m != "" {
 				t.Errorf("%s: found %q", name, m)
@@ -64,11 +64,11 @@ func TestHTMLSelfContained(t *testing.T) {
 
 func TestHTMLFailingRollout(t *testing.T) {
 	r := reporttest.Fixture(t, reporttest.FailingRollout)
-	out := htmlRender(t, r)
+	out := renderPage(t, r)
 	for _, want := range []string{
 		`<div class="word">FAIL</div>`, `id="rollout-h"`, `id="events"`, `id="chart-throughput-pods"`,
 		`data-gate="dropped_requests"`, "exit code 1: a gate failed", "rollout triggered", "rollout phase",
-		htmlTestEscape(r.Verdict.Summary), htmlTestEscape(r.Diagnosis[0].Title), "What to change:",
+		escapeText(r.Verdict.Summary), escapeText(r.Diagnosis[0].Title), "What to change:",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q", want)
@@ -81,7 +81,7 @@ func TestHTMLNoRollout(t *testing.T) {
 	if r.Rollout != nil || len(r.Phases) != 1 || r.Phases[0].Name != "load" {
 		t.Fatalf("fixture is not a run without rollout")
 	}
-	out := htmlRender(t, r)
+	out := renderPage(t, r)
 	if !strings.Contains(out, `<div class="word">PASS</div>`) {
 		t.Error("no PASS banner")
 	}
@@ -98,9 +98,9 @@ func TestHTMLNoRollout(t *testing.T) {
 // TestHTMLEscapesInputs is the pure-Go half of the XSS test (the browser
 // half is in browser_test.go): no payload may become markup.
 func TestHTMLEscapesInputs(t *testing.T) {
-	out := htmlRender(t, xssResult(t))
+	out := renderPage(t, xssResult(t))
 	styles, httpEquiv := 0, 0
-	for _, tag := range htmlTestTags(out) {
+	for _, tag := range startTags(out) {
 		switch tag.name {
 		case "script", "img", "iframe", "object", "embed", "image", "use", "a", "link", "base", "form", "meta-refresh",
 			"input", "button", "textarea", "select":
@@ -133,23 +133,23 @@ func TestHTMLEscapesInputs(t *testing.T) {
 	}
 }
 
-type htmlTestTag struct {
+type startTag struct {
 	name  string
 	attrs []string
 }
 
 var (
-	htmlTestTagRE  = regexp.MustCompile(`<([a-zA-Z][a-zA-Z0-9:-]*)((?:\s+[^\s=>/]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+))?)*)\s*/?>`)
-	htmlTestAttrRE = regexp.MustCompile(`\s+([^\s=>/]+)(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+))?`)
+	testTagRE  = regexp.MustCompile(`<([a-zA-Z][a-zA-Z0-9:-]*)((?:\s+[^\s=>/]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+))?)*)\s*/?>`)
+	testAttrRE = regexp.MustCompile(`\s+([^\s=>/]+)(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+))?`)
 )
 
-// htmlTestTags lists the start tags of a document and their attribute
+// startTags lists the start tags of a document and their attribute
 // names: enough to see whether any input turned into markup.
-func htmlTestTags(doc string) []htmlTestTag {
-	var out []htmlTestTag
-	for _, m := range htmlTestTagRE.FindAllStringSubmatch(doc, -1) {
-		tag := htmlTestTag{name: strings.ToLower(m[1])}
-		for _, a := range htmlTestAttrRE.FindAllStringSubmatch(m[2], -1) {
+func startTags(doc string) []startTag {
+	var out []startTag
+	for _, m := range testTagRE.FindAllStringSubmatch(doc, -1) {
+		tag := startTag{name: strings.ToLower(m[1])}
+		for _, a := range testAttrRE.FindAllStringSubmatch(m[2], -1) {
 			tag.attrs = append(tag.attrs, strings.ToLower(a[1]))
 		}
 		out = append(out, tag)
@@ -283,10 +283,10 @@ func TestHTMLOddResults(t *testing.T) {
 			if b, err := json.Marshal(r); err == nil {
 				var rr report.Result
 				if json.Unmarshal(b, &rr) == nil {
-					htmlRender(t, &rr)
+					renderPage(t, &rr)
 				}
 			}
-			htmlRender(t, r)
+			renderPage(t, r)
 			report.Diagnose(r)
 		})
 	}
@@ -295,47 +295,7 @@ func TestHTMLOddResults(t *testing.T) {
 	}
 }
 
-// TestChartBucketsKeepFailures: downsampling sums counts and takes the
-// maximum latency, so that no failed second and no spike disappears.
-func TestChartBucketsKeepFailures(t *testing.T) {
-	series := make([]report.Second, 3600)
-	var failed int64
-	for i := range series {
-		series[i] = report.Second{T: i, Requests: 100, P50Ms: 2, P99Ms: 5, MaxMs: 9}
-		if i%397 == 0 {
-			series[i].Failed = 1
-			failed++
-		}
-	}
-	series[1234].MaxMs = 4000
-	b := chartBuckets(series, chartMaxPoints)
-	if len(b) > chartMaxPoints {
-		t.Fatalf("%d buckets", len(b))
-	}
-	var gotFailed, gotReq int64
-	peak := 0.0
-	for _, x := range b {
-		gotFailed += x.Failed
-		gotReq += x.Requests
-		peak = max(peak, x.Max)
-	}
-	if gotFailed != failed || gotReq != 360000 || peak != 4000 {
-		t.Errorf("failed %d/%d, requests %d, peak %v", gotFailed, failed, gotReq, peak)
-	}
-	for i := range series {
-		if series[i].Failed > 0 {
-			k := int(b[0].width())
-			if b[i/k].Failed == 0 {
-				t.Errorf("the failure at %d s is lost", i)
-			}
-		}
-	}
-	if b := chartBuckets(series[:600], chartMaxPoints); len(b) != 600 || b[0].width() != 1 {
-		t.Errorf("a 10-minute run is downsampled: %d buckets", len(b))
-	}
-}
-
-func htmlTestEscape(s string) string {
+func escapeText(s string) string {
 	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;")
 	return r.Replace(s)
 }
@@ -349,7 +309,7 @@ var updateGolden = flag.Bool("update", false, "rewrite the golden files in testd
 func TestHTMLGolden(t *testing.T) {
 	for _, name := range reporttest.Fixtures() {
 		t.Run(name, func(t *testing.T) {
-			got := htmlRender(t, reporttest.Fixture(t, name))
+			got := renderPage(t, reporttest.Fixture(t, name))
 			path := filepath.Join("testdata", "html-"+strings.TrimSuffix(name, ".json")+".html.golden")
 			if *updateGolden {
 				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
@@ -374,53 +334,6 @@ func TestHTMLGolden(t *testing.T) {
 			t.Fatalf("%s differs: %d lines, want %d (run with -update if intended)", path, len(g), len(w))
 		})
 	}
-}
-
-// TestDownSampledSeriesCharts: a document whose series has buckets of
-// merged seconds draws every chart, and the charts' buckets each hold whole
-// entries of the series, so that their rates divide by the width they
-// cover and every count is kept.
-func TestDownSampledSeriesCharts(t *testing.T) {
-	r := report.Build(report.Input{
-		Config: report.Config{Mode: "rate", Rate: 100, Connections: 1, KeepAlive: true, Identity: "seed"},
-		Stats:  reporttest.DownSampledStats(),
-	})
-	report.Diagnose(r)
-	report.Judge(r)
-	var doc bytes.Buffer
-	if err := report.WriteJSON(&doc, r); err != nil {
-		t.Fatal(err)
-	}
-	back, err := report.ReadResult(&doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	htmlRender(t, back)
-	for _, c := range []chartSVG{chartThroughput(back, false), chartThroughput(back, true)} {
-		if c.Err != "" {
-			t.Fatalf("throughput chart: %s", c.Err)
-		}
-	}
-	if c, _ := chartLatency(back); c.Err != "" {
-		t.Fatalf("latency chart: %s", c.Err)
-	}
-
-	b := chartBuckets(r.Series, chartMaxPoints)
-	var req, failed int64
-	for _, x := range b {
-		if x.width() != 60 && x.T1 != 185 {
-			t.Fatalf("chart bucket [%v, %v): not a multiple of the widest entry", x.T0, x.T1)
-		}
-		req += x.Requests
-		failed += x.Failed
-		if rate := float64(x.Requests-x.Failed) / x.width(); rate != 100 {
-			t.Fatalf("chart bucket [%v, %v): %v ok/s, want 100", x.T0, x.T1, rate)
-		}
-	}
-	if req != r.Totals.Requests || failed != r.Totals.Failed {
-		t.Fatalf("charts: %d requests %d failed, totals %d %d", req, failed, r.Totals.Requests, r.Totals.Failed)
-	}
-
 }
 
 // FuzzWrite: a document that reads must also render, whatever it holds.
