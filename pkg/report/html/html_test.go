@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rolltest/rolltest/pkg/loadgen"
 	"github.com/rolltest/rolltest/pkg/report"
 	"github.com/rolltest/rolltest/pkg/report/internal/reporttest"
 	"github.com/rolltest/rolltest/pkg/rollout"
@@ -352,4 +353,27 @@ func FuzzWrite(f *testing.F) {
 			t.Fatalf("Write: %v", err)
 		}
 	})
+}
+
+// TestOutcomeMeanings: the outcomes table explains each outcome in the
+// words of loadgen's outcome table, marks the dropped ones, and explains
+// no name it does not know (a newer document's).
+func TestOutcomeMeanings(t *testing.T) {
+	totals := report.Totals{Outcomes: map[string]int64{"http_other": 1}}
+	for _, o := range loadgen.Outcomes() {
+		totals.Outcomes[o.String()] = 1
+	}
+	rows := outcomeRows(totals)
+	if len(rows) != len(loadgen.Outcomes())+1 {
+		t.Fatalf("%d rows, want one per outcome and one for http_other: %+v", len(rows), rows)
+	}
+	for _, row := range rows {
+		o, known := loadgen.ParseOutcome(row.Name)
+		if row.Meaning != o.Meaning() || row.Failure != o.Failed() || (known && row.Meaning == "") {
+			t.Errorf("%s: meaning %q, failure %v; the outcome table says %q, %v", row.Name, row.Meaning, row.Failure, o.Meaning(), o.Failed())
+		}
+	}
+	if rows[0].Name != loadgen.OK.String() {
+		t.Errorf("first row %s, want ok", rows[0].Name)
+	}
 }
