@@ -374,9 +374,9 @@ func retriesHint(r *Result) *Hint {
 	}
 }
 
-// pinningHint recognises the seed's puzzle: with few keep-alive
-// connections, one pod answers almost everything while others are ready,
-// because kube-proxy balances connections, not requests.
+// pinningHint recognises a run pinned to one pod at a time: with few
+// keep-alive connections, one pod answers almost everything while others
+// are ready, because kube-proxy balances connections, not requests.
 func pinningHint(r *Result) *Hint {
 	if !r.Config.KeepAlive || r.Totals.Requests < 100 {
 		return nil
@@ -431,12 +431,12 @@ func pinningHint(r *Result) *Hint {
 	return &Hint{
 		Code: HintKeepAlivePinning, Severity: "info",
 		Title:  "One pod at a time answered: keep-alive connections stay on one pod",
-		Detail: "kube-proxy (and any L4 load balancer) balances connections, not requests. A keep-alive connection goes to one pod and stays there until the pod closes it, so with few connections one pod serves everything while the others sit idle — the puzzle the seed article describes. It is not a load-balancing fault.",
+		Detail: "kube-proxy (and any L4 load balancer) balances connections, not requests. A keep-alive connection goes to one pod and stays there until the pod closes it, so with few connections one pod serves everything while the others sit idle. It is not a load-balancing fault.",
 		Evidence: []string{
 			fmt.Sprintf("in %d of %d seconds away from pod start/stop events one pod answered ≥90%% of requests (e.g. %s), while %d pods answered during the run", pinned, busy, top, answering),
 			fmt.Sprintf("the run used %d keep-alive connection(s)", r.Config.Connections),
 		},
-		Fix: "To measure the way many independent clients load a service, open more connections (--connections 64) or none at all (--keepalive=false); the seed's table shows how traffic moved between pods.",
+		Fix: "To measure the way many independent clients load a service, open more connections (--connections 64) or none at all (--keepalive=false); the table \"Who answered when\" (time windows × pods) shows how traffic moved between pods.",
 	}
 }
 
@@ -499,7 +499,7 @@ func identityHint(r *Result) *Hint {
 		Code: HintNoIdentity, Severity: "warning",
 		Title:  "Responses did not say which pod answered",
 		Detail: fmt.Sprintf("With --identity %s rolltest found no pod identity in the responses, so nothing is attributed to pods or versions.", r.Config.Identity),
-		Fix:    "Point --target at an endpoint that names the pod (the seed's /common/healthy returns POD_ID >> POD_IP >> version), or use --identity header:NAME or --identity 'regex:(?P<pod>...)'.",
+		Fix:    "Point --target at an endpoint whose body names the pod as 'POD_ID >> POD_IP >> version' (as the reference app, testapp, does on /common/healthy), or use --identity header:NAME or --identity 'regex:(?P<pod>...)'.",
 	}
 }
 

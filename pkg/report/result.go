@@ -172,9 +172,10 @@ type Phase struct {
 // through the identity in its responses, and its lifecycle, seen through the
 // rollout timeline.
 type Pod struct {
-	// ID is the pod's identity as the responses carried it (the seed's
-	// POD_ID); Name is the pod's name from the timeline when they were
-	// linked (by UID, name or IP).
+	// ID is the pod's identity as the responses carried it (the POD_ID of
+	// a 'POD_ID >> POD_IP >> version' body, or what --identity reads);
+	// Name is the pod's name from the timeline when they were linked (by
+	// UID, name or IP).
 	ID       string           `json:"id"`
 	Name     string           `json:"name,omitempty"`
 	IP       string           `json:"ip,omitempty"`
@@ -221,8 +222,8 @@ type Version struct {
 	LastS    float64 `json:"last_s"`
 }
 
-// Window is one row of the seed's table: during [FromS, ToS) the same set of
-// pods answered, and Pod answered Requests of them.
+// Window is one row of "Who answered when": during [FromS, ToS) the same
+// set of pods answered, and Pod answered Requests of them.
 type Window struct {
 	FromS    int    `json:"from_s"`
 	ToS      int    `json:"to_s"`

@@ -12,7 +12,7 @@ import (
 
 // TestDownSampledSeries: buckets of merged seconds keep their width in the
 // document (width_s, absent for 1 s), and every count is conserved exactly
-// through the series, its by_pod and the seed's table (the charts' buckets:
+// through the series, its by_pod and "Who answered when" (the charts' buckets:
 // pkg/report/html).
 func TestDownSampledSeries(t *testing.T) {
 	r := report.Build(report.Input{

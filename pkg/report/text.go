@@ -11,14 +11,14 @@ import (
 type TextOptions struct {
 	// MaxFailures is how many failure records to list; 0 means 20.
 	MaxFailures int
-	// MaxWindows is how many rows of the seed's table to list; 0 means 40.
+	// MaxWindows is how many rows of "Who answered when" to list; 0 means
+	// 40.
 	MaxWindows int
 }
 
 // WriteText writes the human summary of a run: what was sent, how it
-// ended, latency, who answered (per pod and version, and the seed's
-// time-window table), the rollout, the failures, the diagnosis and the
-// verdict.
+// ended, latency, who answered (per pod, per version, and per time window),
+// the rollout, the failures, the diagnosis and the verdict.
 func WriteText(w io.Writer, r *Result, opt TextOptions) error {
 	if opt.MaxFailures == 0 {
 		opt.MaxFailures = 20
@@ -120,7 +120,7 @@ func WriteText(w io.Writer, r *Result, opt TextOptions) error {
 	}
 
 	if len(r.Windows) > 0 {
-		tw.section("Who answered when (the seed's table)")
+		tw.section("Who answered when (time windows × pods)")
 		tab := tw.table("TIME (s)", "POD", "VERSION", "REQUESTS")
 		for i, win := range r.Windows {
 			if i == opt.MaxWindows {

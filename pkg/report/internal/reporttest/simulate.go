@@ -479,7 +479,7 @@ func simulate(s simSpec) *report.Result {
 		}
 	}
 
-	// The seed's table: runs of seconds in which the same pods answered.
+	// Who answered when: runs of seconds in which the same pods answered.
 	key := func(m map[string]int64) string {
 		var ks []string
 		for k := range m {
