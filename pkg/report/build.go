@@ -114,14 +114,15 @@ func summarize(h *hdrhistogram.Histogram) LatencySummary {
 	}
 }
 
-// outcomeMap names the outcomes; with failuresOnly, "ok" and zero counts
-// are left out (for compact per-second entries). Otherwise every outcome is
-// present, so consumers never need to test for a missing key.
+// outcomeMap names the outcomes; with failuresOnly, the outcomes that are
+// no drop (ok) and zero counts are left out (for compact per-second
+// entries). Otherwise every outcome is present, so consumers never need to
+// test for a missing key.
 func outcomeMap(counts *loadgen.OutcomeCounts, failuresOnly bool) map[string]int64 {
 	m := map[string]int64{}
 	for _, o := range loadgen.Outcomes() {
 		v := counts[o]
-		if failuresOnly && (o == loadgen.OK || v == 0) {
+		if failuresOnly && (!o.Failed() || v == 0) {
 			continue
 		}
 		m[o.String()] = v
