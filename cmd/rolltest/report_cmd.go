@@ -13,8 +13,6 @@ import (
 func newReportCmd(stdout, _ io.Writer) *cobra.Command {
 	var of outputFlags
 	cmd := &cobra.Command{
-		Use:   "report RESULT.json [--html FILE] [--junit FILE] [--hgrm FILE]",
-		Short: "Re-render a saved result as text, HTML, JUnit or .hgrm",
 		Example: `  rolltest report result.json --html report.html --junit junit.xml
   rolltest report result.json --quiet --hgrm latency.hgrm`,
 		Args: usageArgs(cobra.ExactArgs(1)),
@@ -28,17 +26,15 @@ func newReportCmd(stdout, _ io.Writer) *cobra.Command {
 			if err != nil {
 				return &usageError{msg: fmt.Sprintf("%s: %v", args[0], err)}
 			}
-			if err := of.checkPaths(); err != nil {
+			if err := of.files.checkPaths(); err != nil {
 				return err
 			}
-			of.jsonFile = ""
 			return writeReports(res, of, stdout)
 		},
 	}
-	fs := cmd.Flags()
-	fs.StringVar(&of.htmlFile, "html", "", "write the self-contained HTML report to this file")
-	fs.StringVar(&of.junitFile, "junit", "", "write JUnit XML, one test case per gate, to this file")
-	fs.StringVar(&of.hgrmFile, "hgrm", "", "write the latency histogram in HdrHistogram's .hgrm format to this file")
-	fs.BoolVarP(&of.quiet, "quiet", "q", false, "do not print the text summary")
+	of.files = registerReportFiles(cmd, rerenderFormats())
+	cmd.Use = "report RESULT.json " + of.files.usage()
+	cmd.Short = "Re-render a saved result as text, " + of.files.names()
+	cmd.Flags().BoolVarP(&of.quiet, "quiet", "q", false, "do not print the text summary")
 	return cmd
 }

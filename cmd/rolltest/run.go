@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -37,13 +36,13 @@ type loadFlags struct {
 
 // outputFlags are where the report goes and what the gate demands.
 type outputFlags struct {
-	jsonFile, htmlFile, junitFile, hgrmFile string
-	quiet, noProgress                       bool
-	maxErrors                               int64
-	maxErrorRate                            string
-	maxLate                                 string
-	maxP99                                  time.Duration
-	maxP99Ratio                             float64
+	files             reportFiles
+	quiet, noProgress bool
+	maxErrors         int64
+	maxErrorRate      string
+	maxLate           string
+	maxP99            time.Duration
+	maxP99Ratio       float64
 }
 
 // rolloutFlags select and pace the rollout.
@@ -76,11 +75,8 @@ func (f *loadFlags) register(cmd *cobra.Command) {
 }
 
 func (f *outputFlags) register(cmd *cobra.Command) {
+	f.files = registerReportFiles(cmd, reportFormats())
 	fs := cmd.Flags()
-	fs.StringVar(&f.jsonFile, "json", "", "write the result document (schema rolltest/v1) to this file")
-	fs.StringVar(&f.htmlFile, "html", "", "write the self-contained HTML report to this file")
-	fs.StringVar(&f.junitFile, "junit", "", "write JUnit XML, one test case per gate, to this file")
-	fs.StringVar(&f.hgrmFile, "hgrm", "", "write the latency histogram in HdrHistogram's .hgrm format to this file")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing but errors (files are still written)")
 	fs.BoolVar(&f.noProgress, "no-progress", false, "do not show progress while running")
 	fs.Int64Var(&f.maxErrors, "max-errors", 0, "gate: most dropped requests allowed (-1: no limit)")
@@ -225,7 +221,7 @@ func (f *outputFlags) validate() (report.Thresholds, error) {
 	if err != nil {
 		return th, err
 	}
-	return th, f.checkPaths()
+	return th, f.files.checkPaths()
 }
 
 func (f *outputFlags) thresholds() (report.Thresholds, error) {
@@ -279,25 +275,6 @@ func parseRate(s string) (float64, error) {
 		return 0, fmt.Errorf("%q is outside 0–100%%", s)
 	}
 	return v, nil
-}
-
-// checkPaths fails before the run, not after it, when a report file could
-// not be written.
-func (f *outputFlags) checkPaths() error {
-	for _, p := range []struct{ flag, path string }{{"--json", f.jsonFile}, {"--html", f.htmlFile}, {"--junit", f.junitFile}, {"--hgrm", f.hgrmFile}} {
-		if p.path == "" {
-			continue
-		}
-		dir := filepath.Dir(p.path)
-		st, err := os.Stat(dir)
-		if err != nil || !st.IsDir() {
-			return usagef(p.flag, "directory %s does not exist; create it or choose another path", dir)
-		}
-		if st, err := os.Stat(p.path); err == nil && st.IsDir() {
-			return usagef(p.flag, "%s is a directory; give a file name", p.path)
-		}
-	}
-	return nil
 }
 
 func (f *rolloutFlags) validate() error {
@@ -465,48 +442,14 @@ func redact(name, value string) string {
 	return value
 }
 
-// writeReports writes every requested file and the text summary. Files are
-// written whole or not at all.
+// writeReports writes every requested file, then the text summary unless
+// quiet.
 func writeReports(res *report.Result, of outputFlags, stdout io.Writer) error {
-	writers := []struct {
-		flag, path string
-		write      func(io.Writer, *report.Result) error
-	}{
-		{"--json", of.jsonFile, report.WriteJSON},
-		{"--html", of.htmlFile, report.WriteHTML},
-		{"--junit", of.junitFile, report.WriteJUnit},
-		{"--hgrm", of.hgrmFile, report.WriteHGRM},
-	}
-	for _, w := range writers {
-		if w.path == "" {
-			continue
-		}
-		if err := writeFileAtomic(w.path, func(f io.Writer) error { return w.write(f, res) }); err != nil {
-			return fmt.Errorf("%s: write %s: %w", w.flag, w.path, err)
-		}
+	if err := of.files.write(res); err != nil {
+		return err
 	}
 	if of.quiet {
 		return nil
 	}
 	return report.WriteText(stdout, res, report.TextOptions{})
-}
-
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	// CreateTemp makes the file private; a report is an artifact others read.
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

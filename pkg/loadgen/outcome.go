@@ -16,54 +16,70 @@ import (
 // exactly one Outcome: the outcome of its last attempt.
 type Outcome uint8
 
-// Outcomes. The names returned by String are part of the rolltest/v1 result
-// schema.
+// Outcomes, in schema order; outcomeTable says what each one means.
 const (
-	OK              Outcome = iota // 2xx response
-	HTTP4xx                        // 4xx response
-	HTTP5xx                        // 5xx response
-	Refused                        // connection refused
-	Reset                          // connection reset by peer (or broken pipe while sending)
-	EOF                            // connection closed before a full response arrived
-	TimeoutConnect                 // no connection within the timeout
-	TimeoutResponse                // connected, but no full response within the timeout
-	DNS                            // the host name did not resolve
-	TLS                            // TLS handshake or certificate failure
-	BodyMismatch                   // 2xx, but the body did not contain the expected text
-	Other                          // anything else, including 1xx/3xx final responses; the failure record keeps the detail
-	// Unreachable: no route to the host or network (EHOSTUNREACH,
-	// ENETUNREACH). Added after Other so that every earlier outcome keeps
-	// its value; the names, not the values, are the schema.
+	OK Outcome = iota
+	HTTP4xx
+	HTTP5xx
+	Refused
+	Reset
+	EOF
+	TimeoutConnect
+	TimeoutResponse
+	DNS
+	TLS
+	BodyMismatch
+	Other
+	// Unreachable was added after Other so that every earlier outcome
+	// keeps its value; the names, not the values, are the schema.
 	Unreachable
 	numOutcomes
 )
 
-var outcomeNames = [numOutcomes]string{
-	OK:              "ok",
-	HTTP4xx:         "http_4xx",
-	HTTP5xx:         "http_5xx",
-	Refused:         "refused",
-	Reset:           "reset",
-	EOF:             "eof",
-	TimeoutConnect:  "timeout_connect",
-	TimeoutResponse: "timeout_response",
-	DNS:             "dns",
-	TLS:             "tls",
-	BodyMismatch:    "body_mismatch",
-	Other:           "other",
-	Unreachable:     "unreachable",
+// outcomeTable is the one definition of each outcome's schema name, its
+// meaning in one line and whether it counts as a dropped request. The
+// reports (text, HTML), the diagnosis and docs/result-schema.md all say
+// what it says; TestSchemaDocOutcomes holds the doc's table equal to it.
+var outcomeTable = [numOutcomes]struct {
+	name    string
+	meaning string
+	dropped bool
+}{
+	OK:              {"ok", "2xx response (with --expect-body, one whose body holds the text)", false},
+	HTTP4xx:         {"http_4xx", "4xx response", true},
+	HTTP5xx:         {"http_5xx", "5xx response", true},
+	Refused:         {"refused", "the connection was refused", true},
+	Reset:           {"reset", "the connection was reset (TCP RST, or a broken pipe while sending)", true},
+	EOF:             {"eof", "the connection was closed before a complete response arrived", true},
+	TimeoutConnect:  {"timeout_connect", "no connection within --timeout", true},
+	TimeoutResponse: {"timeout_response", "connected, but no complete response within --timeout", true},
+	DNS:             {"dns", "the host name did not resolve", true},
+	TLS:             {"tls", "TLS handshake or certificate failure", true},
+	BodyMismatch:    {"body_mismatch", "2xx, but the body lacked the --expect-body text", true},
+	Other:           {"other", "any other error, or a 1xx/3xx final response; the failure record keeps the detail", true},
+	Unreachable:     {"unreachable", "no route to the host or its network", true},
 }
 
 // String returns the outcome's schema name, e.g. "http_5xx".
 func (o Outcome) String() string {
 	if o < numOutcomes {
-		return outcomeNames[o]
+		return outcomeTable[o].name
 	}
 	return "invalid"
 }
 
-// Failed reports whether the outcome counts as a dropped request.
-func (o Outcome) Failed() bool { return o != OK }
+// Meaning says in one line what the outcome means, for readers of a
+// report; it is empty for an invalid outcome.
+func (o Outcome) Meaning() string {
+	if o < numOutcomes {
+		return outcomeTable[o].meaning
+	}
+	return ""
+}
+
+// Failed reports whether the outcome counts as a dropped request. An
+// invalid outcome does: only a success may be left out of the drops.
+func (o Outcome) Failed() bool { return o >= numOutcomes || outcomeTable[o].dropped }
 
 // Outcomes lists every outcome in schema order.
 func Outcomes() []Outcome {
@@ -72,6 +88,19 @@ func Outcomes() []Outcome {
 		out[i] = Outcome(i)
 	}
 	return out
+}
+
+// ParseOutcome returns the outcome whose schema name is name. For a name
+// it does not know (a newer rolltest's, or a damaged document's) it
+// returns false and an invalid outcome, which counts as failed and has no
+// meaning.
+func ParseOutcome(name string) (Outcome, bool) {
+	for o := range numOutcomes {
+		if outcomeTable[o].name == name {
+			return o, true
+		}
+	}
+	return numOutcomes, false
 }
 
 // StatusOutcome classifies a complete HTTP response by its status code.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -56,5 +57,132 @@ func TestOutcomeNames(t *testing.T) {
 	}
 	if Other.String() != "other" || Other != 11 || Unreachable.String() != "unreachable" || Unreachable != 12 {
 		t.Fatalf("other=%d %q unreachable=%d %q", Other, Other, Unreachable, Unreachable)
+	}
+}
+
+// schemaDoc is the document whose outcome table must equal outcomeTable.
+const schemaDoc = "../../docs/result-schema.md"
+
+// TestSchemaDocOutcomes fails when the outcome table in the schema doc and
+// the one in outcome.go differ in a name, a meaning, a dropped flag or the
+// order.
+func TestSchemaDocOutcomes(t *testing.T) {
+	doc, err := os.ReadFile(schemaDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range outcomeDocDiff(string(doc)) {
+		t.Errorf("%s: %s", schemaDoc, d)
+	}
+}
+
+// TestOutcomeDocDiffCatches: the comparison finds each kind of drift.
+func TestOutcomeDocDiffCatches(t *testing.T) {
+	b, err := os.ReadFile(schemaDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for name, c := range map[string]struct{ old, new, want string }{
+		"meaning":  {"| `refused` | yes | the connection was refused |", "| `refused` | yes | refused |", `refused: meaning "refused"`},
+		"dropped":  {"| `ok` | no |", "| `ok` | yes |", "ok: dropped yes"},
+		"name":     {"| `eof` |", "| `http_other` |", "row 6 is http_other, want eof"},
+		"missing":  {"| `unreachable` | yes | no route to the host or its network |\n", "", "no row for unreachable"},
+		"extra":    {"| `unreachable` | yes | no route to the host or its network |\n", "| `unreachable` | yes | no route to the host or its network |\n| `http_other` | yes | 1xx/3xx |\n", "row 14 (http_other) is no outcome"},
+		"no table": {"| outcome | dropped | meaning |", "| outcome | meaning |", "no outcome table"},
+	} {
+		if !strings.Contains(doc, c.old) {
+			t.Fatalf("%s: the doc has no %q to change", name, c.old)
+		}
+		diff := strings.Join(outcomeDocDiff(strings.Replace(doc, c.old, c.new, 1)), "\n")
+		if !strings.Contains(diff, c.want) {
+			t.Errorf("%s: diff %q, want it to say %q", name, diff, c.want)
+		}
+	}
+}
+
+// outcomeDocDiff lists how the first table under "## Outcomes" in doc
+// differs from outcomeTable. The table's columns are outcome, dropped
+// (yes/no) and meaning; code spans (backticks) are markup, not text.
+func outcomeDocDiff(doc string) []string {
+	_, section, ok := strings.Cut(doc, "\n## Outcomes\n")
+	if !ok {
+		return []string{`no "## Outcomes" section`}
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	var rows [][]string
+	inTable := false
+	for _, line := range strings.Split(section, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "|") {
+			if inTable {
+				break
+			}
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(strings.ReplaceAll(cells[i], "`", ""))
+		}
+		switch {
+		case !inTable:
+			if strings.Join(cells, ",") != "outcome,dropped,meaning" {
+				return []string{fmt.Sprintf("no outcome table with the columns outcome, dropped, meaning (found %q)", line)}
+			}
+			inTable = true
+		case strings.Trim(strings.Join(cells, ""), "-: ") == "":
+			// the header's rule
+		default:
+			rows = append(rows, cells)
+		}
+	}
+	if !inTable {
+		return []string{"no outcome table"}
+	}
+	var diffs []string
+	all := Outcomes()
+	for i, cells := range rows {
+		if len(cells) != 3 {
+			diffs = append(diffs, fmt.Sprintf("row %d has %d cells, want 3", i+1, len(cells)))
+			continue
+		}
+		if i >= len(all) {
+			diffs = append(diffs, fmt.Sprintf("row %d (%s) is no outcome", i+1, cells[0]))
+			continue
+		}
+		o := all[i]
+		if cells[0] != o.String() {
+			diffs = append(diffs, fmt.Sprintf("row %d is %s, want %s", i+1, cells[0], o))
+			continue
+		}
+		if dropped := map[bool]string{true: "yes", false: "no"}[o.Failed()]; cells[1] != dropped {
+			diffs = append(diffs, fmt.Sprintf("%s: dropped %s, want %s", o, cells[1], dropped))
+		}
+		if cells[2] != o.Meaning() {
+			diffs = append(diffs, fmt.Sprintf("%s: meaning %q, want %q", o, cells[2], o.Meaning()))
+		}
+	}
+	for _, o := range all[min(len(rows), len(all)):] {
+		diffs = append(diffs, "no row for "+o.String())
+	}
+	return diffs
+}
+
+// TestOutcomeTable: every outcome has a meaning, only ok is a success,
+// and names parse back; an unknown name is a failure without meaning.
+func TestOutcomeTable(t *testing.T) {
+	for _, o := range Outcomes() {
+		if o.Meaning() == "" {
+			t.Errorf("%s has no meaning", o)
+		}
+		if o.Failed() != (o != OK) {
+			t.Errorf("%s: failed %v", o, o.Failed())
+		}
+		if back, ok := ParseOutcome(o.String()); !ok || back != o {
+			t.Errorf("ParseOutcome(%q) = %v, %v", o, back, ok)
+		}
+	}
+	if o, ok := ParseOutcome("http_other"); ok || !o.Failed() || o.Meaning() != "" || o.String() != "invalid" {
+		t.Errorf(`ParseOutcome("http_other") = %v (failed %v, meaning %q), %v`, o, o.Failed(), o.Meaning(), ok)
 	}
 }

@@ -114,14 +114,15 @@ func summarize(h *hdrhistogram.Histogram) LatencySummary {
 	}
 }
 
-// outcomeMap names the outcomes; with failuresOnly, "ok" and zero counts
-// are left out (for compact per-second entries). Otherwise every outcome is
-// present, so consumers never need to test for a missing key.
+// outcomeMap names the outcomes; with failuresOnly, the outcomes that are
+// no drop (ok) and zero counts are left out (for compact per-second
+// entries). Otherwise every outcome is present, so consumers never need to
+// test for a missing key.
 func outcomeMap(counts *loadgen.OutcomeCounts, failuresOnly bool) map[string]int64 {
 	m := map[string]int64{}
 	for _, o := range loadgen.Outcomes() {
 		v := counts[o]
-		if failuresOnly && (o == loadgen.OK || v == 0) {
+		if failuresOnly && (!o.Failed() || v == 0) {
 			continue
 		}
 		m[o.String()] = v
@@ -208,8 +209,8 @@ func buildRollout(in *RolloutInput, start time.Time) *Rollout {
 
 // buildPods lists the pods that answered, plus the unattributed bucket when
 // it holds anything, linking each to its lifecycle on the timeline by name,
-// UID or IP (the seed's POD_ID is the UID; manifests done right use the
-// name).
+// UID or IP (a POD_ID may be the pod's UID or, as in testapp's manifests,
+// its name).
 func buildPods(st *loadgen.Stats, ro *Rollout) []Pod {
 	var pods []Pod
 	for i, p := range st.Pods {
@@ -573,10 +574,10 @@ func buildSeries(st *loadgen.Stats, r *Result) []Second {
 
 func durMs(d time.Duration) float64 { return round3(float64(d) / float64(time.Millisecond)) }
 
-// buildWindows computes the seed's table: the run cut into maximal spans of
-// seconds in which the same set of pods answered, with each pod's count.
-// With one keep-alive connection it shows the seed's puzzle directly: one
-// pod per window, the window changing only when that pod goes away.
+// buildWindows computes "Who answered when": the run cut into maximal spans
+// of seconds in which the same set of pods answered, with each pod's count.
+// With one keep-alive connection it shows the pinning directly: one pod per
+// window, the window changing only when that pod goes away.
 func buildWindows(series []Second, pods []Pod) []Window {
 	version := map[string]string{}
 	for _, p := range pods {

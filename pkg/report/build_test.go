@@ -13,7 +13,7 @@ import (
 // TestBuildTimelineAttribution: a failure no response or connection could
 // pin lands, by the timeline, on the only pod that could have failed it —
 // a Ready pod that had not yet served — and moves with it in the pod table,
-// the per-second series and the seed's table. The pod, which never
+// the per-second series and "Who answered when". The pod, which never
 // answered, takes its version from its ReplicaSet sibling, not the
 // template hash.
 func TestBuildTimelineAttribution(t *testing.T) {
@@ -77,6 +77,6 @@ func TestBuildTimelineAttribution(t *testing.T) {
 		inWindows += w.Requests
 	}
 	if inWindows != 11 {
-		t.Fatalf("the seed's table holds %d requests, want all 11: %+v", inWindows, r.Windows)
+		t.Fatalf("\"Who answered when\" holds %d requests, want all 11: %+v", inWindows, r.Windows)
 	}
 }

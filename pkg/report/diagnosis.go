@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rolltest/rolltest/pkg/loadgen"
 	"github.com/rolltest/rolltest/pkg/rollout"
 )
 
@@ -65,19 +66,28 @@ func (f *Failure) span() (from, to float64) {
 // connecting says whether the outcome ended an attempt before it had a
 // connection.
 func connecting(outcome string) bool {
-	switch outcome {
-	case "refused", "timeout_connect", "unreachable", "dns", "tls":
+	switch o, _ := loadgen.ParseOutcome(outcome); o {
+	case loadgen.Refused, loadgen.TimeoutConnect, loadgen.Unreachable, loadgen.DNS, loadgen.TLS:
 		return true
 	}
 	return false
 }
 
+// connFailure says whether the outcome is the connection's failure rather
+// than an answer: what a pod that stopped listening or went away causes.
 func connFailure(outcome string) bool {
-	switch outcome {
-	case "refused", "unreachable", "reset", "eof", "timeout_connect", "timeout_response":
+	switch o, _ := loadgen.ParseOutcome(outcome); o {
+	case loadgen.Refused, loadgen.Unreachable, loadgen.Reset, loadgen.EOF, loadgen.TimeoutConnect, loadgen.TimeoutResponse:
 		return true
 	}
 	return false
+}
+
+// closedOrReset says whether the outcome is the connection closed or reset
+// under the attempt.
+func closedOrReset(outcome string) bool {
+	o, _ := loadgen.ParseOutcome(outcome)
+	return o == loadgen.Reset || o == loadgen.EOF
 }
 
 type podFailures struct {
@@ -159,7 +169,7 @@ func inWindows(r *Result, state string) (n int, outcomes map[string]int64, pods 
 		case suspectTerminating:
 			fits = !answered && f.ConnRequests == 0
 		case suspectStarting:
-			fits = answered || f.Outcome == "refused"
+			fits = answered || f.Outcome == loadgen.Refused.String()
 		}
 		if !fits {
 			continue
@@ -283,7 +293,7 @@ func noDrainHint(r *Result) *Hint {
 		if lc == nil || lc.TerminatingS == nil || f.AtS < *lc.TerminatingS-0.001 {
 			return false
 		}
-		return f.ConnRequests > 0 && (f.Outcome == "reset" || f.Outcome == "eof")
+		return f.ConnRequests > 0 && closedOrReset(f.Outcome)
 	})
 	if len(groups) == 0 {
 		return nil
@@ -315,16 +325,16 @@ func failuresByPodHint(r *Result, earlier []Hint) *Hint {
 	}
 	h := &Hint{
 		Code: HintFailuresByPod, Severity: "error",
-		Title:  fmt.Sprintf("%s requests were dropped", group(r.Totals.Failed)),
+		Title:  fmt.Sprintf("%s requests were dropped", FormatCount(r.Totals.Failed)),
 		Detail: "These failures are not explained by a pod starting or stopping; the service itself failed them.",
 	}
 	for _, p := range r.Pods {
 		if p.Failed == 0 && p.Retried == 0 {
 			continue
 		}
-		e := fmt.Sprintf("%s: %s of %s requests failed (%s)", podLabel(&p), group(p.Failed), group(p.Requests), outcomeSentence(p.Outcomes))
+		e := fmt.Sprintf("%s: %s of %s requests failed (%s)", podLabel(&p), FormatCount(p.Failed), FormatCount(p.Requests), outcomeSentence(p.Outcomes))
 		if p.Retried > 0 {
-			e += fmt.Sprintf(", %s more attempts retried", group(p.Retried))
+			e += fmt.Sprintf(", %s more attempts retried", FormatCount(p.Retried))
 		}
 		var how []string
 		for k, v := range p.AttributedBy {
@@ -340,7 +350,7 @@ func failuresByPodHint(r *Result, earlier []Hint) *Hint {
 	}
 	reused := 0
 	for _, f := range r.Failures.Records {
-		if f.ConnRequests > 0 && (f.Outcome == "reset" || f.Outcome == "eof") {
+		if f.ConnRequests > 0 && closedOrReset(f.Outcome) {
 			reused++
 		}
 	}
@@ -357,16 +367,16 @@ func retriesHint(r *Result) *Hint {
 	}
 	return &Hint{
 		Code: HintRetriesHidDrops, Severity: "warning",
-		Title:    fmt.Sprintf("%s attempts failed and were silently re-sent", group(r.Totals.Retried)),
+		Title:    fmt.Sprintf("%s attempts failed and were silently re-sent", FormatCount(r.Totals.Retried)),
 		Detail:   "A client that retries (Go's net/http, browsers, --retries) hides these drops; a non-idempotent request, or a client without retries, would have failed.",
 		Evidence: []string{"retried attempts by outcome: " + outcomeSentence(r.Totals.RetriedOutcomes)},
 		Fix:      "Treat retried attempts as drops when judging a rollout: run with --retries 0 (the default) to see them as failures.",
 	}
 }
 
-// pinningHint recognises the seed's puzzle: with few keep-alive
-// connections, one pod answers almost everything while others are ready,
-// because kube-proxy balances connections, not requests.
+// pinningHint recognises a run pinned to one pod at a time: with few
+// keep-alive connections, one pod answers almost everything while others
+// are ready, because kube-proxy balances connections, not requests.
 func pinningHint(r *Result) *Hint {
 	if !r.Config.KeepAlive || r.Totals.Requests < 100 {
 		return nil
@@ -400,7 +410,7 @@ func pinningHint(r *Result) *Hint {
 	var top string
 	var topShare float64
 	for _, s := range r.Series {
-		w := min(s.Width(), chartMaxSeconds) // a damaged document's width cannot overflow the sums
+		w := min(s.Width(), MaxRunSeconds) // a damaged document's width cannot overflow the sums
 		if s.Requests < int64(5*w) || transitionIn(transition, s.T, w) {
 			continue
 		}
@@ -421,12 +431,12 @@ func pinningHint(r *Result) *Hint {
 	return &Hint{
 		Code: HintKeepAlivePinning, Severity: "info",
 		Title:  "One pod at a time answered: keep-alive connections stay on one pod",
-		Detail: "kube-proxy (and any L4 load balancer) balances connections, not requests. A keep-alive connection goes to one pod and stays there until the pod closes it, so with few connections one pod serves everything while the others sit idle — the puzzle the seed article describes. It is not a load-balancing fault.",
+		Detail: "kube-proxy (and any L4 load balancer) balances connections, not requests. A keep-alive connection goes to one pod and stays there until the pod closes it, so with few connections one pod serves everything while the others sit idle. It is not a load-balancing fault.",
 		Evidence: []string{
 			fmt.Sprintf("in %d of %d seconds away from pod start/stop events one pod answered ≥90%% of requests (e.g. %s), while %d pods answered during the run", pinned, busy, top, answering),
 			fmt.Sprintf("the run used %d keep-alive connection(s)", r.Config.Connections),
 		},
-		Fix: "To measure the way many independent clients load a service, open more connections (--connections 64) or none at all (--keepalive=false); the seed's table shows how traffic moved between pods.",
+		Fix: "To measure the way many independent clients load a service, open more connections (--connections 64) or none at all (--keepalive=false); the table \"Who answered when\" (time windows × pods) shows how traffic moved between pods.",
 	}
 }
 
@@ -455,7 +465,7 @@ func generatorHint(r *Result) *Hint {
 	t := r.Totals
 	evidence := []string{
 		fmt.Sprintf("%s of %s requests (%s) left more than %s after they were due (--max-late %s), up to %s late",
-			group(t.BehindSends), group(t.Requests), percent(share), msText(scheduleToleranceMs), percent(maxLateShare(r)), msText(t.MaxSendDelayMs)),
+			FormatCount(t.BehindSends), FormatCount(t.Requests), percent(share), msText(scheduleToleranceMs), percent(maxLateShare(r)), msText(t.MaxSendDelayMs)),
 		fmt.Sprintf("achieved %s req/s of the %s asked for", trimFloat(t.AchievedRPS), trimFloat(r.Config.Rate)),
 	}
 	if t.MaxSendDelayMs >= r.Config.TimeoutMs {
@@ -464,7 +474,7 @@ func generatorHint(r *Result) *Hint {
 	fix := "The sending machine could not keep up: run rolltest on a less loaded machine or core, or lower --rate."
 	if t.PoolWaits > 0 {
 		evidence = append(evidence, fmt.Sprintf("%s requests found all %s connections busy (--max-connections) and waited for one; %s were open at most",
-			group(t.PoolWaits), group(int64(r.Config.MaxConnections)), group(int64(t.ConnectionsPeak))))
+			FormatCount(t.PoolWaits), FormatCount(int64(r.Config.MaxConnections)), FormatCount(int64(t.ConnectionsPeak))))
 		fix = fmt.Sprintf("Raise --max-connections above %d (each connection carries one request at a time, so a slow service needs rate × latency of them), or lower --rate.", r.Config.MaxConnections)
 	}
 	return &Hint{
@@ -489,7 +499,7 @@ func identityHint(r *Result) *Hint {
 		Code: HintNoIdentity, Severity: "warning",
 		Title:  "Responses did not say which pod answered",
 		Detail: fmt.Sprintf("With --identity %s rolltest found no pod identity in the responses, so nothing is attributed to pods or versions.", r.Config.Identity),
-		Fix:    "Point --target at an endpoint that names the pod (the seed's /common/healthy returns POD_ID >> POD_IP >> version), or use --identity header:NAME or --identity 'regex:(?P<pod>...)'.",
+		Fix:    "Point --target at an endpoint whose body names the pod as 'POD_ID >> POD_IP >> version' (as the reference app, testapp, does on /common/healthy), or use --identity header:NAME or --identity 'regex:(?P<pod>...)'.",
 	}
 }
 

@@ -61,37 +61,6 @@ func TestHGRMEmptyAndErrors(t *testing.T) {
 	}
 }
 
-func TestHGRMFixture(t *testing.T) {
-	r := reportFixture(t, "failing-rollout.json")
-	var buf bytes.Buffer
-	if err := WriteHGRM(&buf, r); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(buf.String(), "Total count    = ") {
-		t.Error("no footer")
-	}
-}
-
-// goldenCompare compares got with testdata/name, or rewrites the file when
-// the tests run with -update.
-func goldenCompare(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *updateGolden {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./pkg/report -run Golden -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test ./pkg/report -run Golden -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
-
 // hgrmRow is one percentile row of a .hgrm file.
 type hgrmRow struct {
 	value, q, inv string

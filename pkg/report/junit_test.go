@@ -1,28 +1,26 @@
-package report
+package report_test
 
 import (
 	"bytes"
 	"encoding/xml"
-	"flag"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rolltest/rolltest/pkg/report"
+	"github.com/rolltest/rolltest/pkg/report/internal/reporttest"
 )
 
-// updateGolden rewrites the golden files in testdata instead of comparing:
-// go test ./pkg/report -run Golden -update
-var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata")
-
-func junitTestResult() *Result {
-	return &Result{
-		Schema:  Schema,
-		Tool:    Tool{Name: "rolltest", Version: "v1.0.0"},
-		Config:  Config{Target: "http://example.test/?a=1&b=<2>"},
-		Run:     Run{StartedAt: time.Date(2026, 11, 26, 14, 3, 12, 0, time.UTC), DurationS: 61.2345},
-		Rollout: &Rollout{Kind: "restart", Namespace: "default", Deployment: "testapp"},
-		Verdict: Verdict{
+func junitTestResult() *report.Result {
+	return &report.Result{
+		Schema:  report.Schema,
+		Tool:    report.Tool{Name: "rolltest", Version: "v1.0.0"},
+		Config:  report.Config{Target: "http://example.test/?a=1&b=<2>"},
+		Run:     report.Run{StartedAt: time.Date(2026, 11, 26, 14, 3, 12, 0, time.UTC), DurationS: 61.2345},
+		Rollout: &report.Rollout{Kind: "restart", Namespace: "default", Deployment: "testapp"},
+		Verdict: report.Verdict{
 			Pass: false, ExitCode: 1, Summary: "37 of 3000 requests failed during the rolling update",
-			Gates: []Gate{
+			Gates: []report.Gate{
 				{Name: "dropped_requests", Limit: 0, Value: 37, Message: `37 requests failed; at most 0 may ("reset" <12>, "refused" 25)`},
 				{Name: "error_rate", Limit: 0.001, Value: 0.012333, Message: "error rate 1.23 %; the limit is 0.1 %"},
 				{Name: "p99", Limit: 250, Value: 41.5, Pass: true, Message: "p99 41.5 ms; the limit is 250 ms"},
@@ -35,17 +33,17 @@ func junitTestResult() *Result {
 
 func TestJUnitGolden(t *testing.T) {
 	var buf bytes.Buffer
-	if err := WriteJUnit(&buf, junitTestResult()); err != nil {
+	if err := report.WriteJUnit(&buf, junitTestResult()); err != nil {
 		t.Fatal(err)
 	}
-	goldenCompare(t, "junit-failing.xml.golden", buf.Bytes())
+	report.GoldenCompare(t, "junit-failing.xml.golden", buf.Bytes())
 
-	r := reportFixture(t, "passing-norollout.json")
+	r := reporttest.Fixture(t, reporttest.PassingNoRollout)
 	buf.Reset()
-	if err := WriteJUnit(&buf, r); err != nil {
+	if err := report.WriteJUnit(&buf, r); err != nil {
 		t.Fatal(err)
 	}
-	goldenCompare(t, "junit-passing.xml.golden", buf.Bytes())
+	report.GoldenCompare(t, "junit-passing.xml.golden", buf.Bytes())
 }
 
 type junitCheck struct {
@@ -67,10 +65,10 @@ type junitCheck struct {
 	} `xml:"testsuite"`
 }
 
-func junitParse(t *testing.T, r *Result) junitCheck {
+func junitParse(t *testing.T, r *report.Result) junitCheck {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := WriteJUnit(&buf, r); err != nil {
+	if err := report.WriteJUnit(&buf, r); err != nil {
 		t.Fatal(err)
 	}
 	var doc junitCheck
@@ -107,18 +105,18 @@ func TestJUnitStructure(t *testing.T) {
 
 	// A failed verdict with no failed gate (interrupted) still fails in CI.
 	r := junitTestResult()
-	r.Verdict = Verdict{Pass: false, ExitCode: 130, Summary: "interrupted\x00 after 3 s", Gates: []Gate{{Name: "p99", Pass: true}}}
+	r.Verdict = report.Verdict{Pass: false, ExitCode: 130, Summary: "interrupted\x00 after 3 s", Gates: []report.Gate{{Name: "p99", Pass: true}}}
 	doc = junitParse(t, r)
 	if doc.Failures != 1 || doc.Suites[0].Cases[1].Name != "verdict" {
 		t.Errorf("interrupted run: %+v", doc)
 	}
 	// No gates at all: one test case for the verdict.
-	r.Verdict = Verdict{Pass: true, Summary: "ok"}
+	r.Verdict = report.Verdict{Pass: true, Summary: "ok"}
 	doc = junitParse(t, r)
 	if doc.Tests != 1 || doc.Failures != 0 {
 		t.Errorf("no gates: %+v", doc)
 	}
-	if err := WriteJUnit(&bytes.Buffer{}, nil); err == nil {
+	if err := report.WriteJUnit(&bytes.Buffer{}, nil); err == nil {
 		t.Error("nil result accepted")
 	}
 }

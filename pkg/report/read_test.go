@@ -1,15 +1,19 @@
-package report
+package report_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/rolltest/rolltest/pkg/report"
+	"github.com/rolltest/rolltest/pkg/report/internal/reporttest"
 )
 
 func TestReadResult(t *testing.T) {
-	for _, name := range []string{"failing-rollout.json", "passing-norollout.json"} {
-		r := reportFixture(t, name)
-		if r.Schema != Schema || r.Totals.Requests == 0 {
+	for _, name := range reporttest.Fixtures() {
+		r := reporttest.Fixture(t, name)
+		if r.Schema != report.Schema || r.Totals.Requests == 0 {
 			t.Errorf("%s: schema %q, %d requests", name, r.Schema, r.Totals.Requests)
 		}
 	}
@@ -25,7 +29,7 @@ func TestReadResult(t *testing.T) {
 		{`{"schema":"rolltest/v1","totals":{"requests":"many"}}`, `read result`},
 		{`{"schema":"rolltest/v1"`, `expected a JSON object`},
 	} {
-		_, err := ReadResult(strings.NewReader(c.in))
+		_, err := report.ReadResult(strings.NewReader(c.in))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("ReadResult(%q) = %v, want an error containing %q", c.in, err, c.want)
 		}
@@ -39,22 +43,36 @@ func FuzzReadResult(f *testing.F) {
 	f.Add(`{"schema":null}`)
 	f.Add(`null`)
 	f.Fuzz(func(t *testing.T, in string) {
-		r, err := ReadResult(strings.NewReader(in))
+		r, err := report.ReadResult(strings.NewReader(in))
 		if err != nil {
 			return
 		}
-		if r.Schema != Schema {
+		if r.Schema != report.Schema {
 			t.Fatalf("accepted schema %q", r.Schema)
 		}
-		// A document that reads must also render, whatever it holds.
+		// A document that reads must also render, whatever it holds (the
+		// HTML page: FuzzWrite in pkg/report/html).
 		var sb strings.Builder
-		if err := WriteHTML(&sb, r); err != nil {
-			t.Fatalf("WriteHTML: %v", err)
+		if err := report.WriteText(&sb, r, report.TextOptions{}); err != nil {
+			t.Fatalf("WriteText: %v", err)
 		}
-		_ = WriteJUnit(&sb, r)
-		_ = WriteHGRM(&sb, r)
+		_ = report.WriteJUnit(&sb, r)
+		_ = report.WriteHGRM(&sb, r)
 		if _, err := json.Marshal(r); err != nil {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestHGRMFixture: a document read from a file keeps a histogram that
+// renders.
+func TestHGRMFixture(t *testing.T) {
+	r := reporttest.Fixture(t, reporttest.FailingRollout)
+	var buf bytes.Buffer
+	if err := report.WriteHGRM(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "Total count    = ") {
+		t.Error("no footer")
+	}
 }

@@ -1,7 +1,8 @@
 // Package report holds the result document of a rolltest run — the
-// product's API — and everything that derives from it: the verdict against
-// the gate thresholds, the diagnosis hints, and the renderers (text, JSON,
-// HTML, JUnit, .hgrm).
+// product's API — its building from a run's measurements, and what derives
+// from it alone: the verdict against the gate thresholds, the diagnosis
+// hints, and the plain renderers (text, JSON, JUnit, .hgrm). The HTML page,
+// with its charts and their dependencies, is package report/html.
 //
 // Every field is documented in docs/result-schema.md. The schema is
 // versioned: fields may be added within rolltest/v1, never renamed, removed
@@ -171,9 +172,10 @@ type Phase struct {
 // through the identity in its responses, and its lifecycle, seen through the
 // rollout timeline.
 type Pod struct {
-	// ID is the pod's identity as the responses carried it (the seed's
-	// POD_ID); Name is the pod's name from the timeline when they were
-	// linked (by UID, name or IP).
+	// ID is the pod's identity as the responses carried it (the POD_ID of
+	// a 'POD_ID >> POD_IP >> version' body, or what --identity reads);
+	// Name is the pod's name from the timeline when they were linked (by
+	// UID, name or IP).
 	ID       string           `json:"id"`
 	Name     string           `json:"name,omitempty"`
 	IP       string           `json:"ip,omitempty"`
@@ -220,8 +222,8 @@ type Version struct {
 	LastS    float64 `json:"last_s"`
 }
 
-// Window is one row of the seed's table: during [FromS, ToS) the same set of
-// pods answered, and Pod answered Requests of them.
+// Window is one row of "Who answered when": during [FromS, ToS) the same
+// set of pods answered, and Pod answered Requests of them.
 type Window struct {
 	FromS    int    `json:"from_s"`
 	ToS      int    `json:"to_s"`
@@ -255,6 +257,11 @@ type Second struct {
 	P99Ms     float64          `json:"p99_ms"`
 	MaxMs     float64          `json:"max_ms"`
 }
+
+// MaxRunSeconds is a year: no run is longer, so a second (or a width)
+// beyond it in a document comes from damage, and whoever reads the series
+// leaves it out rather than overflow on it.
+const MaxRunSeconds = 366 * 24 * 3600
 
 // Width is how many seconds s covers: WidthS, or 1 when absent or invalid.
 func (s Second) Width() int { return max(1, s.WidthS) }

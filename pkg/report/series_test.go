@@ -1,81 +1,25 @@
-package report
+package report_test
 
 import (
 	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/HdrHistogram/hdrhistogram-go"
-
-	"github.com/rolltest/rolltest/pkg/loadgen"
+	"github.com/rolltest/rolltest/pkg/report"
+	"github.com/rolltest/rolltest/pkg/report/internal/reporttest"
 )
-
-// downSampledStats is a 185-second run whose series holds seconds 0-4 and
-// 180-184 at 1 s and buckets of merged seconds between, as the collector
-// writes a long run's: [5, 60) (narrower: it begins where the 1 s stretch
-// ends), [60, 120), [120, 180). Two pods, one at a time, and unattributed
-// failures.
-func downSampledStats() *loadgen.Stats {
-	start := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	st := &loadgen.Stats{
-		Start: start, SendEnd: 184 * time.Second, End: 185 * time.Second,
-		Latency: hdrhistogram.New(1, 10_000_000, 3),
-		Pods:    make([]loadgen.PodStats, 3),
-	}
-	st.Pods[1].PodIdentity = loadgen.PodIdentity{Pod: "web-1", Version: "v1"}
-	st.Pods[2].PodIdentity = loadgen.PodIdentity{Pod: "web-2", Version: "v2"}
-	add := func(startS, width int, pod int, failedUnknown int64) {
-		var s loadgen.SecondStats
-		s.Start, s.Width = startS, width
-		ok := int64(100 * width)
-		s.Outcomes[loadgen.OK] = ok
-		s.Outcomes[loadgen.HTTP5xx] = failedUnknown
-		s.Retried = failedUnknown
-		s.RetriedOutcomes[loadgen.Reset] = failedUnknown
-		s.ByPod = map[int]int64{pod: ok}
-		s.FailedByPod = map[int]int64{}
-		if failedUnknown > 0 {
-			s.ByPod[0] = failedUnknown
-			s.FailedByPod[0] = failedUnknown
-		}
-		s.P50, s.P99, s.Max = 2*time.Millisecond, 5*time.Millisecond, 9*time.Millisecond
-		st.Seconds = append(st.Seconds, s)
-		st.Counts.Outcomes[loadgen.OK] += ok
-		st.Counts.Outcomes[loadgen.HTTP5xx] += failedUnknown
-		st.Counts.Retried += failedUnknown
-		st.Counts.RetriedOutcomes[loadgen.Reset] += failedUnknown
-		st.Pods[pod].Outcomes[loadgen.OK] += ok
-		st.Pods[0].Outcomes[loadgen.HTTP5xx] += failedUnknown
-		st.Pods[0].Retried += failedUnknown
-		st.Pods[0].RetriedOutcomes[loadgen.Reset] += failedUnknown
-	}
-	for s := range 5 {
-		add(s, 1, 1, 0)
-	}
-	add(5, 55, 1, 3)
-	add(60, 60, 1, 0)
-	add(120, 60, 2, 7)
-	for s := 180; s < 185; s++ {
-		add(s, 1, 2, 0)
-	}
-	for i := range st.Pods {
-		st.Pods[i].FirstOK = -1
-	}
-	return st
-}
 
 // TestDownSampledSeries: buckets of merged seconds keep their width in the
 // document (width_s, absent for 1 s), and every count is conserved exactly
-// through the series, its by_pod, the seed's table and the charts' buckets,
-// whose rates divide by the width they cover.
+// through the series, its by_pod and "Who answered when" (the charts' buckets:
+// pkg/report/html).
 func TestDownSampledSeries(t *testing.T) {
-	r := Build(Input{
-		Config: Config{Mode: "rate", Rate: 100, Connections: 1, KeepAlive: true, Identity: "seed"},
-		Stats:  downSampledStats(),
+	r := report.Build(report.Input{
+		Config: report.Config{Mode: "rate", Rate: 100, Connections: 1, KeepAlive: true, Identity: "seed"},
+		Stats:  reporttest.DownSampledStats(),
 	})
-	var sum Totals
+	var sum report.Totals
 	byPod := map[string]int64{}
 	next := 0
 	for _, s := range r.Series {
@@ -123,7 +67,7 @@ func TestDownSampledSeries(t *testing.T) {
 		inWindows += w.Requests
 	}
 	for _, p := range r.Pods {
-		if p.ID != UnknownPod {
+		if p.ID != report.UnknownPod {
 			attributed += p.Requests
 		}
 	}
@@ -131,27 +75,11 @@ func TestDownSampledSeries(t *testing.T) {
 		t.Fatalf("windows hold %d of %d attributed requests: %+v", inWindows, attributed, r.Windows)
 	}
 
-	b := chartBuckets(r.Series, chartMaxPoints)
-	var req, failed int64
-	for _, x := range b {
-		if x.width() != 60 && x.T1 != 185 {
-			t.Fatalf("chart bucket [%v, %v): not a multiple of the widest entry", x.T0, x.T1)
-		}
-		req += x.Requests
-		failed += x.Failed
-		if rate := float64(x.Requests-x.Failed) / x.width(); rate != 100 {
-			t.Fatalf("chart bucket [%v, %v): %v ok/s, want 100", x.T0, x.T1, rate)
-		}
-	}
-	if req != r.Totals.Requests || failed != r.Totals.Failed {
-		t.Fatalf("charts: %d requests %d failed, totals %d %d", req, failed, r.Totals.Requests, r.Totals.Failed)
-	}
-
 	// The pinning hint weighs a bucket by the seconds it covers.
-	Diagnose(r)
-	var pin *Hint
+	report.Diagnose(r)
+	var pin *report.Hint
 	for i := range r.Diagnosis {
-		if r.Diagnosis[i].Code == HintKeepAlivePinning {
+		if r.Diagnosis[i].Code == report.HintKeepAlivePinning {
 			pin = &r.Diagnosis[i]
 		}
 	}
@@ -161,52 +89,27 @@ func TestDownSampledSeries(t *testing.T) {
 }
 
 // TestDownSampledSeriesRenders: a document with buckets reads back with
-// their widths and renders to text and HTML, charts included.
+// their widths and renders to text (to HTML: pkg/report/html).
 func TestDownSampledSeriesRenders(t *testing.T) {
-	r := Build(Input{
-		Config: Config{Mode: "rate", Rate: 100, Connections: 1, KeepAlive: true, Identity: "seed"},
-		Stats:  downSampledStats(),
+	r := report.Build(report.Input{
+		Config: report.Config{Mode: "rate", Rate: 100, Connections: 1, KeepAlive: true, Identity: "seed"},
+		Stats:  reporttest.DownSampledStats(),
 	})
-	Diagnose(r)
-	Judge(r)
+	report.Diagnose(r)
+	report.Judge(r)
 	var doc bytes.Buffer
-	if err := WriteJSON(&doc, r); err != nil {
+	if err := report.WriteJSON(&doc, r); err != nil {
 		t.Fatal(err)
 	}
-	back, err := ReadResult(&doc)
+	back, err := report.ReadResult(&doc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(back.Series) != len(r.Series) || back.Series[5].WidthS != 55 || back.Series[6].Width() != 60 || back.Series[0].Width() != 1 {
 		t.Fatalf("widths did not survive the document: %+v", back.Series[4:8])
 	}
-	var text, html bytes.Buffer
-	if err := WriteText(&text, back, TextOptions{}); err != nil {
+	var text bytes.Buffer
+	if err := report.WriteText(&text, back, report.TextOptions{}); err != nil {
 		t.Fatal(err)
-	}
-	if err := WriteHTML(&html, back); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []chartSVG{chartThroughput(back, false), chartThroughput(back, true)} {
-		if c.Err != "" {
-			t.Fatalf("throughput chart: %s", c.Err)
-		}
-	}
-	if c, _ := chartLatency(back); c.Err != "" {
-		t.Fatalf("latency chart: %s", c.Err)
-	}
-}
-
-// TestTransitionInBucket: a bucket of merged seconds holds a pod
-// transition if any of its seconds does.
-func TestTransitionInBucket(t *testing.T) {
-	tr := map[int]bool{99: true, 100: true, 101: true}
-	for _, c := range []struct {
-		t, w int
-		want bool
-	}{{60, 40, true}, {60, 39, false}, {102, 60, false}, {100, 1, true}, {98, 1, false}, {0, chartMaxSeconds, true}} {
-		if got := transitionIn(tr, c.t, c.w); got != c.want {
-			t.Errorf("[%d, +%d): %v, want %v", c.t, c.w, got, c.want)
-		}
 	}
 }

@@ -11,14 +11,14 @@ import (
 type TextOptions struct {
 	// MaxFailures is how many failure records to list; 0 means 20.
 	MaxFailures int
-	// MaxWindows is how many rows of the seed's table to list; 0 means 40.
+	// MaxWindows is how many rows of "Who answered when" to list; 0 means
+	// 40.
 	MaxWindows int
 }
 
 // WriteText writes the human summary of a run: what was sent, how it
-// ended, latency, who answered (per pod and version, and the seed's
-// time-window table), the rollout, the failures, the diagnosis and the
-// verdict.
+// ended, latency, who answered (per pod, per version, and per time window),
+// the rollout, the failures, the diagnosis and the verdict.
 func WriteText(w io.Writer, r *Result, opt TextOptions) error {
 	if opt.MaxFailures == 0 {
 		opt.MaxFailures = 20
@@ -49,27 +49,27 @@ func WriteText(w io.Writer, r *Result, opt TextOptions) error {
 	tw.blank()
 
 	t := r.Totals
-	tw.kv("Requests", "%s in %.1fs, %s req/s achieved", group(t.Requests), r.Run.DurationS, trimFloat(t.AchievedRPS))
+	tw.kv("Requests", "%s in %.1fs, %s req/s achieved", FormatCount(t.Requests), r.Run.DurationS, trimFloat(t.AchievedRPS))
 	if c.Mode == "rate" {
-		tw.kv("Late sends", "%s >1ms after due, %s >10ms; max delay %s", group(t.LateSends), group(t.BehindSends), msText(t.MaxSendDelayMs))
+		tw.kv("Late sends", "%s >1ms after due, %s >10ms; max delay %s", FormatCount(t.LateSends), FormatCount(t.BehindSends), msText(t.MaxSendDelayMs))
 	}
 	tw.kv("Outcomes", "%s", outcomeLine(t.Outcomes))
 	rate := 0.0
 	if t.Requests > 0 {
 		rate = float64(t.Failed) / float64(t.Requests)
 	}
-	tw.kv("Dropped", "%s (%s)", group(t.Failed), percent(rate))
-	retried := group(t.Retried)
+	tw.kv("Dropped", "%s (%s)", FormatCount(t.Failed), percent(rate))
+	retried := FormatCount(t.Retried)
 	if t.Retried > 0 {
 		retried += " attempts failed and were re-sent: " + outcomeSentence(t.RetriedOutcomes)
 	}
 	tw.kv("Retried", "%s", retried)
-	conns := group(t.Connections) + " opened"
+	conns := FormatCount(t.Connections) + " opened"
 	if t.ConnectionsPeak > 0 {
-		conns += fmt.Sprintf(", at most %s at once", group(int64(t.ConnectionsPeak)))
+		conns += fmt.Sprintf(", at most %s at once", FormatCount(int64(t.ConnectionsPeak)))
 	}
 	if t.PoolWaits > 0 {
-		conns += fmt.Sprintf("; %s requests waited for a free one at --max-connections %d", group(t.PoolWaits), c.MaxConnections)
+		conns += fmt.Sprintf("; %s requests waited for a free one at --max-connections %d", FormatCount(t.PoolWaits), c.MaxConnections)
 	}
 	tw.kv("Connections", "%s", conns)
 	l := r.Latency
@@ -84,7 +84,7 @@ func WriteText(w io.Writer, r *Result, opt TextOptions) error {
 		tw.section("Phases")
 		tab := tw.table("PHASE", "FROM", "TO", "REQUESTS", "DROPPED", "RETRIED", "P50", "P90", "P99", "P99.9", "MAX")
 		for _, p := range r.Phases {
-			tab.row(p.Name, fmt.Sprintf("%.1fs", p.StartS), fmt.Sprintf("%.1fs", p.EndS), group(p.Requests), group(p.Failed), group(p.Retried),
+			tab.row(p.Name, fmt.Sprintf("%.1fs", p.StartS), fmt.Sprintf("%.1fs", p.EndS), FormatCount(p.Requests), FormatCount(p.Failed), FormatCount(p.Retried),
 				msText(p.Latency.P50Ms), msText(p.Latency.P90Ms), msText(p.Latency.P99Ms), msText(p.Latency.P999Ms), msText(p.Latency.MaxMs))
 		}
 		tab.flush()
@@ -102,8 +102,8 @@ func WriteText(w io.Writer, r *Result, opt TextOptions) error {
 			if p.Requests > 0 && p.OK > 0 {
 				answered = fmt.Sprintf("%.1f–%.1fs", p.FirstS, p.LastS)
 			}
-			tab.row(name, dash(p.Version), dash(p.IP), group(p.Requests), percent(share(p.Requests, t.Requests)),
-				group(p.Failed), group(p.Retried), answered, lifecycleText(p.Lifecycle))
+			tab.row(name, dash(p.Version), dash(p.IP), FormatCount(p.Requests), percent(share(p.Requests, t.Requests)),
+				FormatCount(p.Failed), FormatCount(p.Retried), answered, lifecycleText(p.Lifecycle))
 		}
 		tab.flush()
 	}
@@ -111,7 +111,7 @@ func WriteText(w io.Writer, r *Result, opt TextOptions) error {
 		tw.section("Versions")
 		tab := tw.table("VERSION", "REQUESTS", "DROPPED", "ANSWERED")
 		for _, v := range r.Versions {
-			tab.row(dash(v.Version), group(v.Requests), group(v.Failed), fmt.Sprintf("%.1f–%.1fs", v.FirstS, v.LastS))
+			tab.row(dash(v.Version), FormatCount(v.Requests), FormatCount(v.Failed), fmt.Sprintf("%.1f–%.1fs", v.FirstS, v.LastS))
 		}
 		tab.flush()
 		if r.Rollout != nil {
@@ -120,14 +120,14 @@ func WriteText(w io.Writer, r *Result, opt TextOptions) error {
 	}
 
 	if len(r.Windows) > 0 {
-		tw.section("Who answered when (the seed's table)")
+		tw.section("Who answered when (time windows × pods)")
 		tab := tw.table("TIME (s)", "POD", "VERSION", "REQUESTS")
 		for i, win := range r.Windows {
 			if i == opt.MaxWindows {
 				tab.row("…", fmt.Sprintf("%d more rows in the JSON", len(r.Windows)-i), "", "")
 				break
 			}
-			tab.row(fmt.Sprintf("%d–%d", win.FromS, win.ToS), win.Pod, dash(win.Version), group(win.Requests))
+			tab.row(fmt.Sprintf("%d–%d", win.FromS, win.ToS), win.Pod, dash(win.Version), FormatCount(win.Requests))
 		}
 		tab.flush()
 	}
@@ -180,7 +180,7 @@ func WriteText(w io.Writer, r *Result, opt TextOptions) error {
 		}
 		tab.flush()
 		if r.Failures.Omitted > 0 {
-			tw.line("%s more failed attempts were counted but not recorded individually.", group(r.Failures.Omitted))
+			tw.line("%s more failed attempts were counted but not recorded individually.", FormatCount(r.Failures.Omitted))
 		}
 	}
 
@@ -294,7 +294,7 @@ func outcomeLine(m map[string]int64) string {
 	}
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = k + " " + group(m[k])
+		parts[i] = k + " " + FormatCount(m[k])
 	}
 	return strings.Join(parts, " · ")
 }
@@ -318,23 +318,4 @@ func lifecycleText(lc *Lifecycle) string {
 	add("unlisted", lc.EndpointRemoved)
 	add("deleted", lc.DeletedS)
 	return strings.Join(parts, ", ")
-}
-
-func share(part, whole int64) float64 {
-	if whole == 0 {
-		return 0
-	}
-	return float64(part) / float64(whole)
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func trimFloat(f float64) string {
-	s := fmt.Sprintf("%.1f", f)
-	return strings.TrimSuffix(s, ".0")
 }

@@ -1,9 +1,7 @@
 package report
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -196,7 +194,7 @@ func scheduleGate(r *Result) Gate {
 	g.Message = fmt.Sprintf("schedule not kept: %s of requests left more than %s late (limit %s), up to %s late",
 		percent(share), msText(scheduleToleranceMs), percent(limit), msText(t.MaxSendDelayMs))
 	if t.PoolWaits > 0 {
-		g.Message += fmt.Sprintf("; %s waited for a connection at --max-connections %d", group(t.PoolWaits), r.Config.MaxConnections)
+		g.Message += fmt.Sprintf("; %s waited for a connection at --max-connections %d", FormatCount(t.PoolWaits), r.Config.MaxConnections)
 	}
 	return g
 }
@@ -214,9 +212,9 @@ func summary(r *Result, v Verdict, failed []string) string {
 	if kept, _ := scheduleKept(r); !kept {
 		b.WriteString("the measurement is in doubt, not only the service: rolltest fell behind its schedule. ")
 	}
-	fmt.Fprintf(&b, "%s of %s requests dropped", group(r.Totals.Failed), group(r.Totals.Requests))
+	fmt.Fprintf(&b, "%s of %s requests dropped", FormatCount(r.Totals.Failed), FormatCount(r.Totals.Requests))
 	if r.Totals.Retried > 0 {
-		fmt.Fprintf(&b, ", %s more hidden by retries", group(r.Totals.Retried))
+		fmt.Fprintf(&b, ", %s more hidden by retries", FormatCount(r.Totals.Retried))
 	}
 	if r.Rollout != nil {
 		switch {
@@ -242,88 +240,9 @@ func phaseNamed(r *Result, name string) *Phase {
 	return nil
 }
 
-// rankedOutcomes lists the outcomes with a non-zero count: "ok" first when
-// withOK, then the largest count first, ties by name.
-func rankedOutcomes(m map[string]int64, withOK bool) []string {
-	var keys []string
-	for k, v := range m {
-		if v > 0 && (withOK || k != "ok") {
-			keys = append(keys, k)
-		}
-	}
-	slices.SortFunc(keys, func(a, b string) int {
-		if (a == "ok") != (b == "ok") {
-			if a == "ok" {
-				return -1
-			}
-			return 1
-		}
-		if c := cmp.Compare(m[b], m[a]); c != 0 {
-			return c
-		}
-		return strings.Compare(a, b)
-	})
-	return keys
-}
-
-// outcomeSentence lists failure outcomes, largest first: "3 reset, 1 eof".
-func outcomeSentence(m map[string]int64) string {
-	keys := rankedOutcomes(m, false)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%d %s", m[k], k)
-	}
-	return strings.Join(parts, ", ")
-}
-
 func pick(c bool, a, b string) string {
 	if c {
 		return a
 	}
 	return b
-}
-
-func percent(f float64) string {
-	switch {
-	case f == 0:
-		return "0%"
-	case f < 0.0001:
-		return fmt.Sprintf("%.4f%%", 100*f)
-	case f < 0.01:
-		return fmt.Sprintf("%.3f%%", 100*f)
-	}
-	return fmt.Sprintf("%.2f%%", 100*f)
-}
-
-func msText(v float64) string {
-	switch {
-	case v >= 1000:
-		return fmt.Sprintf("%.2fs", v/1000)
-	case v >= 100:
-		return fmt.Sprintf("%.0fms", v)
-	case v >= 10:
-		return fmt.Sprintf("%.1fms", v)
-	}
-	return fmt.Sprintf("%.2fms", v)
-}
-
-// group writes n with thousands separators: 1,234,567. The text summary
-// and the HTML report both use it, so their numbers read alike.
-func group(n int64) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	if neg {
-		s = s[1:]
-	}
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }

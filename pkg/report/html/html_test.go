@@ -1,21 +1,27 @@
-package report
+package html
 
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"math"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/rolltest/rolltest/pkg/loadgen"
+	"github.com/rolltest/rolltest/pkg/report"
+	"github.com/rolltest/rolltest/pkg/report/internal/reporttest"
 	"github.com/rolltest/rolltest/pkg/rollout"
 )
 
-func htmlRender(t testing.TB, r *Result) string {
+func renderPage(t testing.TB, r *report.Result) string {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := WriteHTML(&buf, r); err != nil {
+	if err := Write(&buf, r); err != nil {
 		t.Fatal(err)
 	}
 	return buf.String()
@@ -24,12 +30,12 @@ func htmlRender(t testing.TB, r *Result) string {
 // TestHTMLTenMinuteSize: a long run's report must stay small enough to
 // attach, mail and open quickly.
 func TestHTMLTenMinuteSize(t *testing.T) {
-	r := simTenMinutes()
+	r := reporttest.TenMinutes()
 	if len(r.Series) != 600 || len(r.Pods) != 6 || len(r.Versions) != 2 || len(r.Rollout.Events) != 20 || len(r.Failures.Records) != 1000 {
 		t.Fatalf("synthetic run: %d s, %d pods, %d versions, %d events, %d failure records",
 			len(r.Series), len(r.Pods), len(r.Versions), len(r.Rollout.Events), len(r.Failures.Records))
 	}
-	out := htmlRender(t, r)
+	out := renderPage(t, r)
 	t.Logf("10-minute run: %d bytes of HTML", len(out))
 	if len(out) >= 2<<20 {
 		t.Errorf("HTML is %d bytes, want < 2 MiB", len(out))
@@ -44,8 +50,8 @@ func TestHTMLTenMinuteSize(t *testing.T) {
 
 // TestHTMLSelfContained: nothing in the page may be fetched.
 func TestHTMLSelfContained(t *testing.T) {
-	for _, name := range []string{"failing-rollout.json", "passing-norollout.json"} {
-		out := htmlRender(t, reportFixture(t, name))
+	for _, name := range reporttest.Fixtures() {
+		out := renderPage(t, reporttest.Fixture(t, name))
 		for _, re := range []string{`(?i)<script`, `(?i)<link\b`, `(?i)\b(src|href|srcset|action|poster|data)\s*=`, `(?i)url\s*\(`, `(?i)@import`, `(?i)<(img|iframe|object|embed|image|use)\b`} {
 			if m := regexp.MustCompile(re).FindString(out); m != "" {
 				t.Errorf("%s: found %q", name, m)
@@ -58,12 +64,12 @@ func TestHTMLSelfContained(t *testing.T) {
 }
 
 func TestHTMLFailingRollout(t *testing.T) {
-	r := reportFixture(t, "failing-rollout.json")
-	out := htmlRender(t, r)
+	r := reporttest.Fixture(t, reporttest.FailingRollout)
+	out := renderPage(t, r)
 	for _, want := range []string{
 		`<div class="word">FAIL</div>`, `id="rollout-h"`, `id="events"`, `id="chart-throughput-pods"`,
 		`data-gate="dropped_requests"`, "exit code 1: a gate failed", "rollout triggered", "rollout phase",
-		htmlTestEscape(r.Verdict.Summary), htmlTestEscape(r.Diagnosis[0].Title), "What to change:",
+		escapeText(r.Verdict.Summary), escapeText(r.Diagnosis[0].Title), "What to change:",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q", want)
@@ -72,11 +78,11 @@ func TestHTMLFailingRollout(t *testing.T) {
 }
 
 func TestHTMLNoRollout(t *testing.T) {
-	r := reportFixture(t, "passing-norollout.json")
+	r := reporttest.Fixture(t, reporttest.PassingNoRollout)
 	if r.Rollout != nil || len(r.Phases) != 1 || r.Phases[0].Name != "load" {
 		t.Fatalf("fixture is not a run without rollout")
 	}
-	out := htmlRender(t, r)
+	out := renderPage(t, r)
 	if !strings.Contains(out, `<div class="word">PASS</div>`) {
 		t.Error("no PASS banner")
 	}
@@ -93,9 +99,9 @@ func TestHTMLNoRollout(t *testing.T) {
 // TestHTMLEscapesInputs is the pure-Go half of the XSS test (the browser
 // half is in browser_test.go): no payload may become markup.
 func TestHTMLEscapesInputs(t *testing.T) {
-	out := htmlRender(t, xssResult(t))
+	out := renderPage(t, xssResult(t))
 	styles, httpEquiv := 0, 0
-	for _, tag := range htmlTestTags(out) {
+	for _, tag := range startTags(out) {
 		switch tag.name {
 		case "script", "img", "iframe", "object", "embed", "image", "use", "a", "link", "base", "form", "meta-refresh",
 			"input", "button", "textarea", "select":
@@ -128,23 +134,23 @@ func TestHTMLEscapesInputs(t *testing.T) {
 	}
 }
 
-type htmlTestTag struct {
+type startTag struct {
 	name  string
 	attrs []string
 }
 
 var (
-	htmlTestTagRE  = regexp.MustCompile(`<([a-zA-Z][a-zA-Z0-9:-]*)((?:\s+[^\s=>/]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+))?)*)\s*/?>`)
-	htmlTestAttrRE = regexp.MustCompile(`\s+([^\s=>/]+)(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+))?`)
+	testTagRE  = regexp.MustCompile(`<([a-zA-Z][a-zA-Z0-9:-]*)((?:\s+[^\s=>/]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+))?)*)\s*/?>`)
+	testAttrRE = regexp.MustCompile(`\s+([^\s=>/]+)(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+))?`)
 )
 
-// htmlTestTags lists the start tags of a document and their attribute
+// startTags lists the start tags of a document and their attribute
 // names: enough to see whether any input turned into markup.
-func htmlTestTags(doc string) []htmlTestTag {
-	var out []htmlTestTag
-	for _, m := range htmlTestTagRE.FindAllStringSubmatch(doc, -1) {
-		tag := htmlTestTag{name: strings.ToLower(m[1])}
-		for _, a := range htmlTestAttrRE.FindAllStringSubmatch(m[2], -1) {
+func startTags(doc string) []startTag {
+	var out []startTag
+	for _, m := range testTagRE.FindAllStringSubmatch(doc, -1) {
+		tag := startTag{name: strings.ToLower(m[1])}
+		for _, a := range testAttrRE.FindAllStringSubmatch(m[2], -1) {
 			tag.attrs = append(tag.attrs, strings.ToLower(a[1]))
 		}
 		out = append(out, tag)
@@ -169,8 +175,8 @@ var xssPayloads = []string{
 // comes from outside: the cluster (pod names, versions, event messages),
 // the target (failure details, status), the user (URL, headers) and the
 // diagnosis.
-func xssResult(t testing.TB) *Result {
-	r := reportFixture(t, "failing-rollout.json")
+func xssResult(t testing.TB) *report.Result {
+	r := reporttest.Fixture(t, reporttest.FailingRollout)
 	p := func(i int) string { return xssPayloads[i%len(xssPayloads)] }
 	rename := map[string]string{}
 	for i := range r.Pods {
@@ -231,7 +237,7 @@ func xssResult(t testing.TB) *Result {
 		r.Phases[i].Name = p(i)
 		r.Phases[i].Outcomes = map[string]int64{p(i + 1): 2}
 	}
-	r.Diagnosis = append(r.Diagnosis, Hint{Code: p(0), Severity: p(1), Title: p(2), Detail: p(3), Evidence: []string{p(4), p(5)}, Fix: p(0)})
+	r.Diagnosis = append(r.Diagnosis, report.Hint{Code: p(0), Severity: p(1), Title: p(2), Detail: p(3), Evidence: []string{p(4), p(5)}, Fix: p(0)})
 	for i := range r.Diagnosis {
 		r.Diagnosis[i].Detail += " " + p(i)
 	}
@@ -239,7 +245,7 @@ func xssResult(t testing.TB) *Result {
 	for i := range r.Verdict.Gates {
 		r.Verdict.Gates[i].Message = p(i)
 	}
-	r.Verdict.Gates = append(r.Verdict.Gates, Gate{Name: p(2), Message: p(3)})
+	r.Verdict.Gates = append(r.Verdict.Gates, report.Gate{Name: p(2), Message: p(3)})
 	return r
 }
 
@@ -247,90 +253,127 @@ func xssResult(t testing.TB) *Result {
 // without error.
 func TestHTMLOddResults(t *testing.T) {
 	zero := 0.0
-	cases := map[string]*Result{
+	cases := map[string]*report.Result{
 		"empty":     {},
-		"no series": {Schema: Schema, Rollout: &Rollout{Events: []rollout.Event{{Kind: rollout.EventTrigger, AtS: 1}}}},
-		"nan": {Schema: Schema, Latency: Latency{LatencySummary: LatencySummary{Count: 1, P50Ms: math.NaN()}},
-			Series:  []Second{{T: 0, Requests: 1, P50Ms: math.NaN(), MaxMs: math.Inf(1)}},
-			Rollout: &Rollout{TriggeredS: &zero, Events: []rollout.Event{{Kind: "x", AtS: math.NaN()}}}},
-		"wild t": {Series: []Second{{T: -5, Requests: 3}, {T: math.MaxInt, Requests: 1}, {T: 3, Requests: 2, Failed: 2, MaxMs: 1}}},
-		"wild width": {Config: Config{KeepAlive: true}, Totals: Totals{Requests: 500},
-			Pods: []Pod{{ID: "a", OK: 1}, {ID: "b", OK: 1}},
-			Series: []Second{{T: 0, WidthS: -3, Requests: 9, ByPod: map[string]int64{"a": 9}}, {T: 5, WidthS: math.MaxInt, Requests: 9},
-				{T: 7, WidthS: 120, Requests: 600, ByPod: map[string]int64{"b": 600}}, {T: 9, WidthS: chartMaxSeconds, Requests: 1}}},
-		"zeros": {Series: []Second{{T: 0}, {T: 1}}, Pods: []Pod{{ID: "a", Lifecycle: &Lifecycle{}}}},
-		"one":   {Series: []Second{{T: 0, Requests: 1, OK: 1, P50Ms: 1, P99Ms: 1, MaxMs: 1, ByVersion: map[string]int64{"v": 1}}}},
-		"many pods": func() *Result {
-			r := &Result{Series: make([]Second, 50)}
+		"no series": {Schema: report.Schema, Rollout: &report.Rollout{Events: []rollout.Event{{Kind: rollout.EventTrigger, AtS: 1}}}},
+		"nan": {Schema: report.Schema, Latency: report.Latency{LatencySummary: report.LatencySummary{Count: 1, P50Ms: math.NaN()}},
+			Series:  []report.Second{{T: 0, Requests: 1, P50Ms: math.NaN(), MaxMs: math.Inf(1)}},
+			Rollout: &report.Rollout{TriggeredS: &zero, Events: []rollout.Event{{Kind: "x", AtS: math.NaN()}}}},
+		"wild t": {Series: []report.Second{{T: -5, Requests: 3}, {T: math.MaxInt, Requests: 1}, {T: 3, Requests: 2, Failed: 2, MaxMs: 1}}},
+		"wild width": {Config: report.Config{KeepAlive: true}, Totals: report.Totals{Requests: 500},
+			Pods: []report.Pod{{ID: "a", OK: 1}, {ID: "b", OK: 1}},
+			Series: []report.Second{{T: 0, WidthS: -3, Requests: 9, ByPod: map[string]int64{"a": 9}}, {T: 5, WidthS: math.MaxInt, Requests: 9},
+				{T: 7, WidthS: 120, Requests: 600, ByPod: map[string]int64{"b": 600}}, {T: 9, WidthS: report.MaxRunSeconds, Requests: 1}}},
+		"zeros": {Series: []report.Second{{T: 0}, {T: 1}}, Pods: []report.Pod{{ID: "a", Lifecycle: &report.Lifecycle{}}}},
+		"one":   {Series: []report.Second{{T: 0, Requests: 1, OK: 1, P50Ms: 1, P99Ms: 1, MaxMs: 1, ByVersion: map[string]int64{"v": 1}}}},
+		"many pods": func() *report.Result {
+			r := &report.Result{Series: make([]report.Second, 50)}
 			for i := range r.Series {
-				r.Series[i] = Second{T: i, Requests: 40, ByPod: map[string]int64{}}
+				r.Series[i] = report.Second{T: i, Requests: 40, ByPod: map[string]int64{}}
 				for j := 0; j < 40; j++ {
 					r.Series[i].ByPod[string(rune('A'+j))] = 1
 				}
 			}
 			return r
 		}(),
-		"bad histogram": {Latency: Latency{Histogram: "bm90IGEgaGlzdG9ncmFt"}},
+		"bad histogram": {Latency: report.Latency{Histogram: "bm90IGEgaGlzdG9ncmFt"}},
 	}
 	for name, r := range cases {
 		t.Run(name, func(t *testing.T) {
 			// Through JSON where possible, as the CLI reads results.
 			if b, err := json.Marshal(r); err == nil {
-				var rr Result
+				var rr report.Result
 				if json.Unmarshal(b, &rr) == nil {
-					htmlRender(t, &rr)
+					renderPage(t, &rr)
 				}
 			}
-			htmlRender(t, r)
-			Diagnose(r)
+			renderPage(t, r)
+			report.Diagnose(r)
 		})
 	}
-	if err := WriteHTML(&bytes.Buffer{}, nil); err == nil {
+	if err := Write(&bytes.Buffer{}, nil); err == nil {
 		t.Error("nil result accepted")
 	}
 }
 
-// TestChartBucketsKeepFailures: downsampling sums counts and takes the
-// maximum latency, so that no failed second and no spike disappears.
-func TestChartBucketsKeepFailures(t *testing.T) {
-	series := make([]Second, 3600)
-	var failed int64
-	for i := range series {
-		series[i] = Second{T: i, Requests: 100, P50Ms: 2, P99Ms: 5, MaxMs: 9}
-		if i%397 == 0 {
-			series[i].Failed = 1
-			failed++
-		}
-	}
-	series[1234].MaxMs = 4000
-	b := chartBuckets(series, chartMaxPoints)
-	if len(b) > chartMaxPoints {
-		t.Fatalf("%d buckets", len(b))
-	}
-	var gotFailed, gotReq int64
-	peak := 0.0
-	for _, x := range b {
-		gotFailed += x.Failed
-		gotReq += x.Requests
-		peak = max(peak, x.Max)
-	}
-	if gotFailed != failed || gotReq != 360000 || peak != 4000 {
-		t.Errorf("failed %d/%d, requests %d, peak %v", gotFailed, failed, gotReq, peak)
-	}
-	for i := range series {
-		if series[i].Failed > 0 {
-			k := int(b[0].width())
-			if b[i/k].Failed == 0 {
-				t.Errorf("the failure at %d s is lost", i)
+func escapeText(s string) string {
+	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;")
+	return r.Replace(s)
+}
+
+// updateGolden rewrites the golden files in testdata instead of comparing:
+// go test ./pkg/report/html -run Golden -update
+var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// TestHTMLGolden pins the whole page of each fixture, charts included, so
+// that a change to the page shows in review as a diff of the golden file.
+func TestHTMLGolden(t *testing.T) {
+	for _, name := range reporttest.Fixtures() {
+		t.Run(name, func(t *testing.T) {
+			got := renderPage(t, reporttest.Fixture(t, name))
+			path := filepath.Join("testdata", "html-"+strings.TrimSuffix(name, ".json")+".html.golden")
+			if *updateGolden {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
 			}
-		}
-	}
-	if b := chartBuckets(series[:600], chartMaxPoints); len(b) != 600 || b[0].width() != 1 {
-		t.Errorf("a 10-minute run is downsampled: %d buckets", len(b))
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if got == string(want) {
+				return
+			}
+			// The page is 100 kB: name the first line that differs.
+			g, w := strings.Split(got, "\n"), strings.Split(string(want), "\n")
+			for i := range min(len(g), len(w)) {
+				if g[i] != w[i] {
+					t.Fatalf("%s differs at line %d (run with -update if intended):\n got %.300q\nwant %.300q", path, i+1, g[i], w[i])
+				}
+			}
+			t.Fatalf("%s differs: %d lines, want %d (run with -update if intended)", path, len(g), len(w))
+		})
 	}
 }
 
-func htmlTestEscape(s string) string {
-	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;")
-	return r.Replace(s)
+// FuzzWrite: a document that reads must also render, whatever it holds.
+func FuzzWrite(f *testing.F) {
+	f.Add(`{"schema":"rolltest/v1"}`)
+	f.Add(`{"schema":"rolltest/v1","rollout":{"events":[{"kind":"trigger","at_s":1}]},"series":[{"t":0,"requests":1}]}`)
+	f.Add(`{"schema":"rolltest/v1","latency":{"histogram":"HISTFAAAACR4nJNpmSzMwMDAwQABzFCaEUzOmNZg/wEiMFEAAJLUBd0="}}`)
+	f.Add(`{"schema":"rolltest/v1","series":[{"t":0,"width_s":60,"requests":9,"by_pod":{"a":9}}],"pods":[{"id":"a","ok":1}]}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		r, err := report.ReadResult(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		var sb strings.Builder
+		if err := Write(&sb, r); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+	})
+}
+
+// TestOutcomeMeanings: the outcomes table explains each outcome in the
+// words of loadgen's outcome table, marks the dropped ones, and explains
+// no name it does not know (a newer document's).
+func TestOutcomeMeanings(t *testing.T) {
+	totals := report.Totals{Outcomes: map[string]int64{"http_other": 1}}
+	for _, o := range loadgen.Outcomes() {
+		totals.Outcomes[o.String()] = 1
+	}
+	rows := outcomeRows(totals)
+	if len(rows) != len(loadgen.Outcomes())+1 {
+		t.Fatalf("%d rows, want one per outcome and one for http_other: %+v", len(rows), rows)
+	}
+	for _, row := range rows {
+		o, known := loadgen.ParseOutcome(row.Name)
+		if row.Meaning != o.Meaning() || row.Failure != o.Failed() || (known && row.Meaning == "") {
+			t.Errorf("%s: meaning %q, failure %v; the outcome table says %q, %v", row.Name, row.Meaning, row.Failure, o.Meaning(), o.Failed())
+		}
+	}
+	if rows[0].Name != loadgen.OK.String() {
+		t.Errorf("first row %s, want ok", rows[0].Name)
+	}
 }

@@ -1,30 +1,26 @@
-package report
+package reporttest
 
 import (
-	"bytes"
-	"encoding/json"
-	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
-	"testing"
+	"strings"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/rolltest/rolltest/pkg/report"
 	"github.com/rolltest/rolltest/pkg/rollout"
 )
 
 // This file simulates runs to make the Result fixtures in testdata: the
 // requests of a run are generated one by one against a simulated rolling
 // update and aggregated the way a run aggregates them, so that every sum in
-// the document agrees. The fixtures are written to testdata with -update and
-// read back through ReadResult by the tests; recorded results from real runs
-// can replace them.
+// the document agrees. The fixtures are written to testdata with
+// -update-fixtures and read back through report.ReadResult by Fixture;
+// recorded results from real runs can replace them.
 
 // simSpec describes one simulated run.
 type simSpec struct {
@@ -48,7 +44,7 @@ type simSpec struct {
 	failP     float64
 	graceS    float64
 	maxRecs   int
-	thresh    Thresholds
+	thresh    report.Thresholds
 	extraRSEv bool // a replicaset_scaled event (to reach 20 events at 6 pods)
 }
 
@@ -90,12 +86,12 @@ func newSimAgg() *simAgg {
 	return &simAgg{outcomes: map[string]int64{}, hist: hdrhistogram.New(1, 60_000_000, 3)}
 }
 
-func simSummary(h *hdrhistogram.Histogram) LatencySummary {
+func simSummary(h *hdrhistogram.Histogram) report.LatencySummary {
 	if h.TotalCount() == 0 {
-		return LatencySummary{}
+		return report.LatencySummary{}
 	}
 	ms := func(v int64) float64 { return math.Round(float64(v)) / 1000 }
-	return LatencySummary{
+	return report.LatencySummary{
 		Count:  h.TotalCount(),
 		MinMs:  ms(h.Min()),
 		MeanMs: math.Round(h.Mean()) / 1000,
@@ -117,7 +113,7 @@ func simPodName(rng *rand.Rand, hash string) string {
 }
 
 // simulate runs the spec and returns a complete, consistent Result.
-func simulate(s simSpec) *Result {
+func simulate(s simSpec) *report.Result {
 	rng := rand.New(rand.NewPCG(s.seed, s.seed^0x9e3779b97f4a7c15))
 	hasRollout := s.newPods > 0
 
@@ -221,7 +217,7 @@ func simulate(s simSpec) *Result {
 	verStats := map[string]*verAgg{}
 	retriedOutcomes := map[string]int64{}
 	statusCodes := map[string]int64{}
-	var records []Failure
+	var records []report.Failure
 	var attempts, bytesIn, bytesOut int64
 	connCount := make([]int64, s.conns)
 	connID := make([]uint64, s.conns)
@@ -301,7 +297,7 @@ func simulate(s simSpec) *Result {
 				// A refused connection carried no request: the retry is safe
 				// and goes to another pod.
 				attempts++
-				records = append(records, Failure{
+				records = append(records, report.Failure{
 					AtS: t, Seq: seq, Attempt: 1, Retried: true, Outcome: o, Detail: d,
 					LatencyMs: math.Round(l*1000) / 1000, Conn: connID[ci], ConnRequests: connCount[ci],
 					Pod: p.name, Version: p.version, AttributedBy: a,
@@ -338,7 +334,7 @@ func simulate(s simSpec) *Result {
 		if outcome == "ok" {
 			connCount[ci]++
 		} else {
-			rec := Failure{
+			rec := report.Failure{
 				AtS: t, Seq: seq, Attempt: attempt, Outcome: outcome, Status: status, Detail: detail,
 				LatencyMs: latency, Conn: connID[ci], ConnRequests: connCount[ci], AttributedBy: attr,
 			}
@@ -406,26 +402,26 @@ func simulate(s simSpec) *Result {
 		}
 	}
 
-	res := &Result{
-		Schema: Schema,
-		Tool:   Tool{Name: "rolltest", Version: "v0.9.0-fixture"},
-		Config: Config{
+	res := &report.Result{
+		Schema: report.Schema,
+		Tool:   report.Tool{Name: "rolltest", Version: "v0.9.0-fixture"},
+		Config: report.Config{
 			Target: "http://127.0.0.1:30080/common/time", Method: "GET",
 			Headers: []string{"User-Agent: rolltest/v0.9.0", "Authorization: [redacted]"},
 			Mode:    "rate", Rate: float64(s.rate), Connections: s.conns, KeepAlive: true,
 			DurationS: float64(s.durationS), TimeoutMs: 2000, Retries: s.retries, Identity: "body",
 			Thresholds: s.thresh,
 		},
-		Run: Run{
+		Run: report.Run{
 			StartedAt: s.start, EndedAt: s.start.Add(time.Duration(s.durationS)*time.Second + 37*time.Millisecond),
 			DurationS: float64(s.durationS) + 0.037, StopReason: "duration reached",
 		},
 	}
-	hs, err := EncodeHistogram(total.hist)
+	hs, err := report.EncodeHistogram(total.hist)
 	if err != nil {
 		panic(err)
 	}
-	res.Totals = Totals{
+	res.Totals = report.Totals{
 		Requests: total.requests, OK: total.ok, Failed: total.failed, Retried: total.retried, Attempts: attempts,
 		Outcomes: total.outcomes, StatusCodes: statusCodes,
 		AchievedRPS: math.Round(float64(total.requests)/res.Run.DurationS*100) / 100,
@@ -434,7 +430,7 @@ func simulate(s simSpec) *Result {
 	if len(retriedOutcomes) > 0 {
 		res.Totals.RetriedOutcomes = retriedOutcomes
 	}
-	res.Latency = Latency{LatencySummary: simSummary(total.hist), Basis: "intended", Histogram: hs}
+	res.Latency = report.Latency{LatencySummary: simSummary(total.hist), Basis: "intended", Histogram: hs}
 
 	phaseSpans := [][3]any{{"load", 0.0, float64(s.durationS)}}
 	if hasRollout {
@@ -446,7 +442,7 @@ func simulate(s simSpec) *Result {
 		if a == nil {
 			a = newSimAgg()
 		}
-		res.Phases = append(res.Phases, Phase{
+		res.Phases = append(res.Phases, report.Phase{
 			Name: name, StartS: sp[1].(float64), EndS: sp[2].(float64),
 			Requests: a.requests, OK: a.ok, Failed: a.failed, Retried: a.retried,
 			Outcomes: a.outcomes, Latency: simSummary(a.hist),
@@ -455,7 +451,7 @@ func simulate(s simSpec) *Result {
 
 	for _, p := range pods {
 		ps := podStats[p.name]
-		pod := Pod{
+		pod := report.Pod{
 			ID: p.name, Name: p.name, IP: p.ip, Version: p.version,
 			Requests: ps.requests, OK: ps.ok, Failed: ps.failed, Retried: ps.retried,
 			FirstS: math.Round(ps.first*1000) / 1000, LastS: math.Round(ps.last*1000) / 1000,
@@ -467,7 +463,7 @@ func simulate(s simSpec) *Result {
 			pod.AttributedBy = ps.attributed
 		}
 		if hasRollout {
-			pod.Lifecycle = &Lifecycle{
+			pod.Lifecycle = &report.Lifecycle{
 				Generation: string(p.gen), ReplicaSet: p.rs, CreatedS: p.created, ReadyS: p.ready,
 				TerminatingS: p.terminating, EndpointRemoved: p.epGone, DeletedS: p.deleted,
 			}
@@ -476,14 +472,14 @@ func simulate(s simSpec) *Result {
 	}
 	for _, ver := range []string{s.oldVer, s.newVer} {
 		if vs := verStats[ver]; vs != nil {
-			res.Versions = append(res.Versions, Version{
+			res.Versions = append(res.Versions, report.Version{
 				Version: ver, Requests: vs.requests, OK: vs.ok, Failed: vs.failed,
 				FirstS: math.Round(vs.first*1000) / 1000, LastS: math.Round(vs.last*1000) / 1000,
 			})
 		}
 	}
 
-	// The seed's table: runs of seconds in which the same pods answered.
+	// Who answered when: runs of seconds in which the same pods answered.
 	key := func(m map[string]int64) string {
 		var ks []string
 		for k := range m {
@@ -505,14 +501,14 @@ func simulate(s simSpec) *Result {
 		}
 		for _, p := range pods {
 			if c := sum[p.name]; c > 0 {
-				res.Windows = append(res.Windows, Window{FromS: from, ToS: to, Pod: p.name, Version: p.version, Requests: c})
+				res.Windows = append(res.Windows, report.Window{FromS: from, ToS: to, Pod: p.name, Version: p.version, Requests: c})
 			}
 		}
 		from = to
 	}
 
 	for i, a := range perSec {
-		sec := Second{
+		sec := report.Second{
 			T: i, Phase: phaseOf(float64(i)), Requests: a.requests, OK: a.ok, Failed: a.failed, Retried: secRetried[i],
 			ByVersion: secByVer[i], ByPod: secByPod[i],
 		}
@@ -536,7 +532,7 @@ func simulate(s simSpec) *Result {
 	}
 	res.Failures.Records = records
 	if res.Failures.Records == nil {
-		res.Failures.Records = []Failure{}
+		res.Failures.Records = []report.Failure{}
 	}
 
 	if hasRollout {
@@ -554,7 +550,7 @@ func simulate(s simSpec) *Result {
 		if vs := verStats[s.oldVer]; vs != nil {
 			mixedTo = vs.last
 		}
-		res.Rollout = &Rollout{
+		res.Rollout = &report.Rollout{
 			Driver: "kubernetes", Kind: "restart", Namespace: "default", Deployment: "testapp", Service: "testapp",
 			TriggeredS: triggered, CompleteS: complete, OldGoneS: oldGone, Done: true,
 			MixedVersionS:               math.Round(max(0, mixedTo-mixedFrom)*1000) / 1000,
@@ -563,25 +559,25 @@ func simulate(s simSpec) *Result {
 			Events:                      events,
 		}
 	}
-	res.Diagnosis = []Hint{}
+	res.Diagnosis = []report.Hint{}
 	return res
 }
 
 // simGates fills the verdict the way the gates would decide it, for the
-// fixture only (the lead's verdict code is the reference).
-func simGates(r *Result) {
+// fixture only (report.Judge is the reference).
+func simGates(r *report.Result) {
 	th := r.Config.Thresholds
 	rate := 0.0
 	if r.Totals.Requests > 0 {
 		rate = math.Round(float64(r.Totals.Failed)/float64(r.Totals.Requests)*1e6) / 1e6
 	}
-	g := []Gate{
+	g := []report.Gate{
 		{Name: "dropped_requests", Limit: float64(th.MaxErrors), Value: float64(r.Totals.Failed), Pass: r.Totals.Failed <= th.MaxErrors},
 		{Name: "error_rate", Limit: th.MaxErrorRate, Value: rate, Pass: rate <= th.MaxErrorRate},
 		{Name: "p99", Limit: th.MaxP99Ms, Value: r.Latency.P99Ms, Pass: r.Latency.P99Ms <= th.MaxP99Ms},
 	}
 	g[0].Message = fmt.Sprintf("%d of %d requests failed; at most %d may", r.Totals.Failed, r.Totals.Requests, th.MaxErrors)
-	g[1].Message = fmt.Sprintf("error rate %s; the limit is %s", htmlPercent(r.Totals.Failed, r.Totals.Requests), strconv.FormatFloat(th.MaxErrorRate*100, 'f', -1, 64)+" %")
+	g[1].Message = fmt.Sprintf("error rate %s; the limit is %s", simPercent(r.Totals.Failed, r.Totals.Requests), strconv.FormatFloat(th.MaxErrorRate*100, 'f', -1, 64)+" %")
 	g[2].Message = fmt.Sprintf("p99 latency %s ms; the limit is %s ms", strconv.FormatFloat(r.Latency.P99Ms, 'f', -1, 64), strconv.FormatFloat(th.MaxP99Ms, 'f', -1, 64))
 	if r.Rollout != nil {
 		var base, roll float64
@@ -594,15 +590,15 @@ func simGates(r *Result) {
 			}
 		}
 		ratio := math.Round(roll/base*100) / 100
-		g = append(g, Gate{Name: "p99_ratio", Limit: th.MaxP99Ratio, Value: ratio, Pass: ratio <= th.MaxP99Ratio,
+		g = append(g, report.Gate{Name: "p99_ratio", Limit: th.MaxP99Ratio, Value: ratio, Pass: ratio <= th.MaxP99Ratio,
 			Message: fmt.Sprintf("p99 during the rollout (%s ms) is %s× the baseline's (%s ms); the limit is %s×",
 				strconv.FormatFloat(roll, 'f', -1, 64), strconv.FormatFloat(ratio, 'f', -1, 64), strconv.FormatFloat(base, 'f', -1, 64), strconv.FormatFloat(th.MaxP99Ratio, 'f', -1, 64))})
-		g = append(g, Gate{Name: "rollout_completed", Limit: 1, Value: 1, Pass: r.Rollout.Done && !r.Rollout.Failed,
+		g = append(g, report.Gate{Name: "rollout_completed", Limit: 1, Value: 1, Pass: r.Rollout.Done && !r.Rollout.Failed,
 			Message: "the rollout completed and every old pod is gone"})
 	} else {
 		g = append(g,
-			Gate{Name: "p99_ratio", Limit: th.MaxP99Ratio, Skipped: true, Pass: true, Message: "no rollout, so no baseline to compare with"},
-			Gate{Name: "rollout_completed", Limit: 1, Skipped: true, Pass: true, Message: "no rollout was requested"},
+			report.Gate{Name: "p99_ratio", Limit: th.MaxP99Ratio, Skipped: true, Pass: true, Message: "no rollout, so no baseline to compare with"},
+			report.Gate{Name: "rollout_completed", Limit: 1, Skipped: true, Pass: true, Message: "no rollout was requested"},
 		)
 	}
 	pass := true
@@ -611,7 +607,7 @@ func simGates(r *Result) {
 			pass = false
 		}
 	}
-	r.Verdict = Verdict{Pass: pass, Gates: g}
+	r.Verdict = report.Verdict{Pass: pass, Gates: g}
 	if pass {
 		r.Verdict.Summary = fmt.Sprintf("All %d requests succeeded; p99 %s ms.", r.Totals.Requests, strconv.FormatFloat(r.Latency.P99Ms, 'f', -1, 64))
 	} else {
@@ -620,13 +616,13 @@ func simGates(r *Result) {
 	}
 }
 
-func simFailingRollout() *Result {
+func simFailingRollout() *report.Result {
 	r := simulate(simSpec{
 		seed: 5, start: time.Date(2026, 11, 26, 14, 3, 12, 0, time.UTC),
 		durationS: 60, rate: 50, retries: 1, conns: 8,
 		oldPods: 2, newPods: 2, oldVer: "v1", newVer: "v2",
 		triggerS: 12.4, stepS: 1.5, readyS: 3.2, propS: 1.8, failP: 0.85, graceS: 4,
-		thresh: Thresholds{MaxErrors: 0, MaxErrorRate: 0.001, MaxP99Ms: 250, MaxP99Ratio: 3},
+		thresh: report.Thresholds{MaxErrors: 0, MaxErrorRate: 0.001, MaxP99Ms: 250, MaxP99Ratio: 3},
 	})
 	simGates(r)
 	var oldTerm []string
@@ -644,7 +640,7 @@ func simFailingRollout() *Result {
 				p.Name, byPod[p.Name], strconv.FormatFloat(*p.Lifecycle.TerminatingS, 'f', -1, 64), strconv.FormatFloat(*p.Lifecycle.EndpointRemoved, 'f', -1, 64)))
 		}
 	}
-	r.Diagnosis = []Hint{
+	r.Diagnosis = []report.Hint{
 		{
 			Code: "terminating_pod_traffic", Severity: "error",
 			Title:    "Old pods stopped serving while the Service still sent them requests",
@@ -661,12 +657,12 @@ func simFailingRollout() *Result {
 	return r
 }
 
-func simPassingNoRollout() *Result {
+func simPassingNoRollout() *report.Result {
 	r := simulate(simSpec{
 		seed: 7, start: time.Date(2026, 11, 26, 15, 20, 0, 0, time.UTC),
 		durationS: 30, rate: 40, retries: 0, conns: 4,
 		oldPods: 2, oldVer: "v1",
-		thresh: Thresholds{MaxErrors: 0, MaxErrorRate: 0.001, MaxP99Ms: 250, MaxP99Ratio: -1},
+		thresh: report.Thresholds{MaxErrors: 0, MaxErrorRate: 0.001, MaxP99Ms: 250, MaxP99Ratio: -1},
 	})
 	simGates(r)
 	return r
@@ -674,176 +670,40 @@ func simPassingNoRollout() *Result {
 
 // simTenMinutes is the size test's run: 600 s, 6 pods in 2 versions, 20
 // events and 1000 failure records.
-func simTenMinutes() *Result {
+func simTenMinutes() *report.Result {
 	r := simulate(simSpec{
 		seed: 11, start: time.Date(2026, 11, 26, 16, 0, 0, 0, time.UTC),
 		durationS: 600, rate: 100, retries: 1, conns: 16,
 		oldPods: 3, newPods: 3, oldVer: "v1.4.2", newVer: "v1.5.0",
 		triggerS: 120, stepS: 40, readyS: 6, propS: 14, failP: 0.95, graceS: 30,
 		maxRecs: 1000, extraRSEv: true,
-		thresh: Thresholds{MaxErrors: 0, MaxErrorRate: 0.001, MaxP99Ms: 250, MaxP99Ratio: 3},
+		thresh: report.Thresholds{MaxErrors: 0, MaxErrorRate: 0.001, MaxP99Ms: 250, MaxP99Ratio: 3},
 	})
 	simGates(r)
 	return r
 }
 
-var simFixtures = map[string]func() *Result{
+// simPercent is part/whole as the HTML report writes a percentage (three
+// significant digits), so that the fixtures' gate messages read like a
+// report's.
+func simPercent(part, whole int64) string {
+	if whole <= 0 {
+		return "–"
+	}
+	if part == 0 {
+		return "0 %"
+	}
+	p := 100 * float64(part) / float64(whole)
+	decimals := max(0, 2-int(math.Floor(math.Log10(p))))
+	s := strconv.FormatFloat(p, 'f', decimals, 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s + " %"
+}
+
+// simFixtures are the generators of the fixtures in testdata, by file name.
+var simFixtures = map[string]func() *report.Result{
 	"failing-rollout.json":   simFailingRollout,
 	"passing-norollout.json": simPassingNoRollout,
-}
-
-// updateFixtures is separate from -update so that regenerating the golden
-// files never overwrites fixtures recorded from real runs.
-var updateFixtures = flag.Bool("update-fixtures", false, "rewrite testdata's simulated Result fixtures")
-
-// TestGenerateFixtures rewrites testdata's Result fixtures:
-// go test ./pkg/report -run GenerateFixtures -update-fixtures
-func TestGenerateFixtures(t *testing.T) {
-	if !*updateFixtures {
-		t.Skip("run with -update-fixtures to regenerate the simulated fixtures")
-	}
-	for name, gen := range simFixtures {
-		b, err := json.MarshalIndent(gen(), "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join("testdata", name), append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// reportFixture reads a Result fixture from testdata the way the CLI reads
-// a result file.
-func reportFixture(t testing.TB, name string) *Result {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := ReadResult(bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return r
-}
-
-// TestFixturesConsistent checks the invariants every Result holds, on the
-// fixtures (also once real recordings replace them) and on the simulated
-// 10-minute run.
-func TestFixturesConsistent(t *testing.T) {
-	cases := map[string]*Result{"ten-minutes": simTenMinutes()}
-	for name := range simFixtures {
-		cases[name] = reportFixture(t, name)
-	}
-	for name, r := range cases {
-		t.Run(name, func(t *testing.T) { checkResultConsistent(t, r) })
-	}
-}
-
-func checkResultConsistent(t *testing.T, r *Result) {
-	t.Helper()
-	sum := func(m map[string]int64) (n int64) {
-		for _, c := range m {
-			n += c
-		}
-		return n
-	}
-	tot := r.Totals
-	if got := sum(tot.Outcomes); got != tot.Requests {
-		t.Errorf("sum(outcomes) = %d, requests = %d", got, tot.Requests)
-	}
-	if tot.Failed != tot.Requests-tot.OK || tot.Outcomes["ok"] != tot.OK {
-		t.Errorf("failed %d, requests %d, ok %d, outcomes[ok] %d", tot.Failed, tot.Requests, tot.OK, tot.Outcomes["ok"])
-	}
-	if got := sum(tot.RetriedOutcomes); got < tot.Retried {
-		t.Errorf("sum(retried_outcomes) = %d < retried = %d: every retried request has a failed attempt", got, tot.Retried)
-	}
-	var sr, sok, sf, srt int64
-	for i, s := range r.Series {
-		if s.T != i {
-			t.Errorf("series[%d].t = %d", i, s.T)
-		}
-		sr += s.Requests
-		sok += s.OK
-		sf += s.Failed
-		srt += s.Retried
-		if s.Failed != sum(s.Outcomes) {
-			t.Errorf("second %d: failed %d, failure outcomes %d", s.T, s.Failed, sum(s.Outcomes))
-		}
-		if sum(s.ByVersion) > s.Requests || sum(s.ByPod) > s.Requests {
-			t.Errorf("second %d: by_version %d / by_pod %d exceed requests %d", s.T, sum(s.ByVersion), sum(s.ByPod), s.Requests)
-		}
-	}
-	if sr != tot.Requests || sok != tot.OK || sf != tot.Failed || srt != tot.Retried {
-		t.Errorf("series sums %d/%d/%d/%d, totals %d/%d/%d/%d", sr, sok, sf, srt, tot.Requests, tot.OK, tot.Failed, tot.Retried)
-	}
-	var pr, pok, pf, prt int64
-	for _, p := range r.Phases {
-		pr += p.Requests
-		pok += p.OK
-		pf += p.Failed
-		prt += p.Retried
-		if sum(p.Outcomes) != p.Requests {
-			t.Errorf("phase %s: outcomes %d, requests %d", p.Name, sum(p.Outcomes), p.Requests)
-		}
-	}
-	if pr != tot.Requests || pok != tot.OK || pf != tot.Failed || prt != tot.Retried {
-		t.Errorf("phase sums %d/%d/%d/%d, totals %d/%d/%d/%d", pr, pok, pf, prt, tot.Requests, tot.OK, tot.Failed, tot.Retried)
-	}
-	// Requests no pod could be named for are exactly the final failures
-	// attributed to none.
-	var unattributed int64
-	for _, f := range r.Failures.Records {
-		if !f.Retried && f.AttributedBy == "none" {
-			unattributed++
-		}
-	}
-	var podReq, podOK int64
-	for _, p := range r.Pods {
-		podReq += p.Requests
-		podOK += p.OK
-		if p.OK+p.Failed != p.Requests {
-			t.Errorf("pod %s: ok %d + failed %d != requests %d", p.ID, p.OK, p.Failed, p.Requests)
-		}
-	}
-	if podOK != tot.OK {
-		t.Errorf("sum(pods.ok) = %d, ok = %d", podOK, tot.OK)
-	}
-	if r.Failures.Omitted == 0 && podReq+unattributed != tot.Requests {
-		t.Errorf("sum(pods.requests) %d + unattributed %d != requests %d", podReq, unattributed, tot.Requests)
-	}
-	var verReq int64
-	for _, v := range r.Versions {
-		verReq += v.Requests
-	}
-	if verReq != podReq {
-		t.Errorf("sum(versions.requests) = %d, sum(pods.requests) = %d", verReq, podReq)
-	}
-	var winReq int64
-	for _, w := range r.Windows {
-		winReq += w.Requests
-		if w.ToS <= w.FromS {
-			t.Errorf("window %d–%d is empty", w.FromS, w.ToS)
-		}
-	}
-	if winReq != tot.OK {
-		t.Errorf("sum(windows) = %d, ok = %d", winReq, tot.OK)
-	}
-	if int64(len(r.Failures.Records))+r.Failures.Omitted != r.Failures.Total {
-		t.Errorf("failure records %d + omitted %d != total %d", len(r.Failures.Records), r.Failures.Omitted, r.Failures.Total)
-	}
-	if r.Failures.Total != tot.Failed+sum(tot.RetriedOutcomes) {
-		t.Errorf("failures.total %d != failed %d + retried attempts %d", r.Failures.Total, tot.Failed, sum(tot.RetriedOutcomes))
-	}
-	h, err := DecodeHistogram(r.Latency.Histogram)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if h.TotalCount() != r.Latency.Count {
-		t.Errorf("histogram count %d, latency.count %d", h.TotalCount(), r.Latency.Count)
-	}
-	if (r.Rollout == nil) != (len(r.Phases) == 1 && r.Phases[0].Name == "load") {
-		t.Errorf("rollout %v with phases %v", r.Rollout != nil, r.Phases)
-	}
 }

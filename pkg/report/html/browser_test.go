@@ -1,4 +1,4 @@
-package report
+package html
 
 import (
 	"context"
@@ -19,6 +19,9 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/rolltest/rolltest/pkg/report"
+	"github.com/rolltest/rolltest/pkg/report/internal/reporttest"
 )
 
 // The HTML report is proven in a real browser: Debian's chromium, headless,
@@ -336,14 +339,14 @@ func repoRoot(t *testing.T) string {
 	}
 }
 
-func browserWriteReport(t *testing.T, r *Result) string {
+func browserWriteReport(t *testing.T, r *report.Result) string {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "report.html")
 	f, err := os.Create(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteHTML(f, r); err != nil {
+	if err := Write(f, r); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
@@ -415,7 +418,7 @@ func TestBrowserReport(t *testing.T) {
 	bctx := browserStart(t)
 
 	t.Run("failing rollout", func(t *testing.T) {
-		r := reportFixture(t, "failing-rollout.json")
+		r := reporttest.Fixture(t, reporttest.FailingRollout)
 		file := browserWriteReport(t, r)
 		ctx, pl := browserOpen(t, bctx, file)
 		// Loaded, with the four charts in the DOM.
@@ -477,7 +480,7 @@ func TestBrowserReport(t *testing.T) {
 		}
 
 		// The tables hold the JSON's numbers.
-		j := htmlJSONFloat
+		j := jsonFloat
 		d := func(n int64) string { return fmt.Sprint(n) }
 		checkRow := func(table string, i int, got []string, want ...string) {
 			t.Helper()
@@ -515,7 +518,7 @@ func TestBrowserReport(t *testing.T) {
 				t.Errorf("pod cell %q, want %s with %s", rows[i][0], p.Name, p.IP)
 			}
 			checkRow("pods", i, rows[i], "*", "*", d(p.Requests), d(p.OK), d(p.Failed), d(p.Retried), j(p.FirstS), j(p.LastS),
-				htmlSecs(lc.CreatedS), htmlSecs(lc.ReadyS), htmlSecs(lc.TerminatingS), htmlSecs(lc.EndpointRemoved), htmlSecs(lc.DeletedS))
+				secs(lc.CreatedS), secs(lc.ReadyS), secs(lc.TerminatingS), secs(lc.EndpointRemoved), secs(lc.DeletedS))
 		}
 		rows = browserRows(t, ctx, "windows")
 		if len(rows) != len(r.Windows) {
@@ -525,7 +528,7 @@ func TestBrowserReport(t *testing.T) {
 			checkRow("windows", i, rows[i], fmt.Sprintf("%d–%d s", w.FromS, w.ToS), w.Pod, w.Version, d(w.Requests))
 		}
 		rows = browserRows(t, ctx, "failure-records")
-		if len(rows) != min(len(r.Failures.Records), htmlMaxFailureRows) {
+		if len(rows) != min(len(r.Failures.Records), maxFailureRows) {
 			t.Fatalf("%d failure rows, want %d", len(rows), len(r.Failures.Records))
 		}
 		for i, f := range r.Failures.Records[:len(rows)] {
@@ -556,7 +559,7 @@ func TestBrowserReport(t *testing.T) {
 			}
 		}
 		keys := browserEval[map[string]string](t, ctx, `Object.fromEntries(Array.from(document.querySelectorAll('#key-numbers .key')).map(k => [k.id, k.querySelector('dd').firstChild.textContent.trim()]))`)
-		if keys["kn-requests"] != group(r.Totals.Requests) || keys["kn-dropped"] != group(r.Totals.Failed) || keys["kn-retried"] != group(r.Totals.Retried) {
+		if keys["kn-requests"] != report.FormatCount(r.Totals.Requests) || keys["kn-dropped"] != report.FormatCount(r.Totals.Failed) || keys["kn-retried"] != report.FormatCount(r.Totals.Retried) {
 			t.Errorf("key numbers %v, totals %+v", keys, r.Totals)
 		}
 		if v := browserEval[string](t, ctx, `document.querySelector('#verdict .word').innerText`); v != "FAIL" {

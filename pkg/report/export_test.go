@@ -1,0 +1,6 @@
+package report
+
+// GoldenCompare is goldenCompare for the tests in package report_test:
+// those use the fixtures of internal/reporttest, which imports this
+// package, so they cannot be tests inside it.
+var GoldenCompare = goldenCompare
