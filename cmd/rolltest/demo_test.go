@@ -82,14 +82,6 @@ func checkSums(t *testing.T, r *report.Result) {
 	}
 }
 
-func hintCodes(r *report.Result) map[string]bool {
-	m := map[string]bool{}
-	for _, h := range r.Diagnosis {
-		m[h.Code] = true
-	}
-	return m
-}
-
 func TestDemoSafeDropsNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs simulated rollouts")
@@ -131,9 +123,8 @@ func TestDemoUnsafeIsCaughtAndExplained(t *testing.T) {
 		if code != report.ExitGateFailed || r.Totals.Failed == 0 {
 			t.Fatalf("run %d: exit %d, failed %d", i, code, r.Totals.Failed)
 		}
-		codes := hintCodes(r)
-		if !codes[report.HintTrafficBeforeReady] && !codes[report.HintNoDrain] && !codes[report.HintPreStopTooShort] {
-			t.Fatalf("run %d: no rollout hint explains the drops: %v", i, codes)
+		if !r.HasHint(report.HintTrafficBeforeReady, report.HintNoDrain, report.HintPreStopTooShort) {
+			t.Fatalf("run %d: no rollout hint explains the drops: %v", i, r.HintCodes())
 		}
 		// Each failure is either pinned on a pod, or happened while some pod
 		// was terminating or not yet serving: never out of the blue. Which
@@ -179,7 +170,7 @@ func TestDemoPinningPinsOnePod(t *testing.T) {
 	if code != 0 || r.Config.Connections != 1 {
 		t.Fatalf("exit %d, connections %d", code, r.Config.Connections)
 	}
-	if !hintCodes(r)[report.HintKeepAlivePinning] {
+	if !r.HasHint(report.HintKeepAlivePinning) {
 		t.Fatalf("no keep-alive pinning hint: %+v", r.Diagnosis)
 	}
 	// Who answered when: most windows have exactly one pod.

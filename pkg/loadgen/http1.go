@@ -185,7 +185,7 @@ func (c *h1conn) roundTrip(req *Request, res *Response) error {
 	if ae, ok := err.(*AttemptError); ok {
 		return ae
 	}
-	ae := &AttemptError{Outcome: ErrorOutcome(err, false), Answered: res.BytesIn > 0, Err: err}
+	ae := &AttemptError{Outcome: http1ErrorOutcome(err), Answered: res.BytesIn > 0, Err: err}
 	if c.gotHeader {
 		ae.Status = c.resp.StatusCode()
 	}

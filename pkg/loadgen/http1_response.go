@@ -122,7 +122,7 @@ func (c *h1conn) readHeader() error {
 	if errors.As(err, &small) {
 		return ErrHeadersTooLarge
 	}
-	if ErrorOutcome(err, false) != Other {
+	if http1ErrorOutcome(err) != Other {
 		return err // the connection failed: timeout, reset, EOF
 	}
 	return c.malformed("bad status line or header")
@@ -265,4 +265,19 @@ func parseChunkSize(line []byte) (int64, bool) {
 		n = n<<4 | int64(ch)
 	}
 	return n, true
+}
+
+// http1ErrorOutcome classifies an error of an HTTP/1.1 exchange: fasthttp's
+// own error types first, then ErrorOutcome. The connection reads the first
+// response byte itself, so most errors arrive unwrapped; these are the ones
+// fasthttp still wraps.
+func http1ErrorOutcome(err error) Outcome {
+	var (
+		nothing fasthttp.ErrNothingRead
+		broken  fasthttp.ErrBrokenChunk
+	)
+	if errors.Is(err, fasthttp.ErrConnectionClosed) || errors.As(err, &nothing) || errors.As(err, &broken) {
+		return EOF
+	}
+	return ErrorOutcome(err, false)
 }

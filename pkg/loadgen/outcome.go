@@ -8,8 +8,6 @@ import (
 	"net"
 	"os"
 	"syscall"
-
-	"github.com/valyala/fasthttp"
 )
 
 // Outcome is how one attempt at a request ended. Every request ends in
@@ -117,7 +115,9 @@ func StatusOutcome(code int) Outcome {
 	}
 }
 
-// ErrorOutcome classifies a transport error. connecting says whether the
+// ErrorOutcome classifies a transport error by what the operating system,
+// the net and crypto/tls packages say; a Transport maps its own protocol
+// library's errors first (http1ErrorOutcome). connecting says whether the
 // error happened while establishing the connection (dial and TLS handshake),
 // which is what separates a connect timeout from a response timeout.
 func ErrorOutcome(err error, connecting bool) Outcome {
@@ -141,17 +141,7 @@ func ErrorOutcome(err error, connecting bool) Outcome {
 		return Unreachable
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNABORTED):
 		return Reset
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, fasthttp.ErrConnectionClosed):
-		return EOF
-	}
-	// The worker peeks at the first response byte itself, so the transport
-	// error arrives unwrapped; this only catches what fasthttp still wraps.
-	var nothing fasthttp.ErrNothingRead
-	if errors.As(err, &nothing) {
-		return EOF
-	}
-	var broken fasthttp.ErrBrokenChunk
-	if errors.As(err, &broken) {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return EOF
 	}
 	if isTLS(err) {
@@ -164,7 +154,7 @@ func isTimeout(err error) bool {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return true
 	}
-	// fasthttp's ErrTimeout has Timeout but is not a net.Error.
+	// Anything that says it is a timeout is one, net.Error or not.
 	var te interface{ Timeout() bool }
 	return errors.As(err, &te) && te.Timeout()
 }

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -44,7 +45,7 @@ func TestBuildTimelineAttribution(t *testing.T) {
 		return rollout.Event{Time: at(s), Kind: kind, Pod: pod, ReplicaSet: "web-abc", Version: version, Generation: rollout.GenerationNew}
 	}
 	r := Build(Input{
-		Config: Config{Mode: "concurrency", Concurrency: 1, KeepAlive: true, Identity: "seed"},
+		Config: Config{Mode: "concurrency", Concurrency: 1, KeepAlive: true, Identity: "line"},
 		Stats:  st,
 		Rollout: &RolloutInput{Driver: "test", Kind: "restart", Status: rollout.Status{Done: true}, Events: []rollout.Event{
 			ev(0, rollout.EventPodCreated, "web-abc-1", "abc"),
@@ -78,5 +79,25 @@ func TestBuildTimelineAttribution(t *testing.T) {
 	}
 	if inWindows != 11 {
 		t.Fatalf("\"Who answered when\" holds %d requests, want all 11: %+v", inWindows, r.Windows)
+	}
+}
+
+func TestHintCodes(t *testing.T) {
+	r := &Result{Diagnosis: []Hint{{Code: HintNoDrain}, {Code: HintKeepAlivePinning}}}
+	if got := r.HintCodes(); !slices.Equal(got, []string{HintNoDrain, HintKeepAlivePinning}) {
+		t.Errorf("HintCodes = %v", got)
+	}
+	for _, tc := range []struct {
+		codes []string
+		want  bool
+	}{
+		{[]string{HintNoDrain}, true},
+		{[]string{HintTrafficBeforeReady, HintKeepAlivePinning}, true},
+		{[]string{HintTrafficBeforeReady}, false},
+		{nil, false},
+	} {
+		if got := r.HasHint(tc.codes...); got != tc.want {
+			t.Errorf("HasHint(%v) = %v, want %v", tc.codes, got, tc.want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -513,4 +514,24 @@ func rolloutFailedHint(r *Result) *Hint {
 		Detail: r.Rollout.Reason,
 		Fix:    "Check `kubectl rollout status` and the new pods' events (image, probes, resources); the report still covers the load up to this point.",
 	}
+}
+
+// HintCodes lists the codes of the diagnosis' hints, in order.
+func (r *Result) HintCodes() []string {
+	codes := make([]string, len(r.Diagnosis))
+	for i, h := range r.Diagnosis {
+		codes[i] = h.Code
+	}
+	return codes
+}
+
+// HasHint reports whether the diagnosis holds a hint with any of codes: a
+// script asks whether the run explained itself one way or another.
+func (r *Result) HasHint(codes ...string) bool {
+	for _, h := range r.Diagnosis {
+		if slices.Contains(codes, h.Code) {
+			return true
+		}
+	}
+	return false
 }

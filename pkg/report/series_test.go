@@ -16,7 +16,7 @@ import (
 // pkg/report/html).
 func TestDownSampledSeries(t *testing.T) {
 	r := report.Build(report.Input{
-		Config: report.Config{Mode: "rate", Rate: 100, Connections: 1, KeepAlive: true, Identity: "seed"},
+		Config: report.Config{Mode: "rate", Rate: 100, Connections: 1, KeepAlive: true, Identity: "line"},
 		Stats:  reporttest.DownSampledStats(),
 	})
 	var sum report.Totals
@@ -92,7 +92,7 @@ func TestDownSampledSeries(t *testing.T) {
 // their widths and renders to text (to HTML: pkg/report/html).
 func TestDownSampledSeriesRenders(t *testing.T) {
 	r := report.Build(report.Input{
-		Config: report.Config{Mode: "rate", Rate: 100, Connections: 1, KeepAlive: true, Identity: "seed"},
+		Config: report.Config{Mode: "rate", Rate: 100, Connections: 1, KeepAlive: true, Identity: "line"},
 		Stats:  reporttest.DownSampledStats(),
 	})
 	report.Diagnose(r)

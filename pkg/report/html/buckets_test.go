@@ -54,7 +54,7 @@ func TestChartBucketsKeepFailures(t *testing.T) {
 // cover and every count is kept.
 func TestDownSampledSeriesCharts(t *testing.T) {
 	r := report.Build(report.Input{
-		Config: report.Config{Mode: "rate", Rate: 100, Connections: 1, KeepAlive: true, Identity: "seed"},
+		Config: report.Config{Mode: "rate", Rate: 100, Connections: 1, KeepAlive: true, Identity: "line"},
 		Stats:  reporttest.DownSampledStats(),
 	})
 	report.Diagnose(r)
