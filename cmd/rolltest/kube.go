@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/rolltest/rolltest/pkg/rollout"
+	"github.com/rolltest/rolltest/pkg/rollout/kube"
 )
 
 type driverInfo struct {
@@ -16,30 +17,30 @@ type driverInfo struct {
 // cluster the way kubectl does.
 func kubeDriver(_ context.Context, f *rolloutFlags) (rollout.Driver, driverInfo, error) {
 	info := driverInfo{deployment: f.deployment, namespace: f.namespace, service: f.service}
-	rest, err := rollout.RESTConfig(f.kubeconfig, f.kubeContext)
+	rest, err := kube.RESTConfig(f.kubeconfig, f.kubeContext)
 	if err != nil {
 		return nil, info, usagef("--kubeconfig", "cannot load the cluster configuration: %v", err)
 	}
 	if info.namespace == "" {
-		ns, err := rollout.DefaultNamespace(f.kubeconfig, f.kubeContext)
+		ns, err := kube.DefaultNamespace(f.kubeconfig, f.kubeContext)
 		if err != nil {
 			return nil, info, usagef("--namespace", "cannot read the default namespace from the kubeconfig: %v", err)
 		}
 		info.namespace = ns
 	}
-	cfg := rollout.KubeConfig{
+	cfg := kube.Config{
 		REST: rest, Namespace: info.namespace, Deployment: f.deployment, Service: f.service,
 		RolloutTimeout: f.timeout,
 	}
 	switch {
 	case f.mode == "restart":
-		cfg.Mode, info.kind = rollout.KubeRestart, "restart"
+		cfg.Mode, info.kind = kube.KubeRestart, "restart"
 	case f.mode == "watch":
-		cfg.Mode, info.kind = rollout.KubeWatch, "watch"
+		cfg.Mode, info.kind = kube.KubeWatch, "watch"
 	case strings.HasPrefix(f.mode, "image="):
-		cfg.Mode, cfg.Image, info.kind = rollout.KubeImage, strings.TrimPrefix(f.mode, "image="), "image"
+		cfg.Mode, cfg.Image, info.kind = kube.KubeImage, strings.TrimPrefix(f.mode, "image="), "image"
 	}
-	d, err := rollout.NewKubeDriver(cfg)
+	d, err := kube.NewDriver(cfg)
 	if err != nil {
 		return nil, info, setupError(err)
 	}
@@ -49,7 +50,7 @@ func kubeDriver(_ context.Context, f *rolloutFlags) (rollout.Driver, driverInfo,
 // setupError turns a problem the user must fix before a rollout can be
 // tested into a usage error (exit 2); anything else is a failed rollout.
 func setupError(err error) error {
-	var se *rollout.KubeSetupError
+	var se *kube.KubeSetupError
 	if errors.As(err, &se) {
 		return &usageError{msg: se.Error()}
 	}

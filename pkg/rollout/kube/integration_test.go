@@ -1,6 +1,8 @@
-package rollout
+package kube
 
 import (
+	"github.com/rolltest/rolltest/pkg/rollout"
+
 	"context"
 	"fmt"
 	"slices"
@@ -79,13 +81,13 @@ func waitRolledOut(ctx context.Context, t *testing.T, cs kubernetes.Interface, n
 // recorder collects the driver's events.
 type recorder struct {
 	mu     sync.Mutex
-	events []Event
+	events []rollout.Event
 	notify chan struct{}
 }
 
 func newRecorder() *recorder { return &recorder{notify: make(chan struct{}, 1)} }
 
-func (r *recorder) sink(e Event) {
+func (r *recorder) sink(e rollout.Event) {
 	r.mu.Lock()
 	r.events = append(r.events, e)
 	r.mu.Unlock()
@@ -95,14 +97,14 @@ func (r *recorder) sink(e Event) {
 	}
 }
 
-func (r *recorder) snapshot() []Event {
+func (r *recorder) snapshot() []rollout.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.events)
 }
 
 // waitUntil waits for cond to hold on the events so far, or for ctx.
-func (r *recorder) waitUntil(ctx context.Context, cond func([]Event) bool) bool {
+func (r *recorder) waitUntil(ctx context.Context, cond func([]rollout.Event) bool) bool {
 	for {
 		if cond(r.snapshot()) {
 			return true
@@ -117,15 +119,15 @@ func (r *recorder) waitUntil(ctx context.Context, cond func([]Event) bool) bool 
 
 // rolloutRun is the outcome of Observe followed by Roll.
 type rolloutRun struct {
-	events []Event
-	status Status
-	pods   []PodInfo
+	events []rollout.Event
+	status rollout.Status
+	pods   []rollout.PodInfo
 }
 
 // runRollout observes, rolls, and keeps observing until every old pod's
 // endpoint has left the Service (that can be seen after the pod is deleted)
 // or 15 s have passed, like the orchestrator's settle phase.
-func runRollout(t *testing.T, d *KubeDriver) rolloutRun {
+func runRollout(t *testing.T, d *Driver) rolloutRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), integrationTimeout)
 	defer cancel()
@@ -139,9 +141,9 @@ func runRollout(t *testing.T, d *KubeDriver) rolloutRun {
 	}
 	settle, cancelSettle := context.WithTimeout(ctx, 15*time.Second)
 	defer cancelSettle()
-	rec.waitUntil(settle, func(evs []Event) bool {
+	rec.waitUntil(settle, func(evs []rollout.Event) bool {
 		for _, p := range d.Pods() {
-			if p.Generation == GenerationOld && indexOf(evs, EventEndpointRemoved, p.Name) < 0 {
+			if p.Generation == rollout.GenerationOld && indexOf(evs, rollout.EventEndpointRemoved, p.Name) < 0 {
 				return false
 			}
 		}
@@ -150,7 +152,7 @@ func runRollout(t *testing.T, d *KubeDriver) rolloutRun {
 	return rolloutRun{events: rec.snapshot(), status: st, pods: d.Pods()}
 }
 
-func indexOf(evs []Event, kind EventKind, pod string) int {
+func indexOf(evs []rollout.Event, kind rollout.EventKind, pod string) int {
 	for i, e := range evs {
 		if e.Kind == kind && e.Pod == pod {
 			return i
@@ -159,7 +161,7 @@ func indexOf(evs []Event, kind EventKind, pod string) int {
 	return -1
 }
 
-func countKind(evs []Event, kind EventKind) int {
+func countKind(evs []rollout.Event, kind rollout.EventKind) int {
 	n := 0
 	for _, e := range evs {
 		if e.Kind == kind {
@@ -170,7 +172,7 @@ func countKind(evs []Event, kind EventKind) int {
 }
 
 // formatTimeline prints events with their time relative to the first.
-func formatTimeline(evs []Event) string {
+func formatTimeline(evs []rollout.Event) string {
 	if len(evs) == 0 {
 		return "(no events)\n"
 	}
@@ -192,17 +194,17 @@ func checkRollingUpdate(t *testing.T, run rolloutRun, replicas int) {
 	if !run.status.Done || run.status.Failed {
 		t.Fatalf("status %+v, want Done", run.status)
 	}
-	for kind, want := range map[EventKind]int{EventTrigger: 1, EventRolloutComplete: 1, EventOldPodsGone: 1, EventRolloutFailed: 0} {
+	for kind, want := range map[rollout.EventKind]int{rollout.EventTrigger: 1, rollout.EventRolloutComplete: 1, rollout.EventOldPodsGone: 1, rollout.EventRolloutFailed: 0} {
 		if got := countKind(evs, kind); got != want {
 			t.Errorf("%d %s events, want %d", got, kind, want)
 		}
 	}
-	if evs[0].Kind != EventTrigger {
+	if evs[0].Kind != rollout.EventTrigger {
 		t.Errorf("first event is %s, want trigger", evs[0].Kind)
 	}
-	var old, fresh []PodInfo
+	var old, fresh []rollout.PodInfo
 	for _, p := range run.pods {
-		if p.Generation == GenerationOld {
+		if p.Generation == rollout.GenerationOld {
 			old = append(old, p)
 		} else {
 			fresh = append(fresh, p)
@@ -211,9 +213,9 @@ func checkRollingUpdate(t *testing.T, run rolloutRun, replicas int) {
 	if len(old) != replicas || len(fresh) != replicas {
 		t.Fatalf("pods %+v: want %d old and %d new", run.pods, replicas, replicas)
 	}
-	gone := indexOf(evs, EventOldPodsGone, "")
+	gone := indexOf(evs, rollout.EventOldPodsGone, "")
 	for _, p := range old {
-		term, removed, deleted := indexOf(evs, EventPodTerminating, p.Name), indexOf(evs, EventEndpointRemoved, p.Name), indexOf(evs, EventPodDeleted, p.Name)
+		term, removed, deleted := indexOf(evs, rollout.EventPodTerminating, p.Name), indexOf(evs, rollout.EventEndpointRemoved, p.Name), indexOf(evs, rollout.EventPodDeleted, p.Name)
 		if term < 0 || removed < 0 || deleted < 0 || term >= removed || removed >= deleted {
 			t.Errorf("old pod %s: terminating at #%d, endpoint_removed at #%d, deleted at #%d; want all, in that order", p.Name, term, removed, deleted)
 		}
@@ -224,11 +226,11 @@ func checkRollingUpdate(t *testing.T, run rolloutRun, replicas int) {
 			t.Errorf("old pod snapshot %+v: want deleted, with IP and UID", p)
 		}
 	}
-	if last := evs[gone-1]; last.Kind != EventPodDeleted || last.Generation != GenerationOld {
+	if last := evs[gone-1]; last.Kind != rollout.EventPodDeleted || last.Generation != rollout.GenerationOld {
 		t.Errorf("old_pods_gone follows %s %s, want the last old pod's deletion", last.Kind, last.Pod)
 	}
 	for _, p := range fresh {
-		created, ready := indexOf(evs, EventPodCreated, p.Name), indexOf(evs, EventPodReady, p.Name)
+		created, ready := indexOf(evs, rollout.EventPodCreated, p.Name), indexOf(evs, rollout.EventPodReady, p.Name)
 		if created < 0 || ready < 0 || created >= ready {
 			t.Errorf("new pod %s: created at #%d, ready at #%d; want both, in that order", p.Name, created, ready)
 		}
@@ -248,7 +250,7 @@ func TestKubeIntegrationRestart(t *testing.T) {
 	cs := clustertest.Clientset(t)
 	ns := clustertest.Namespace(t, cs, "rollout-restart")
 	deployTestapp(t, cs, ns)
-	d, err := NewKubeDriver(KubeConfig{Clientset: cs, Namespace: ns, Deployment: "testapp", RolloutTimeout: 3 * time.Minute})
+	d, err := NewDriver(Config{Clientset: cs, Namespace: ns, Deployment: "testapp", RolloutTimeout: 3 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +258,7 @@ func TestKubeIntegrationRestart(t *testing.T) {
 	checkRollingUpdate(t, run, 2)
 	var oldV, newV string
 	for _, p := range run.pods {
-		if p.Generation == GenerationOld {
+		if p.Generation == rollout.GenerationOld {
 			oldV = p.Version
 		} else {
 			newV = p.Version
@@ -282,7 +284,7 @@ func TestKubeIntegrationImage(t *testing.T) {
 		t.Fatalf("manifest image %s, want rolltest.local/testapp:v1", img)
 	}
 	container := dep.Spec.Template.Spec.Containers[0].Name
-	d, err := NewKubeDriver(KubeConfig{Clientset: cs, Namespace: ns, Deployment: "testapp", Mode: KubeImage,
+	d, err := NewDriver(Config{Clientset: cs, Namespace: ns, Deployment: "testapp", Mode: KubeImage,
 		Image: container + "=rolltest.local/testapp:v2", RolloutTimeout: 3 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -293,7 +295,7 @@ func TestKubeIntegrationImage(t *testing.T) {
 		if e.Pod == "" {
 			continue
 		}
-		want := map[Generation]string{GenerationOld: "v1", GenerationNew: "v2"}[e.Generation]
+		want := map[rollout.Generation]string{rollout.GenerationOld: "v1", rollout.GenerationNew: "v2"}[e.Generation]
 		if e.Version != want {
 			t.Errorf("%s %s: version %q, generation %s; want %s", e.Kind, e.Pod, e.Version, e.Generation, want)
 		}
@@ -315,8 +317,8 @@ func TestKubeIntegrationLeastPrivilege(t *testing.T) {
 		UserName: user,
 		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
 	}
-	newDriver := func() *KubeDriver {
-		d, err := NewKubeDriver(KubeConfig{REST: saConfig, Namespace: ns, Deployment: "testapp", RolloutTimeout: 3 * time.Minute})
+	newDriver := func() *Driver {
+		d, err := NewDriver(Config{REST: saConfig, Namespace: ns, Deployment: "testapp", RolloutTimeout: 3 * time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}

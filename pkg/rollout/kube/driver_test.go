@@ -1,6 +1,8 @@
-package rollout
+package kube
 
 import (
+	"github.com/rolltest/rolltest/pkg/rollout"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -155,23 +157,23 @@ func slice(svc string, eps ...ep) *discoveryv1.EndpointSlice {
 	return s
 }
 
-// harness runs a KubeDriver against a fake clientset.
+// harness runs a Driver against a fake clientset.
 type harness struct {
 	t        *testing.T
 	cs       *fake.Clientset
-	d        *KubeDriver
+	d        *Driver
 	watches  chan string
 	mu       sync.Mutex
-	events   []Event
+	events   []rollout.Event
 	notify   chan struct{}
 	cancel   context.CancelFunc
 	rollDone chan struct{}
 	patches  chan k8stesting.PatchAction
-	status   Status
+	status   rollout.Status
 	rollErr  error
 }
 
-func newHarness(t *testing.T, cfg KubeConfig, objs ...runtime.Object) *harness {
+func newHarness(t *testing.T, cfg Config, objs ...runtime.Object) *harness {
 	t.Helper()
 	h := &harness{t: t, cs: fake.NewClientset(objs...), watches: make(chan string, 16), notify: make(chan struct{}, 1),
 		patches: make(chan k8stesting.PatchAction, 4)}
@@ -221,9 +223,9 @@ func newHarness(t *testing.T, cfg KubeConfig, objs ...runtime.Object) *harness {
 	if cfg.Now == nil {
 		cfg.Now = newTestClock().Now
 	}
-	d, err := NewKubeDriver(cfg)
+	d, err := NewDriver(cfg)
 	if err != nil {
-		t.Fatalf("NewKubeDriver: %v", err)
+		t.Fatalf("NewDriver: %v", err)
 	}
 	h.d = d
 	return h
@@ -234,7 +236,7 @@ func (h *harness) observe() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	h.t.Cleanup(cancel)
-	return h.d.Observe(ctx, func(e Event) {
+	return h.d.Observe(ctx, func(e rollout.Event) {
 		h.mu.Lock()
 		h.events = append(h.events, e)
 		h.mu.Unlock()
@@ -269,14 +271,14 @@ func (h *harness) roll() {
 	}()
 }
 
-func (h *harness) waitRoll() (Status, error) {
+func (h *harness) waitRoll() (rollout.Status, error) {
 	h.t.Helper()
 	select {
 	case <-h.rollDone:
 		return h.status, h.rollErr
 	case <-time.After(10 * time.Second):
 		h.t.Fatal("Roll did not return")
-		return Status{}, nil
+		return rollout.Status{}, nil
 	}
 }
 
@@ -293,12 +295,12 @@ func (h *harness) waitPatch() k8stesting.PatchAction {
 }
 
 // waitEvents waits until n events in total have been delivered.
-func (h *harness) waitEvents(n int) []Event {
+func (h *harness) waitEvents(n int) []rollout.Event {
 	h.t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
 		h.mu.Lock()
-		got := append([]Event(nil), h.events...)
+		got := append([]rollout.Event(nil), h.events...)
 		h.mu.Unlock()
 		if len(got) >= n {
 			return got
@@ -329,7 +331,7 @@ func (h *harness) step(name string, change func(), want ...string) {
 	}
 }
 
-func eventKey(e Event) string {
+func eventKey(e rollout.Event) string {
 	s := string(e.Kind)
 	if e.Pod != "" {
 		s += " " + e.Pod
@@ -345,7 +347,7 @@ func eventKey(e Event) string {
 	return s
 }
 
-func formatEvents(evs []Event) string {
+func formatEvents(evs []rollout.Event) string {
 	var b strings.Builder
 	for _, e := range evs {
 		fmt.Fprintf(&b, "%s %-20s %-26s ip=%-10s rs=%-16s v=%-6s %-3s %s\n",
@@ -441,7 +443,7 @@ func TestKubeRestartTimeline(t *testing.T) {
 	old1 := f.pod(rsOld, "a", "10.0.0.1", true)
 	old2 := f.pod(rsOld, "b", "10.0.0.2", true)
 	svc := f.service("testapp", f.dep.Spec.Template.Labels)
-	h := newHarness(t, KubeConfig{Mode: KubeRestart},
+	h := newHarness(t, Config{Mode: KubeRestart},
 		f.dep, rsOld, old1, old2, svc, slice("testapp", ep{old1, true, true, false}, ep{old2, true, true, false}))
 	h.mustObserve()
 	if n := len(h.waitEvents(0)); n != 0 {
@@ -536,10 +538,10 @@ func TestKubeRestartTimeline(t *testing.T) {
 		}
 	}
 	for _, e := range evs {
-		if e.Pod == "testapp-new-c" && e.Kind == EventPodReady && e.PodIP != "10.0.0.3" {
+		if e.Pod == "testapp-new-c" && e.Kind == rollout.EventPodReady && e.PodIP != "10.0.0.3" {
 			t.Errorf("pod_ready event carries IP %q, want 10.0.0.3", e.PodIP)
 		}
-		if e.Kind == EventPodTerminating && e.Pod == "testapp-old-a" && e.Message != "grace period 30s" {
+		if e.Kind == rollout.EventPodTerminating && e.Pod == "testapp-old-a" && e.Message != "grace period 30s" {
 			t.Errorf("terminating message %q", e.Message)
 		}
 	}
@@ -548,13 +550,13 @@ func TestKubeRestartTimeline(t *testing.T) {
 	pods := h.d.Pods()
 	want := []struct {
 		name, ip string
-		gen      Generation
+		gen      rollout.Generation
 		deleted  bool
 	}{
-		{"testapp-old-a", "10.0.0.1", GenerationOld, true},
-		{"testapp-old-b", "10.0.0.2", GenerationOld, true},
-		{"testapp-new-c", "10.0.0.3", GenerationNew, false},
-		{"testapp-new-d", "10.0.0.4", GenerationNew, false},
+		{"testapp-old-a", "10.0.0.1", rollout.GenerationOld, true},
+		{"testapp-old-b", "10.0.0.2", rollout.GenerationOld, true},
+		{"testapp-new-c", "10.0.0.3", rollout.GenerationNew, false},
+		{"testapp-new-d", "10.0.0.4", rollout.GenerationNew, false},
 	}
 	if len(pods) != len(want) {
 		t.Fatalf("Pods() = %+v", pods)
@@ -576,7 +578,7 @@ func TestKubeImageTimeline(t *testing.T) {
 	f := newFixture(1, "rolltest.local/testapp:v1")
 	rsOld := f.rs(&f.dep.Spec.Template, "old", 1, 1)
 	old1 := f.pod(rsOld, "a", "10.0.0.1", true)
-	h := newHarness(t, KubeConfig{Mode: KubeImage, Image: "app=rolltest.local/testapp:v2", Service: "testapp"},
+	h := newHarness(t, Config{Mode: KubeImage, Image: "app=rolltest.local/testapp:v2", Service: "testapp"},
 		f.dep, rsOld, old1, f.service("testapp", f.dep.Spec.Template.Labels), f.service("other", f.dep.Spec.Template.Labels),
 		slice("testapp", ep{old1, true, true, false}))
 	h.mustObserve()
@@ -619,7 +621,7 @@ func TestKubeWatchMode(t *testing.T) {
 	f := newFixture(1, "rolltest.local/testapp:v1")
 	rsOld := f.rs(&f.dep.Spec.Template, "old", 3, 1)
 	old1 := f.pod(rsOld, "a", "10.0.0.1", true)
-	h := newHarness(t, KubeConfig{Mode: KubeWatch, RolloutTimeout: time.Minute},
+	h := newHarness(t, Config{Mode: KubeWatch, RolloutTimeout: time.Minute},
 		f.dep, rsOld, old1, f.service("testapp", f.dep.Spec.Template.Labels))
 	h.mustObserve()
 	h.roll()
@@ -653,7 +655,7 @@ func TestKubeWatchMode(t *testing.T) {
 
 func TestKubeWatchModeTimeout(t *testing.T) {
 	f := newFixture(1, "rolltest.local/testapp:v1")
-	h := newHarness(t, KubeConfig{Mode: KubeWatch, RolloutTimeout: 50 * time.Millisecond},
+	h := newHarness(t, Config{Mode: KubeWatch, RolloutTimeout: 50 * time.Millisecond},
 		f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
 	h.mustObserve()
 	h.roll()
@@ -666,7 +668,7 @@ func TestKubeWatchModeTimeout(t *testing.T) {
 		t.Errorf("status = %+v, want Failed with reason %q", st, want)
 	}
 	evs := h.waitEvents(1)
-	if evs[0].Kind != EventRolloutFailed || evs[0].Message != want {
+	if evs[0].Kind != rollout.EventRolloutFailed || evs[0].Message != want {
 		t.Errorf("event = %+v", evs[0])
 	}
 }
@@ -674,7 +676,7 @@ func TestKubeWatchModeTimeout(t *testing.T) {
 func TestKubeProgressDeadlineExceeded(t *testing.T) {
 	f := newFixture(1, "rolltest.local/testapp:v1")
 	rsOld := f.rs(&f.dep.Spec.Template, "old", 1, 1)
-	h := newHarness(t, KubeConfig{RolloutTimeout: time.Minute},
+	h := newHarness(t, Config{RolloutTimeout: time.Minute},
 		f.dep, rsOld, f.pod(rsOld, "a", "10.0.0.1", true), f.service("testapp", f.dep.Spec.Template.Labels))
 	h.mustObserve()
 	h.step("trigger", h.roll, "trigger")
@@ -699,7 +701,7 @@ func TestKubePausedRefused(t *testing.T) {
 	for _, mode := range []KubeMode{KubeRestart, KubeImage} {
 		f := newFixture(1, "rolltest.local/testapp:v1")
 		f.dep.Spec.Paused = true
-		h := newHarness(t, KubeConfig{Mode: mode, Image: map[KubeMode]string{KubeImage: "app=x:v2"}[mode]},
+		h := newHarness(t, Config{Mode: mode, Image: map[KubeMode]string{KubeImage: "app=x:v2"}[mode]},
 			f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
 		err := h.observe()
 		var se *KubeSetupError
@@ -710,7 +712,7 @@ func TestKubePausedRefused(t *testing.T) {
 
 	// Paused between Observe and Roll: Roll refuses and sends no patch.
 	f := newFixture(1, "rolltest.local/testapp:v1")
-	h := newHarness(t, KubeConfig{}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
+	h := newHarness(t, Config{}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
 	h.mustObserve()
 	dep := h.deployment(1, 1, 1, 1, 1)
 	dep.Spec.Paused = true
@@ -733,7 +735,7 @@ func TestKubeImageModeErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		f := newFixture(1, "rolltest.local/testapp:v1")
-		h := newHarness(t, KubeConfig{Mode: KubeImage, Image: tt.image}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
+		h := newHarness(t, Config{Mode: KubeImage, Image: tt.image}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
 		if err := h.observe(); err == nil || err.Error() != tt.want {
 			t.Errorf("image %s: Observe error %v, want %q", tt.image, err, tt.want)
 		}
@@ -768,7 +770,7 @@ func TestKubeServiceDiscovery(t *testing.T) {
 			for name, sel := range tt.services {
 				objs = append(objs, f.service(name, sel))
 			}
-			h := newHarness(t, KubeConfig{Service: tt.flag}, objs...)
+			h := newHarness(t, Config{Service: tt.flag}, objs...)
 			err := h.observe()
 			if tt.wantErr {
 				var se *KubeSetupError
@@ -788,7 +790,7 @@ func TestKubeServiceDiscovery(t *testing.T) {
 }
 
 func TestKubeDeploymentNotFound(t *testing.T) {
-	h := newHarness(t, KubeConfig{Deployment: "missing"})
+	h := newHarness(t, Config{Deployment: "missing"})
 	err := h.observe()
 	if want := "deployment default/missing not found: check --deployment and -n/--namespace"; err == nil || err.Error() != want {
 		t.Errorf("Observe error %v, want %q", err, want)
@@ -799,7 +801,7 @@ func TestKubeDeploymentNotFound(t *testing.T) {
 // error, recorded on the timeline, and wrapped with what was being done.
 func TestKubePatchForbidden(t *testing.T) {
 	f := newFixture(1, "x:v1")
-	h := newHarness(t, KubeConfig{}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
+	h := newHarness(t, Config{}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
 	h.cs.PrependReactor("patch", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, fmt.Errorf("forbidden: cannot patch")
 	})
@@ -812,14 +814,14 @@ func TestKubePatchForbidden(t *testing.T) {
 		t.Errorf("status %+v", st)
 	}
 	evs := h.waitEvents(2)
-	if evs[0].Kind != EventTrigger || evs[1].Kind != EventRolloutFailed {
+	if evs[0].Kind != rollout.EventTrigger || evs[1].Kind != rollout.EventRolloutFailed {
 		t.Errorf("events:\n%s", formatEvents(evs))
 	}
 }
 
 func TestKubeRollContextCancelled(t *testing.T) {
 	f := newFixture(1, "x:v1")
-	h := newHarness(t, KubeConfig{Mode: KubeWatch}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
+	h := newHarness(t, Config{Mode: KubeWatch}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
 	h.mustObserve()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -836,7 +838,7 @@ func TestKubeRollContextCancelled(t *testing.T) {
 }
 
 func TestKubeRollBeforeObserve(t *testing.T) {
-	d, err := NewKubeDriver(KubeConfig{Clientset: fake.NewClientset(), Namespace: "ns", Deployment: "d"})
+	d, err := NewDriver(Config{Clientset: fake.NewClientset(), Namespace: "ns", Deployment: "d"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -848,22 +850,22 @@ func TestKubeRollBeforeObserve(t *testing.T) {
 func TestNewKubeDriverValidation(t *testing.T) {
 	cs := fake.NewClientset()
 	tests := []struct {
-		cfg  KubeConfig
+		cfg  Config
 		want string
 	}{
-		{KubeConfig{Clientset: cs, Deployment: "d"}, "no namespace given: use -n/--namespace"},
-		{KubeConfig{Clientset: cs, Namespace: "n"}, "no deployment given: use --deployment"},
-		{KubeConfig{Clientset: cs, Namespace: "n", Deployment: "d", Mode: "bounce"}, `unknown rollout mode "bounce": want restart, image or watch`},
-		{KubeConfig{Clientset: cs, Namespace: "n", Deployment: "d", Mode: KubeImage, Image: "x:v2"}, "image \"x:v2\": want CONTAINER=IMAGE, as in --rollout image=app=registry/app:v2 or `kubectl set image deployment/d CONTAINER=IMAGE`"},
-		{KubeConfig{Clientset: cs, Namespace: "n", Deployment: "d", Image: "a=x:v2"}, `an image ("a=x:v2") is only used with --rollout image=CONTAINER=IMAGE (the mode is restart)`},
-		{KubeConfig{Namespace: "n", Deployment: "d"}, "kube driver for deployment n/d: neither a clientset nor a REST config given"},
+		{Config{Clientset: cs, Deployment: "d"}, "no namespace given: use -n/--namespace"},
+		{Config{Clientset: cs, Namespace: "n"}, "no deployment given: use --deployment"},
+		{Config{Clientset: cs, Namespace: "n", Deployment: "d", Mode: "bounce"}, `unknown rollout mode "bounce": want restart, image or watch`},
+		{Config{Clientset: cs, Namespace: "n", Deployment: "d", Mode: KubeImage, Image: "x:v2"}, "image \"x:v2\": want CONTAINER=IMAGE, as in --rollout image=app=registry/app:v2 or `kubectl set image deployment/d CONTAINER=IMAGE`"},
+		{Config{Clientset: cs, Namespace: "n", Deployment: "d", Image: "a=x:v2"}, `an image ("a=x:v2") is only used with --rollout image=CONTAINER=IMAGE (the mode is restart)`},
+		{Config{Namespace: "n", Deployment: "d"}, "kube driver for deployment n/d: neither a clientset nor a REST config given"},
 	}
 	for _, tt := range tests {
-		if _, err := NewKubeDriver(tt.cfg); err == nil || err.Error() != tt.want {
-			t.Errorf("NewKubeDriver(%+v) error %v, want %q", tt.cfg, err, tt.want)
+		if _, err := NewDriver(tt.cfg); err == nil || err.Error() != tt.want {
+			t.Errorf("NewDriver(%+v) error %v, want %q", tt.cfg, err, tt.want)
 		}
 	}
-	d, err := NewKubeDriver(KubeConfig{Clientset: cs, Namespace: "n", Deployment: "d"})
+	d, err := NewDriver(Config{Clientset: cs, Namespace: "n", Deployment: "d"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -938,7 +940,7 @@ current-context: first
 // TestUnsafeManifest pins what makes manifests/testapp-unsafe.yaml unsafe,
 // so that nobody "fixes" it by accident.
 func TestUnsafeManifest(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", "..", "manifests", "testapp-unsafe.yaml"))
+	data, err := os.ReadFile(filepath.Join("..", "..", "..", "manifests", "testapp-unsafe.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
-package rollout
+package kube
 
 import (
+	"github.com/rolltest/rolltest/pkg/rollout"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,21 +23,21 @@ import (
 // refused the patch, the Deployment is paused, Observe has stopped, ctx is
 // done); a rollout that started and then failed is reported in Status with a
 // nil error.
-func (d *KubeDriver) Roll(ctx context.Context) (Status, error) {
+func (d *Driver) Roll(ctx context.Context) (rollout.Status, error) {
 	first := false
 	d.rollOnce.Do(func() { first = true })
 	if !first {
-		return Status{}, fmt.Errorf("roll deployment %s/%s: Roll called twice", d.ns, d.name)
+		return rollout.Status{}, fmt.Errorf("roll deployment %s/%s: Roll called twice", d.ns, d.name)
 	}
 	d.mu.Lock()
 	observed, watchErr := d.observedOK, d.watchErr
 	d.mu.Unlock()
 	if !observed {
-		return Status{}, fmt.Errorf("roll deployment %s/%s: Observe has not returned successfully", d.ns, d.name)
+		return rollout.Status{}, fmt.Errorf("roll deployment %s/%s: Observe has not returned successfully", d.ns, d.name)
 	}
 	select {
 	case <-d.stopped:
-		return Status{}, fmt.Errorf("roll deployment %s/%s: observation already stopped", d.ns, d.name)
+		return rollout.Status{}, fmt.Errorf("roll deployment %s/%s: observation already stopped", d.ns, d.name)
 	default:
 	}
 
@@ -60,7 +62,7 @@ func (d *KubeDriver) Roll(ctx context.Context) (Status, error) {
 			return d.status(), nil
 		case <-timeout:
 			timeout = nil
-			// The processor emits EventRolloutFailed (unless the rollout
+			// The processor emits rollout.EventRolloutFailed (unless the rollout
 			// finished just now) and closes d.finished.
 			d.q.push(kubeItem{kind: kubeItemTimeout, at: d.now()})
 		case err := <-watchErr:
@@ -76,7 +78,7 @@ func (d *KubeDriver) Roll(ctx context.Context) (Status, error) {
 }
 
 // status returns a copy of the rollout's status so far.
-func (d *KubeDriver) status() Status {
+func (d *Driver) status() rollout.Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.st.status
@@ -88,7 +90,7 @@ func (d *KubeDriver) status() Status {
 // marks the rollout as started before it can see any ReplicaSet the patch
 // causes: every ReplicaSet it sees after that is new. If the patch fails, the
 // processor records the failure before trigger returns.
-func (d *KubeDriver) trigger(ctx context.Context) error {
+func (d *Driver) trigger(ctx context.Context) error {
 	deps := d.client.AppsV1().Deployments(d.ns)
 	dep, err := deps.Get(ctx, d.name, metav1.GetOptions{})
 	if err != nil {

@@ -1,6 +1,8 @@
-package rollout
+package kube
 
 import (
+	"github.com/rolltest/rolltest/pkg/rollout"
+
 	"context"
 	"fmt"
 	"sort"
@@ -97,7 +99,7 @@ func (q *kubeQueue) take() []kubeItem {
 // when every handler has received its initial list; errs receives list or
 // watch errors that retrying will not fix (missing RBAC, missing API), which
 // the informers would otherwise retry silently forever.
-func (d *KubeDriver) startInformers(ctx context.Context, selector labels.Selector, svc string) (synced <-chan struct{}, errs <-chan error) {
+func (d *Driver) startInformers(ctx context.Context, selector labels.Selector, svc string) (synced <-chan struct{}, errs <-chan error) {
 	byName := func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", d.name).String()
 	}
@@ -160,7 +162,7 @@ func (d *KubeDriver) startInformers(ctx context.Context, selector labels.Selecto
 
 // process is the only goroutine that changes the timeline state and the
 // only one that calls sink. It stops when ctx (Observe's) is done.
-func (d *KubeDriver) process(ctx context.Context, sink func(Event)) {
+func (d *Driver) process(ctx context.Context, sink func(rollout.Event)) {
 	defer close(d.stopped)
 	signalled := false
 	for {
@@ -247,7 +249,7 @@ type kubeEPView struct {
 }
 
 // kubeState is the timeline's state. It is changed only by the processor
-// goroutine, under KubeDriver.mu.
+// goroutine, under Driver.mu.
 type kubeState struct {
 	ns, name, service string
 	mode              KubeMode
@@ -276,12 +278,12 @@ type kubeState struct {
 	finished       bool
 	lastMessage    string // kubectl's latest sentence, for the timeout reason
 	lastOldPod     string
-	status         Status
+	status         rollout.Status
 
-	out []Event
+	out []rollout.Event
 }
 
-func newKubeState(d *KubeDriver, dep *appsv1.Deployment, svc string, runStart time.Time) *kubeState {
+func newKubeState(d *Driver, dep *appsv1.Deployment, svc string, runStart time.Time) *kubeState {
 	s := &kubeState{
 		ns:              d.ns,
 		name:            d.name,
@@ -309,7 +311,7 @@ func newKubeState(d *KubeDriver, dep *appsv1.Deployment, svc string, runStart ti
 }
 
 // handle applies one item and returns the events it produced.
-func (s *kubeState) handle(it kubeItem) []Event {
+func (s *kubeState) handle(it kubeItem) []rollout.Event {
 	switch it.kind {
 	case kubeItemDeployment:
 		s.onDeployment(it)
@@ -334,7 +336,7 @@ func (s *kubeState) handle(it kubeItem) []Event {
 	return out
 }
 
-func (s *kubeState) emit(e Event) { s.out = append(s.out, e) }
+func (s *kubeState) emit(e rollout.Event) { s.out = append(s.out, e) }
 
 // eventTime picks the time of an event the API also timestamps; see
 // kubeLateObservation.
@@ -349,14 +351,14 @@ func (s *kubeState) eventTime(api, observed time.Time) time.Time {
 // old; after, the ones created since and the one whose template is being
 // rolled out (possibly an old ReplicaSet scaled back up, as in a rollback)
 // are new.
-func (s *kubeState) generation(rs *kubeRS) Generation {
+func (s *kubeState) generation(rs *kubeRS) rollout.Generation {
 	if rs == nil || !s.triggered {
-		return GenerationOld
+		return rollout.GenerationOld
 	}
 	if rs.afterTrigger || rs.isTarget {
-		return GenerationNew
+		return rollout.GenerationNew
 	}
-	return GenerationOld
+	return rollout.GenerationOld
 }
 
 // version names a ReplicaSet's pod template for the report.
@@ -384,7 +386,7 @@ func (s *kubeState) onTrigger(it kubeItem) {
 	s.status.Triggered = it.at
 	s.versionByImage = s.versionByImage || it.versionByImage
 	s.setTarget(it.template)
-	s.emit(Event{Time: it.at, Kind: EventTrigger, Message: it.message})
+	s.emit(rollout.Event{Time: it.at, Kind: rollout.EventTrigger, Message: it.message})
 }
 
 func (s *kubeState) onConfirm(it kubeItem) {
@@ -414,7 +416,7 @@ func (s *kubeState) detect(at time.Time, target *corev1.PodTemplateSpec, gen int
 			rev = rs.revision
 		}
 	}
-	s.emit(Event{Time: at, Kind: EventTrigger, Message: fmt.Sprintf("rollout started by someone else (revision %d)", rev+1)})
+	s.emit(rollout.Event{Time: at, Kind: rollout.EventTrigger, Message: fmt.Sprintf("rollout started by someone else (revision %d)", rev+1)})
 }
 
 func (s *kubeState) onDeployment(it kubeItem) {
@@ -470,7 +472,7 @@ func (s *kubeState) evaluate(at time.Time) {
 	if done && !s.complete {
 		s.complete = true
 		s.status.Complete = at
-		s.emit(Event{Time: at, Kind: EventRolloutComplete, Message: msg})
+		s.emit(rollout.Event{Time: at, Kind: rollout.EventRolloutComplete, Message: msg})
 		s.checkDone(at)
 	}
 }
@@ -491,14 +493,14 @@ func (s *kubeState) checkOldGone(at time.Time) {
 	if s.lastOldPod != "" {
 		msg = fmt.Sprintf("last old pod %s deleted", s.lastOldPod)
 	}
-	s.emit(Event{Time: at, Kind: EventOldPodsGone, Message: msg})
+	s.emit(rollout.Event{Time: at, Kind: rollout.EventOldPodsGone, Message: msg})
 	s.checkDone(at)
 }
 
 func (s *kubeState) oldPodsLeft() int {
 	n := 0
 	for _, p := range s.pods {
-		if p.deleted.IsZero() && s.generation(s.rs[p.rs]) == GenerationOld {
+		if p.deleted.IsZero() && s.generation(s.rs[p.rs]) == rollout.GenerationOld {
 			n++
 		}
 	}
@@ -519,7 +521,7 @@ func (s *kubeState) fail(at time.Time, reason string) {
 	s.finished = true
 	s.status.Failed = true
 	s.status.Reason = reason
-	s.emit(Event{Time: at, Kind: EventRolloutFailed, Message: reason})
+	s.emit(rollout.Event{Time: at, Kind: rollout.EventRolloutFailed, Message: reason})
 }
 
 func (s *kubeState) onTimeout(at time.Time) {
@@ -577,9 +579,9 @@ func (s *kubeState) onReplicaSet(it kubeItem) {
 				s.detect(at, target, gen)
 			}
 			rs.afterTrigger = s.triggered
-			s.emit(Event{
+			s.emit(rollout.Event{
 				Time:       s.eventTime(obj.CreationTimestamp.Time, at),
-				Kind:       EventReplicaSetCreated,
+				Kind:       rollout.EventReplicaSetCreated,
 				ReplicaSet: rs.name,
 				Version:    s.version(rs),
 				Generation: s.generation(rs),
@@ -593,9 +595,9 @@ func (s *kubeState) onReplicaSet(it kubeItem) {
 		from := rs.replicas
 		rs.update(obj, replicas, s.target)
 		if !it.initial && from != replicas {
-			s.emit(Event{
+			s.emit(rollout.Event{
 				Time:       it.at,
-				Kind:       EventReplicaSetScaled,
+				Kind:       rollout.EventReplicaSetScaled,
 				ReplicaSet: rs.name,
 				Version:    s.version(rs),
 				Generation: s.generation(rs),
@@ -620,9 +622,9 @@ func (rs *kubeRS) update(obj *appsv1.ReplicaSet, replicas int32, target *corev1.
 	}
 }
 
-func (s *kubeState) podEvent(kind EventKind, at time.Time, p *kubePod, msg string) {
+func (s *kubeState) podEvent(kind rollout.EventKind, at time.Time, p *kubePod, msg string) {
 	rs := s.rs[p.rs]
-	s.emit(Event{
+	s.emit(rollout.Event{
 		Time:       at,
 		Kind:       kind,
 		Pod:        p.name,
@@ -660,10 +662,10 @@ func (s *kubeState) onPod(it kubeItem) {
 	if it.deleted {
 		if p != nil && p.deleted.IsZero() {
 			p.deleted = it.at
-			if s.generation(rs) == GenerationOld {
+			if s.generation(rs) == rollout.GenerationOld {
 				s.lastOldPod = p.name
 			}
-			s.podEvent(EventPodDeleted, it.at, p, "")
+			s.podEvent(rollout.EventPodDeleted, it.at, p, "")
 			s.checkOldGone(it.at)
 		}
 		return
@@ -682,7 +684,7 @@ func (s *kubeState) onPod(it kubeItem) {
 			}
 			return
 		}
-		s.podEvent(EventPodCreated, s.eventTime(pod.CreationTimestamp.Time, it.at), p, "")
+		s.podEvent(rollout.EventPodCreated, s.eventTime(pod.CreationTimestamp.Time, it.at), p, "")
 	}
 	if pod.Status.PodIP != "" {
 		p.ip = pod.Status.PodIP
@@ -696,7 +698,7 @@ func (s *kubeState) onPod(it kubeItem) {
 		if g := pod.DeletionGracePeriodSeconds; g != nil {
 			msg = fmt.Sprintf("grace period %ds", *g)
 		}
-		s.podEvent(EventPodTerminating, it.at, p, msg)
+		s.podEvent(rollout.EventPodTerminating, it.at, p, msg)
 	}
 	if ready != p.ready {
 		p.ready = ready
@@ -705,9 +707,9 @@ func (s *kubeState) onPod(it kubeItem) {
 			at = s.eventTime(cond.LastTransitionTime.Time, it.at)
 		}
 		if ready {
-			s.podEvent(EventPodReady, at, p, "")
+			s.podEvent(rollout.EventPodReady, at, p, "")
 		} else {
-			s.podEvent(EventPodNotReady, at, p, "")
+			s.podEvent(rollout.EventPodNotReady, at, p, "")
 		}
 	}
 }
@@ -780,15 +782,15 @@ func (s *kubeState) onSlice(it kubeItem) {
 			// update can reach us before the pod's own: termination began
 			// no later than now.
 			p.terminating = it.at
-			s.podEvent(EventPodTerminating, it.at, p, "seen first on the Service's EndpointSlice")
+			s.podEvent(rollout.EventPodTerminating, it.at, p, "seen first on the Service's EndpointSlice")
 		}
 		switch {
 		case prev.state == epReady && now.state == epNotReady:
-			s.podEvent(EventEndpointNotReady, it.at, p, fmt.Sprintf("ready=false serving=%t terminating=%t", now.serving, now.terminating))
+			s.podEvent(rollout.EventEndpointNotReady, it.at, p, fmt.Sprintf("ready=false serving=%t terminating=%t", now.serving, now.terminating))
 		case (prev.state == epReady || prev.state == epNotReady) && now.state == epAbsent:
-			s.podEvent(EventEndpointRemoved, it.at, p, "address left the Service's EndpointSlices")
+			s.podEvent(rollout.EventEndpointRemoved, it.at, p, "address left the Service's EndpointSlices")
 		case (prev.state == epReady || prev.state == epNotReady) && now.state == epRemoved:
-			s.podEvent(EventEndpointRemoved, it.at, p, "serving=false terminating=true")
+			s.podEvent(rollout.EventEndpointRemoved, it.at, p, "serving=false terminating=true")
 		}
 	}
 }

@@ -1,6 +1,8 @@
-package rollout
+package kube
 
 import (
+	"github.com/rolltest/rolltest/pkg/rollout"
+
 	"context"
 	"fmt"
 	"sort"
@@ -36,8 +38,8 @@ const (
 	KubeWatch KubeMode = "watch"
 )
 
-// KubeConfig configures a KubeDriver.
-type KubeConfig struct {
+// Config configures a Driver.
+type Config struct {
 	// Clientset talks to the cluster. If nil, one is built from REST.
 	Clientset kubernetes.Interface
 	// REST is used to build the clientset when Clientset is nil; see
@@ -77,32 +79,12 @@ func setupErrorf(format string, args ...any) error {
 	return &KubeSetupError{Msg: fmt.Sprintf(format, args...)}
 }
 
-// PodInfo is what the driver knows about one pod of the Deployment, for
-// attributing requests to pods. Pods deleted during the run stay in the
-// snapshot: failed requests often arrive after their pod is gone.
-type PodInfo struct {
-	Name       string
-	UID        string
-	IP         string
-	ReplicaSet string
-	Version    string
-	Generation Generation
-	// Ready reports the pod's Ready condition as last seen.
-	Ready bool
-	// Terminating is when the driver saw the pod's deletionTimestamp set;
-	// zero if it did not.
-	Terminating time.Time
-	// Deleted is when the driver saw the pod object disappear; zero while
-	// it exists.
-	Deleted time.Time
-}
-
-// KubeDriver is the Driver for a Kubernetes Deployment. It triggers the
+// Driver is the Driver for a Kubernetes Deployment. It triggers the
 // rollout through the API and builds the timeline from informers on the
 // Deployment, its ReplicaSets and pods, and the Service's EndpointSlices.
 //
-// A KubeDriver runs one rollout: Observe once, then Roll once.
-type KubeDriver struct {
+// A Driver runs one rollout: Observe once, then Roll once.
+type Driver struct {
 	client     kubernetes.Interface
 	ns         string
 	name       string
@@ -123,16 +105,16 @@ type KubeDriver struct {
 	watchErr   <-chan error // informers' fatal errors; guarded by mu
 }
 
-// NewKubeDriver checks cfg and returns a driver for it. It does not contact
+// NewDriver checks cfg and returns a driver for it. It does not contact
 // the cluster: Observe does, so that every API call honours a context.
-func NewKubeDriver(cfg KubeConfig) (*KubeDriver, error) {
+func NewDriver(cfg Config) (*Driver, error) {
 	if cfg.Namespace == "" {
 		return nil, setupErrorf("no namespace given: use -n/--namespace")
 	}
 	if cfg.Deployment == "" {
 		return nil, setupErrorf("no deployment given: use --deployment")
 	}
-	d := &KubeDriver{
+	d := &Driver{
 		client:   cfg.Clientset,
 		ns:       cfg.Namespace,
 		name:     cfg.Deployment,
@@ -217,7 +199,7 @@ func kubeClientConfig(kubeconfig, context string) clientcmd.ClientConfig {
 }
 
 // Describe says what the driver does, e.g. "restart deployment default/testapp".
-func (d *KubeDriver) Describe() string {
+func (d *Driver) Describe() string {
 	switch d.mode {
 	case KubeImage:
 		return fmt.Sprintf("set image %s=%s on deployment %s/%s", d.container, d.image, d.ns, d.name)
@@ -230,7 +212,7 @@ func (d *KubeDriver) Describe() string {
 
 // Service returns the name of the Service whose endpoints are watched,
 // once Observe has found it.
-func (d *KubeDriver) Service() string {
+func (d *Driver) Service() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.st == nil {
@@ -242,17 +224,17 @@ func (d *KubeDriver) Service() string {
 // Pods returns every pod of the Deployment the driver has known since
 // Observe began, in the order it first saw them, including pods that have
 // since been deleted.
-func (d *KubeDriver) Pods() []PodInfo {
+func (d *Driver) Pods() []rollout.PodInfo {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.st == nil {
 		return nil
 	}
-	out := make([]PodInfo, 0, len(d.st.podOrder))
+	out := make([]rollout.PodInfo, 0, len(d.st.podOrder))
 	for _, uid := range d.st.podOrder {
 		p := d.st.pods[uid]
 		rs := d.st.rs[p.rs]
-		out = append(out, PodInfo{
+		out = append(out, rollout.PodInfo{
 			Name:        p.name,
 			UID:         string(p.uid),
 			IP:          p.ip,
@@ -277,14 +259,14 @@ func (d *KubeDriver) Pods() []PodInfo {
 // things, without any lock held: it may call Pods. Events wait in an
 // unbounded queue while it runs, so a slow sink delays the timeline but never
 // the informers. It must not wait for Roll, which waits for the events.
-func (d *KubeDriver) Observe(ctx context.Context, sink func(Event)) error {
+func (d *Driver) Observe(ctx context.Context, sink func(rollout.Event)) error {
 	first := false
 	d.startOnce.Do(func() { first = true })
 	if !first {
 		return fmt.Errorf("observe deployment %s/%s: Observe called twice", d.ns, d.name)
 	}
 	if sink == nil {
-		sink = func(Event) {}
+		sink = func(rollout.Event) {}
 	}
 	runStart := d.now()
 	dep, err := d.client.AppsV1().Deployments(d.ns).Get(ctx, d.name, metav1.GetOptions{})
@@ -352,7 +334,7 @@ func (d *KubeDriver) Observe(ctx context.Context, sink func(Event)) error {
 
 // findService returns the configured Service after checking that it selects
 // the Deployment's pods, or the only Service in the namespace that does.
-func (d *KubeDriver) findService(ctx context.Context, dep *appsv1.Deployment) (string, error) {
+func (d *Driver) findService(ctx context.Context, dep *appsv1.Deployment) (string, error) {
 	podLabels := labels.Set(dep.Spec.Template.Labels)
 	if d.service != "" {
 		svc, err := d.client.CoreV1().Services(d.ns).Get(ctx, d.service, metav1.GetOptions{})
@@ -403,7 +385,7 @@ func serviceSelects(svc *corev1.Service, podLabels labels.Set) bool {
 
 // preflight checks, before any load is sent, that Roll will be able to start
 // the configured rollout. Roll checks again on fresh state.
-func (d *KubeDriver) preflight(dep *appsv1.Deployment) error {
+func (d *Driver) preflight(dep *appsv1.Deployment) error {
 	switch d.mode {
 	case KubeRestart, KubeImage:
 		if dep.Spec.Paused {
@@ -422,7 +404,7 @@ func (d *KubeDriver) preflight(dep *appsv1.Deployment) error {
 // containerIndex returns the index of the image mode's container in dep's
 // pod template, or an error naming the containers that exist or saying that
 // the image would not change.
-func (d *KubeDriver) containerIndex(dep *appsv1.Deployment) (int, error) {
+func (d *Driver) containerIndex(dep *appsv1.Deployment) (int, error) {
 	var names []string
 	for i, c := range dep.Spec.Template.Spec.Containers {
 		if c.Name == d.container {
