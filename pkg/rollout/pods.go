@@ -2,14 +2,18 @@ package rollout
 
 import "time"
 
-// PodInfo is what the driver knows about one pod of the Deployment, for
+// PodInfo is what the driver knows about one pod of the workload, for
 // attributing requests to pods. Pods deleted during the run stay in the
-// snapshot: failed requests often arrive after their pod is gone.
+// snapshot: failed requests often arrive after their pod is gone. A
+// StatefulSet reuses pod names, so UID, not Name, tells two pods apart.
 type PodInfo struct {
-	Name       string
-	UID        string
-	IP         string
+	Name string
+	UID  string
+	IP   string
+	// ReplicaSet (Deployments) or Revision (StatefulSets, DaemonSets) is
+	// the object holding the pod's template.
 	ReplicaSet string
+	Revision   string
 	Version    string
 	Generation Generation
 	// Ready reports the pod's Ready condition as last seen.

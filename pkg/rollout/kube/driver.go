@@ -1,8 +1,6 @@
 package kube
 
 import (
-	"github.com/rolltest/rolltest/pkg/rollout"
-
 	"context"
 	"fmt"
 	"sort"
@@ -10,33 +8,28 @@ import (
 	"sync"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/rolltest/rolltest/pkg/rollout"
 )
 
-// KubeMode says how the Kubernetes driver starts the rollout.
-type KubeMode string
-
-// Rollout modes, the values of `rolltest run --rollout`.
+// Names kubectl and the EndpointSlice controller use for every kind.
 const (
-	// KubeRestart does what `kubectl rollout restart` does: it stamps the
-	// pod template with the kubectl.kubernetes.io/restartedAt annotation,
-	// so every pod is replaced by an identical one.
-	KubeRestart KubeMode = "restart"
-	// KubeImage does what `kubectl set image` does for one container: the
-	// new pods run a new version.
-	KubeImage KubeMode = "image"
-	// KubeWatch starts nothing: it waits for someone else (a CD pipeline,
-	// a colleague with kubectl) to change the Deployment's pod template and
-	// observes that rollout.
-	KubeWatch KubeMode = "watch"
+	// restartedAtAnnotation is the pod-template annotation that
+	// `kubectl rollout restart` sets; any change to the pod template makes
+	// the workload's controller roll its pods.
+	restartedAtAnnotation = "kubectl.kubernetes.io/restartedAt"
+	// serviceNameLabel ties an EndpointSlice to its Service.
+	serviceNameLabel = "kubernetes.io/service-name"
 )
+
+// patchOptions are those of every patch the driver sends.
+var patchOptions = metav1.PatchOptions{FieldManager: "rolltest"}
 
 // Config configures a Driver.
 type Config struct {
@@ -45,113 +38,85 @@ type Config struct {
 	// REST is used to build the clientset when Clientset is nil; see
 	// RESTConfig for kubectl's way of finding it.
 	REST *rest.Config
-	// Namespace and Deployment name the workload to roll (required).
-	Namespace  string
-	Deployment string
-	// Service is the Service whose endpoints are watched. If empty, the
-	// driver looks for the one Service in Namespace whose selector matches
-	// the Deployment's pod labels.
-	Service string
-	// Mode is how the rollout is started; empty means KubeRestart.
-	Mode KubeMode
-	// Image is "CONTAINER=IMAGE" for KubeImage, as in `kubectl set image`
-	// (the CLI's --rollout image=CONTAINER=IMAGE).
-	Image string
-	// RolloutTimeout bounds Roll: waiting for a rollout to start (in
-	// KubeWatch mode) and for it to finish. Zero means no bound other than
-	// the Deployment's own progressDeadlineSeconds.
+	// Workload names what to roll: Kind, Namespace and Name are required.
+	// Service is the Service whose endpoints are watched; if empty, the
+	// driver looks for the one Service in the namespace whose selector
+	// matches the workload's pod labels.
+	Workload rollout.Workload
+	// Action is how the rollout is started.
+	Action rollout.Action
+	// RolloutTimeout bounds Roll: waiting for a rollout to start (watch)
+	// and for it to finish. Zero means no bound other than a Deployment's
+	// own progressDeadlineSeconds.
 	RolloutTimeout time.Duration
 	// Now is the clock for event times; nil means time.Now. Tests set it.
 	Now func() time.Time
 }
 
-// KubeSetupError reports a problem the user fixes before a rollout can be
-// tested: a flag that names nothing, a Service that cannot be found, a paused
-// Deployment. Its message says which flag or command fixes it. The CLI treats
-// it as a usage error (exit code 2) rather than a failed rollout.
-type KubeSetupError struct {
-	Msg string
-}
-
-func (e *KubeSetupError) Error() string { return e.Msg }
-
-func setupErrorf(format string, args ...any) error {
-	return &KubeSetupError{Msg: fmt.Sprintf(format, args...)}
-}
-
-// Driver is the Driver for a Kubernetes Deployment. It triggers the
+// Driver is the rollout.Driver for a Kubernetes workload. It triggers the
 // rollout through the API and builds the timeline from informers on the
-// Deployment, its ReplicaSets and pods, and the Service's EndpointSlices.
+// workload, its revisions (ReplicaSets or ControllerRevisions), its pods
+// and the Service's EndpointSlices.
 //
 // A Driver runs one rollout: Observe once, then Roll once.
 type Driver struct {
 	client     kubernetes.Interface
-	ns         string
-	name       string
-	service    string // as configured; the resolved one is in st
-	mode       KubeMode
-	container  string // KubeImage only
-	image      string // KubeImage only
+	kind       kind
+	want       rollout.Workload // as configured; the Service found is in st
+	action     rollout.Action
 	timeout    time.Duration
 	now        func() time.Time
-	q          *kubeQueue
+	q          *queue
 	finished   chan struct{} // closed by the processor when the rollout is decided
 	stopped    chan struct{} // closed when the processor exits (Observe's ctx done)
 	startOnce  sync.Once     // guards the first Observe
 	rollOnce   sync.Once     // guards the first Roll
 	mu         sync.Mutex    // guards st; held by the processor while it updates st
-	st         *kubeState
+	st         *state
 	observedOK bool         // Observe returned nil; guarded by mu
 	watchErr   <-chan error // informers' fatal errors; guarded by mu
 }
 
-// NewDriver checks cfg and returns a driver for it. It does not contact
-// the cluster: Observe does, so that every API call honours a context.
+var _ rollout.Driver = (*Driver)(nil)
+
+// NewDriver checks cfg and returns a driver for it. It does not contact the
+// cluster: Observe does, so that every API call honours a context.
 func NewDriver(cfg Config) (*Driver, error) {
-	if cfg.Namespace == "" {
-		return nil, setupErrorf("no namespace given: use -n/--namespace")
+	w := cfg.Workload
+	if w.Namespace == "" {
+		return nil, rollout.SetupErrorf(rollout.InputNamespace, "no namespace given")
 	}
-	if cfg.Deployment == "" {
-		return nil, setupErrorf("no deployment given: use --deployment")
+	if w.Name == "" {
+		return nil, rollout.SetupErrorf(rollout.InputWorkload, "no workload name given")
+	}
+	wk, err := rollout.ParseWorkloadKind(string(w.Kind))
+	if err != nil {
+		return nil, &rollout.SetupError{Input: rollout.InputWorkload, Msg: err.Error()}
+	}
+	w.Kind = wk
+	if err := cfg.Action.Validate(); err != nil {
+		return nil, &rollout.SetupError{Input: rollout.InputAction, Msg: err.Error()}
+	}
+	if cfg.RolloutTimeout < 0 {
+		return nil, fmt.Errorf("rollout timeout %v is negative", cfg.RolloutTimeout)
 	}
 	d := &Driver{
 		client:   cfg.Clientset,
-		ns:       cfg.Namespace,
-		name:     cfg.Deployment,
-		service:  cfg.Service,
-		mode:     cfg.Mode,
+		kind:     kinds[w.Kind],
+		want:     w,
+		action:   cfg.Action,
 		timeout:  cfg.RolloutTimeout,
 		now:      cfg.Now,
-		q:        newKubeQueue(),
+		q:        newQueue(),
 		finished: make(chan struct{}),
 		stopped:  make(chan struct{}),
-	}
-	if d.mode == "" {
-		d.mode = KubeRestart
 	}
 	if d.now == nil {
 		d.now = time.Now
 	}
-	if d.timeout < 0 {
-		return nil, setupErrorf("rollout timeout %v is negative", d.timeout)
-	}
-	switch d.mode {
-	case KubeRestart, KubeWatch:
-		if cfg.Image != "" {
-			return nil, setupErrorf("an image (%q) is only used with --rollout image=CONTAINER=IMAGE (the mode is %s)", cfg.Image, d.mode)
-		}
-	case KubeImage:
-		container, image, ok := strings.Cut(cfg.Image, "=")
-		if !ok || container == "" || image == "" {
-			return nil, setupErrorf("image %q: want CONTAINER=IMAGE, as in --rollout image=app=registry/app:v2 or `kubectl set image deployment/%s CONTAINER=IMAGE`", cfg.Image, d.name)
-		}
-		d.container, d.image = container, image
-	default:
-		return nil, setupErrorf("unknown rollout mode %q: want restart, image or watch", d.mode)
-	}
 	if d.client == nil {
 		if cfg.REST == nil {
-			return nil, fmt.Errorf("kube driver for deployment %s/%s: neither a clientset nor a REST config given", d.ns, d.name)
+			return nil, fmt.Errorf("kube driver for %s: neither a clientset nor a REST config given", w)
 		}
 		cs, err := kubernetes.NewForConfig(cfg.REST)
 		if err != nil {
@@ -162,66 +127,34 @@ func NewDriver(cfg Config) (*Driver, error) {
 	return d, nil
 }
 
-// RESTConfig finds the cluster the way kubectl does: the kubeconfig file
-// named by kubeconfig, else the files listed in $KUBECONFIG, else
-// ~/.kube/config, with context selecting a context other than the current
-// one; when none of these exist and the process runs in a pod, the pod's
-// service account (in-cluster config). Empty arguments mean kubectl's
-// defaults, like omitting --kubeconfig and --context.
-func RESTConfig(kubeconfig, context string) (*rest.Config, error) {
-	cfg, err := kubeClientConfig(kubeconfig, context).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("load kubeconfig: %w", err)
-	}
-	cfg.UserAgent = "rolltest"
-	return cfg, nil
-}
-
-// DefaultNamespace returns the namespace kubectl would use without -n: the
-// namespace of the selected context, else the pod's own namespace when
-// running in-cluster, else "default".
-func DefaultNamespace(kubeconfig, context string) (string, error) {
-	ns, _, err := kubeClientConfig(kubeconfig, context).Namespace()
-	if err != nil {
-		return "", fmt.Errorf("load kubeconfig: %w", err)
-	}
-	return ns, nil
-}
-
-// kubeClientConfig builds the same loader as kubectl's --kubeconfig and
-// --context flags (genericclioptions.ConfigFlags.ToRawKubeConfigLoader):
-// the deferred loader falls back to the in-cluster config on its own.
-func kubeClientConfig(kubeconfig, context string) clientcmd.ClientConfig {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: context}
-	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
-}
-
 // Describe says what the driver does, e.g. "restart deployment default/testapp".
 func (d *Driver) Describe() string {
-	switch d.mode {
-	case KubeImage:
-		return fmt.Sprintf("set image %s=%s on deployment %s/%s", d.container, d.image, d.ns, d.name)
-	case KubeWatch:
-		return fmt.Sprintf("watch deployment %s/%s for a rollout started elsewhere", d.ns, d.name)
+	switch d.action.Kind {
+	case rollout.ActionImage:
+		return fmt.Sprintf("set image %s=%s on %s", d.action.Container, d.action.Image, d.want)
+	case rollout.ActionWatch:
+		return fmt.Sprintf("watch %s for a rollout started elsewhere", d.want)
 	default:
-		return fmt.Sprintf("restart deployment %s/%s", d.ns, d.name)
+		return fmt.Sprintf("restart %s", d.want)
 	}
 }
 
-// Service returns the name of the Service whose endpoints are watched,
-// once Observe has found it.
-func (d *Driver) Service() string {
+// Action implements rollout.Driver.
+func (d *Driver) Action() rollout.ActionKind { return d.action.Kind }
+
+// Workload implements rollout.Driver: the configured workload, with the
+// Service the driver found once Observe has returned.
+func (d *Driver) Workload() rollout.Workload {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.st == nil {
-		return d.service
+	w := d.want
+	if d.st != nil {
+		w.Service = d.st.service
 	}
-	return d.st.service
+	return w
 }
 
-// Pods returns every pod of the Deployment the driver has known since
+// Pods returns every pod of the workload the driver has known since
 // Observe began, in the order it first saw them, including pods that have
 // since been deleted.
 func (d *Driver) Pods() []rollout.PodInfo {
@@ -233,14 +166,17 @@ func (d *Driver) Pods() []rollout.PodInfo {
 	out := make([]rollout.PodInfo, 0, len(d.st.podOrder))
 	for _, uid := range d.st.podOrder {
 		p := d.st.pods[uid]
-		rs := d.st.rs[p.rs]
+		rev := d.st.revs[p.rev]
+		var tag rollout.Event
+		d.kind.tag(&tag, p.rev)
 		out = append(out, rollout.PodInfo{
 			Name:        p.name,
 			UID:         string(p.uid),
 			IP:          p.ip,
-			ReplicaSet:  p.rs,
-			Version:     d.st.version(rs),
-			Generation:  d.st.generation(rs),
+			ReplicaSet:  tag.ReplicaSet,
+			Revision:    tag.Revision,
+			Version:     d.st.version(rev),
+			Generation:  d.st.generation(rev),
 			Ready:       p.ready,
 			Terminating: p.terminating,
 			Deleted:     p.deleted,
@@ -249,11 +185,12 @@ func (d *Driver) Pods() []rollout.PodInfo {
 	return out
 }
 
-// Observe implements Driver. It reads the Deployment, finds its Service,
-// checks that the configured rollout can start (the Deployment is not
-// paused, the image mode's container exists and would change), starts the
-// informers and returns once their initial lists are processed. Objects that
-// exist at that point produce no events; they are the baseline.
+// Observe implements rollout.Driver. It reads the workload, finds its
+// Service, checks that the configured rollout can start (a Deployment is
+// not paused, a StatefulSet or DaemonSet rolls its pods by RollingUpdate,
+// the image action's container exists and would change), starts the
+// informers and returns once their initial lists are processed. Objects
+// that exist at that point produce no events; they are the baseline.
 //
 // sink is called from a single goroutine, in the order the driver observed
 // things, without any lock held: it may call Pods. Events wait in an
@@ -263,35 +200,32 @@ func (d *Driver) Observe(ctx context.Context, sink func(rollout.Event)) error {
 	first := false
 	d.startOnce.Do(func() { first = true })
 	if !first {
-		return fmt.Errorf("observe deployment %s/%s: Observe called twice", d.ns, d.name)
+		return fmt.Errorf("observe %s: Observe called twice", d.want)
 	}
 	if sink == nil {
 		sink = func(rollout.Event) {}
 	}
 	runStart := d.now()
-	dep, err := d.client.AppsV1().Deployments(d.ns).Get(ctx, d.name, metav1.GetOptions{})
-	if err != nil {
-		if apierrors.IsNotFound(err) {
-			return setupErrorf("deployment %s/%s not found: check --deployment and -n/--namespace", d.ns, d.name)
-		}
-		return fmt.Errorf("get deployment %s/%s: %w", d.ns, d.name, err)
-	}
-	if dep.Spec.Selector == nil {
-		return fmt.Errorf("deployment %s/%s has no selector", d.ns, d.name)
-	}
-	selector, err := metav1.LabelSelectorAsSelector(dep.Spec.Selector)
-	if err != nil {
-		return fmt.Errorf("deployment %s/%s selector: %w", d.ns, d.name, err)
-	}
-	svc, err := d.findService(ctx, dep)
+	w, err := d.get(ctx)
 	if err != nil {
 		return err
 	}
-	if err := d.preflight(dep); err != nil {
+	if w.selector() == nil {
+		return fmt.Errorf("%s has no selector", d.want)
+	}
+	selector, err := metav1.LabelSelectorAsSelector(w.selector())
+	if err != nil {
+		return fmt.Errorf("%s selector: %w", d.want, err)
+	}
+	svc, err := d.findService(ctx, w)
+	if err != nil {
+		return err
+	}
+	if err := d.preflight(w); err != nil {
 		return err
 	}
 
-	st := newKubeState(d, dep, svc, runStart)
+	st := newState(d, w, svc, runStart)
 	d.mu.Lock()
 	d.st = st
 	d.mu.Unlock()
@@ -313,16 +247,16 @@ func (d *Driver) Observe(ctx context.Context, sink func(rollout.Event)) error {
 	case err := <-errCh:
 		return err
 	case <-ctx.Done():
-		return fmt.Errorf("observe deployment %s/%s: %w", d.ns, d.name, ctx.Err())
+		return fmt.Errorf("observe %s: %w", d.want, ctx.Err())
 	}
 	// Every initial object is in the queue ahead of the barrier, so once the
 	// processor reaches it the baseline state is complete.
 	barrier := make(chan struct{})
-	d.q.push(kubeItem{kind: kubeItemBarrier, done: barrier})
+	d.q.push(item{kind: itemBarrier, done: barrier})
 	select {
 	case <-barrier:
 	case <-ctx.Done():
-		return fmt.Errorf("observe deployment %s/%s: %w", d.ns, d.name, ctx.Err())
+		return fmt.Errorf("observe %s: %w", d.want, ctx.Err())
 	}
 	ok = true
 	d.mu.Lock()
@@ -332,27 +266,41 @@ func (d *Driver) Observe(ctx context.Context, sink func(rollout.Event)) error {
 	return nil
 }
 
+// get reads the workload, turning "not found" into a setup error.
+func (d *Driver) get(ctx context.Context) (workload, error) {
+	w, err := d.kind.get(ctx, d.client, d.want.Namespace, d.want.Name)
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, rollout.SetupErrorf(rollout.InputWorkload, "%s not found", d.want)
+		}
+		return nil, fmt.Errorf("get %s: %w", d.want, err)
+	}
+	return w, nil
+}
+
 // findService returns the configured Service after checking that it selects
-// the Deployment's pods, or the only Service in the namespace that does.
-func (d *Driver) findService(ctx context.Context, dep *appsv1.Deployment) (string, error) {
-	podLabels := labels.Set(dep.Spec.Template.Labels)
-	if d.service != "" {
-		svc, err := d.client.CoreV1().Services(d.ns).Get(ctx, d.service, metav1.GetOptions{})
+// the workload's pods, or the only Service in the namespace that does.
+func (d *Driver) findService(ctx context.Context, w workload) (string, error) {
+	ns, name := d.want.Namespace, d.want.Service
+	podLabels := labels.Set(w.template().Labels)
+	pods := fmt.Sprintf("the pods of %s %s", d.want.Kind, d.want.Name)
+	if name != "" {
+		svc, err := d.client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			if apierrors.IsNotFound(err) {
-				return "", setupErrorf("service %s/%s not found: check --service", d.ns, d.service)
+				return "", rollout.SetupErrorf(rollout.InputService, "service %s/%s not found", ns, name)
 			}
-			return "", fmt.Errorf("get service %s/%s: %w", d.ns, d.service, err)
+			return "", fmt.Errorf("get service %s/%s: %w", ns, name, err)
 		}
 		if !serviceSelects(svc, podLabels) {
-			return "", setupErrorf("service %s/%s does not select the pods of deployment %s (selector %s, pod labels %s): check --service",
-				d.ns, d.service, d.name, labels.Set(svc.Spec.Selector), podLabels)
+			return "", rollout.SetupErrorf(rollout.InputService, "service %s/%s does not select %s (selector %s, pod labels %s)",
+				ns, name, pods, labels.Set(svc.Spec.Selector), podLabels)
 		}
 		return svc.Name, nil
 	}
-	list, err := d.client.CoreV1().Services(d.ns).List(ctx, metav1.ListOptions{})
+	list, err := d.client.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return "", fmt.Errorf("list services in %s to find the one for deployment %s: %w", d.ns, d.name, err)
+		return "", fmt.Errorf("list services in %s to find the one for %s %s: %w", ns, d.want.Kind, d.want.Name, err)
 	}
 	var names []string
 	for i := range list.Items {
@@ -363,13 +311,13 @@ func (d *Driver) findService(ctx context.Context, dep *appsv1.Deployment) (strin
 	sort.Strings(names)
 	switch len(names) {
 	case 0:
-		return "", setupErrorf("no service in namespace %s selects the pods of deployment %s (labels %s): name it with --service",
-			d.ns, d.name, podLabels)
+		return "", rollout.SetupErrorf(rollout.InputService, "no service in namespace %s selects %s (labels %s): name the one to watch",
+			ns, pods, podLabels)
 	case 1:
 		return names[0], nil
 	default:
-		return "", setupErrorf("services %s in namespace %s all select the pods of deployment %s: choose one with --service",
-			strings.Join(names, ", "), d.ns, d.name)
+		return "", rollout.SetupErrorf(rollout.InputService, "services %s in namespace %s all select %s: choose one",
+			strings.Join(names, ", "), ns, pods)
 	}
 }
 
@@ -384,38 +332,34 @@ func serviceSelects(svc *corev1.Service, podLabels labels.Set) bool {
 }
 
 // preflight checks, before any load is sent, that Roll will be able to start
-// the configured rollout. Roll checks again on fresh state.
-func (d *Driver) preflight(dep *appsv1.Deployment) error {
-	switch d.mode {
-	case KubeRestart, KubeImage:
-		if dep.Spec.Paused {
-			return setupErrorf("deployment %s/%s is paused: resume it with `kubectl rollout resume deployment/%s -n %s` or use --rollout watch",
-				d.ns, d.name, d.name, d.ns)
-		}
+// the configured rollout and follow it. Roll checks again on fresh state.
+func (d *Driver) preflight(w workload) error {
+	if err := w.rollable(d.action.Kind); err != nil {
+		return err
 	}
-	if d.mode == KubeImage {
-		if _, err := d.containerIndex(dep); err != nil {
+	if d.action.Kind == rollout.ActionImage {
+		if _, err := d.containerIndex(w); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// containerIndex returns the index of the image mode's container in dep's
+// containerIndex returns the index of the image action's container in w's
 // pod template, or an error naming the containers that exist or saying that
 // the image would not change.
-func (d *Driver) containerIndex(dep *appsv1.Deployment) (int, error) {
+func (d *Driver) containerIndex(w workload) (int, error) {
 	var names []string
-	for i, c := range dep.Spec.Template.Spec.Containers {
-		if c.Name == d.container {
-			if c.Image == d.image {
-				return i, setupErrorf("nothing to roll out: container %s of deployment %s/%s already runs image %s",
-					d.container, d.ns, d.name, d.image)
+	for i, c := range w.template().Spec.Containers {
+		if c.Name == d.action.Container {
+			if c.Image == d.action.Image {
+				return i, rollout.SetupErrorf(rollout.InputAction, "nothing to roll out: container %s of %s already runs image %s",
+					d.action.Container, d.want, d.action.Image)
 			}
 			return i, nil
 		}
 		names = append(names, c.Name)
 	}
-	return -1, setupErrorf("deployment %s/%s has no container %q (containers: %s): check --rollout image=CONTAINER=IMAGE",
-		d.ns, d.name, d.container, strings.Join(names, ", "))
+	return -1, rollout.SetupErrorf(rollout.InputAction, "%s has no container %q (containers: %s)",
+		d.want, d.action.Container, strings.Join(names, ", "))
 }

@@ -1,8 +1,6 @@
 package kube
 
 import (
-	"github.com/rolltest/rolltest/pkg/rollout"
-
 	"context"
 	"fmt"
 	"sort"
@@ -10,49 +8,48 @@ import (
 	"sync"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	appsinformers "k8s.io/client-go/informers/apps/v1"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	discoveryinformers "k8s.io/client-go/informers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/rolltest/rolltest/pkg/rollout"
 )
 
-// kubeLateObservation is how far behind the API's own timestamp an
+// lateObservation is how far behind the API's own timestamp an
 // observation must be before the driver trusts the API's time instead of its
 // own clock. API timestamps (creationTimestamp, a condition's
 // lastTransitionTime) are truncated to the second and come from the server's
 // clock, while a watch delivers changes within milliseconds, so the
 // observation time is normally the better one; only an observation that came
 // late (a re-list after a dropped watch) is worse.
-const kubeLateObservation = 2 * time.Second
+const lateObservation = 2 * time.Second
 
-// kubeItemKind says what a queued item carries.
-type kubeItemKind int
+// itemKind says what a queued item carries.
+type itemKind int
 
 const (
-	kubeItemDeployment kubeItemKind = iota // obj is *appsv1.Deployment
-	kubeItemReplicaSet                     // obj is *appsv1.ReplicaSet
-	kubeItemPod                            // obj is *corev1.Pod
-	kubeItemSlice                          // obj is *discoveryv1.EndpointSlice
-	kubeItemBarrier                        // close done once reached
-	kubeItemTrigger                        // Roll is about to patch; template is the expected new one
-	kubeItemConfirm                        // the patch succeeded; obj is the patched *appsv1.Deployment
-	kubeItemAbort                          // the patch failed; message says why
-	kubeItemTimeout                        // RolloutTimeout expired
+	itemWorkload itemKind = iota // obj is the workload (*appsv1.Deployment, …)
+	itemRevision                 // obj is a *appsv1.ReplicaSet or *appsv1.ControllerRevision
+	itemPod                      // obj is *corev1.Pod
+	itemSlice                    // obj is *discoveryv1.EndpointSlice
+	itemBarrier                  // close done once reached
+	itemTrigger                  // Roll is about to patch; template is the expected new one
+	itemConfirm                  // the patch succeeded; obj is the patched workload
+	itemAbort                    // the patch failed; message says why
+	itemTimeout                  // RolloutTimeout expired
 )
 
-// kubeItem is one thing for the processor to handle: an informer
+// item is one thing for the processor to handle: an informer
 // notification or a step of Roll. Routing both through one FIFO gives the
 // timeline a single order and lets one goroutine call the sink.
-type kubeItem struct {
-	kind    kubeItemKind
+type item struct {
+	kind    itemKind
 	obj     any
 	deleted bool      // the informer reported obj deleted
 	initial bool      // obj came with the informer's initial list
@@ -64,19 +61,19 @@ type kubeItem struct {
 	versionByImage bool
 }
 
-// kubeQueue is an unbounded FIFO. Informer handlers must not block (a slow
+// queue is an unbounded FIFO. Informer handlers must not block (a slow
 // sink would otherwise stall the informers), so push never waits.
-type kubeQueue struct {
+type queue struct {
 	mu    sync.Mutex
-	items []kubeItem
+	items []item
 	ready chan struct{} // holds a token while items is non-empty
 }
 
-func newKubeQueue() *kubeQueue {
-	return &kubeQueue{ready: make(chan struct{}, 1)}
+func newQueue() *queue {
+	return &queue{ready: make(chan struct{}, 1)}
 }
 
-func (q *kubeQueue) push(it kubeItem) {
+func (q *queue) push(it item) {
 	q.mu.Lock()
 	q.items = append(q.items, it)
 	q.mu.Unlock()
@@ -86,7 +83,7 @@ func (q *kubeQueue) push(it kubeItem) {
 	}
 }
 
-func (q *kubeQueue) take() []kubeItem {
+func (q *queue) take() []item {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	items := q.items
@@ -94,28 +91,26 @@ func (q *kubeQueue) take() []kubeItem {
 	return items
 }
 
-// startInformers starts one informer per watched kind, each filtered on the
-// server to the objects of this Deployment and Service. synced is closed
+// startInformers starts one informer per watched resource, each filtered on
+// the server to the objects of this workload and Service. synced is closed
 // when every handler has received its initial list; errs receives list or
 // watch errors that retrying will not fix (missing RBAC, missing API), which
 // the informers would otherwise retry silently forever.
 func (d *Driver) startInformers(ctx context.Context, selector labels.Selector, svc string) (synced <-chan struct{}, errs <-chan error) {
-	byName := func(o *metav1.ListOptions) {
-		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", d.name).String()
-	}
+	ns := d.want.Namespace
 	bySelector := func(o *metav1.ListOptions) { o.LabelSelector = selector.String() }
 	byService := func(o *metav1.ListOptions) {
-		o.LabelSelector = labels.Set{kubeServiceNameLabel: svc}.String()
+		o.LabelSelector = labels.Set{serviceNameLabel: svc}.String()
 	}
 	informers := []struct {
 		what string
-		kind kubeItemKind
+		kind itemKind
 		inf  cache.SharedIndexInformer
 	}{
-		{"deployments", kubeItemDeployment, appsinformers.NewFilteredDeploymentInformer(d.client, d.ns, 0, cache.Indexers{}, byName)},
-		{"replicasets", kubeItemReplicaSet, appsinformers.NewFilteredReplicaSetInformer(d.client, d.ns, 0, cache.Indexers{}, bySelector)},
-		{"pods", kubeItemPod, coreinformers.NewFilteredPodInformer(d.client, d.ns, 0, cache.Indexers{}, bySelector)},
-		{"endpointslices.discovery.k8s.io", kubeItemSlice, discoveryinformers.NewFilteredEndpointSliceInformer(d.client, d.ns, 0, cache.Indexers{}, byService)},
+		{string(d.want.Kind) + "s.apps", itemWorkload, d.kind.informer(d.client, ns, byName(d.want.Name))},
+		{d.kind.revisionResource() + ".apps", itemRevision, d.kind.revisionInformer(d.client, ns, bySelector)},
+		{"pods", itemPod, coreinformers.NewFilteredPodInformer(d.client, ns, 0, cache.Indexers{}, bySelector)},
+		{"endpointslices.discovery.k8s.io", itemSlice, discoveryinformers.NewFilteredEndpointSliceInformer(d.client, ns, 0, cache.Indexers{}, byService)},
 	}
 	errCh := make(chan error, 1)
 	var hasSynced []cache.InformerSynced
@@ -125,7 +120,7 @@ func (d *Driver) startInformers(ctx context.Context, selector labels.Selector, s
 				// Reported through Observe or Roll; logging it as well
 				// would only repeat it on every retry.
 				select {
-				case errCh <- fmt.Errorf("list and watch %s in namespace %s: %w", x.what, d.ns, err):
+				case errCh <- fmt.Errorf("list and watch %s in namespace %s: %w", x.what, ns, err):
 				default:
 				}
 				return
@@ -136,7 +131,7 @@ func (d *Driver) startInformers(ctx context.Context, selector labels.Selector, s
 			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = t.Obj
 			}
-			d.q.push(kubeItem{kind: x.kind, obj: obj, deleted: deleted, initial: initial, at: d.now()})
+			d.q.push(item{kind: x.kind, obj: obj, deleted: deleted, initial: initial, at: d.now()})
 		}
 		reg, err := x.inf.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
 			AddFunc:    func(obj any, initial bool) { push(obj, false, initial) },
@@ -194,42 +189,38 @@ func (d *Driver) process(ctx context.Context, sink func(rollout.Event)) {
 	}
 }
 
-// kubeRS is what the driver keeps of one ReplicaSet of the Deployment.
-type kubeRS struct {
-	name         string
-	uid          types.UID
-	hash         string // pod-template-hash label
+// revRecord is what the driver keeps of one revision of the workload.
+type revRecord struct {
+	revision
 	image        string // first container's image
-	template     *corev1.PodTemplateSpec
-	replicas     int32
-	revision     int64
-	afterTrigger bool // first seen after the rollout started: new
-	isTarget     bool // its template is the one being rolled out: new
+	afterTrigger bool   // first seen after the rollout started: new
+	isTarget     bool   // its template is the one being rolled out: new
 }
 
-// kubePod is what the driver keeps of one pod of the Deployment.
-type kubePod struct {
+// podRecord is what the driver keeps of one pod of the workload. Pods are
+// keyed by UID: a StatefulSet's replacement pod has its predecessor's name.
+type podRecord struct {
 	name        string
 	uid         types.UID
 	ip          string
-	rs          string
+	rev         string // its revision's name
 	ready       bool
 	terminating time.Time
 	deleted     time.Time
 }
 
-// kubeEndpoint is a pod's endpoint in one EndpointSlice, with the API's
-// nil conditions resolved as the API documents them.
-type kubeEndpoint struct {
+// endpoint is a pod's endpoint in one EndpointSlice, with the API's nil
+// conditions resolved as the API documents them.
+type endpoint struct {
 	ready, serving, terminating bool
 }
 
-// kubeEPState is where a pod stands with respect to the Service.
-type kubeEPState int
+// epState is where a pod stands with respect to the Service.
+type epState int
 
 const (
 	// epAbsent: not listed in any slice.
-	epAbsent kubeEPState = iota
+	epAbsent epState = iota
 	// epReady: listed and ready; proxies send new connections to it.
 	epReady
 	// epNotReady: listed but not ready (terminating yet still serving, or
@@ -241,32 +232,33 @@ const (
 	epRemoved
 )
 
-// kubeEPView is a pod's endpoint state with the conditions that led to it,
+// epView is a pod's endpoint state with the conditions that led to it,
 // for the event message.
-type kubeEPView struct {
-	state kubeEPState
-	kubeEndpoint
+type epView struct {
+	state epState
+	endpoint
 }
 
-// kubeState is the timeline's state. It is changed only by the processor
+// state is the timeline's state. It is changed only by the processor
 // goroutine, under Driver.mu.
-type kubeState struct {
-	ns, name, service string
-	mode              KubeMode
-	timeout           time.Duration
-	runStart          time.Time
+type state struct {
+	kind     kind
+	want     rollout.Workload
+	service  string
+	action   rollout.ActionKind
+	timeout  time.Duration
+	runStart time.Time
 
-	depUID          types.UID
-	dep             *appsv1.Deployment // latest seen
+	uid             types.UID
+	wl              workload // latest seen
 	initialTemplate *corev1.PodTemplateSpec
 
-	rs        map[string]*kubeRS
-	pods      map[types.UID]*kubePod
-	podOrder  []types.UID
-	podByName map[string]types.UID
-	parked    map[string][]kubeItem // pod items waiting for their ReplicaSet, by its name
-	slices    map[string]map[string]kubeEndpoint
-	ep        map[string]kubeEPView // by pod name
+	revs     map[string]*revRecord
+	pods     map[types.UID]*podRecord
+	podOrder []types.UID
+	parked   map[string][]item // pod items waiting for their revision, by its name
+	slices   map[string]map[types.UID]endpoint
+	ep       map[types.UID]epView
 
 	triggered      bool
 	confirmed      bool // the target template and generation are the API's
@@ -283,105 +275,104 @@ type kubeState struct {
 	out []rollout.Event
 }
 
-func newKubeState(d *Driver, dep *appsv1.Deployment, svc string, runStart time.Time) *kubeState {
-	s := &kubeState{
-		ns:              d.ns,
-		name:            d.name,
+func newState(d *Driver, w workload, svc string, runStart time.Time) *state {
+	s := &state{
+		kind:            d.kind,
+		want:            d.want,
 		service:         svc,
-		mode:            d.mode,
+		action:          d.action.Kind,
 		timeout:         d.timeout,
 		runStart:        runStart,
-		depUID:          dep.UID,
-		dep:             dep,
-		initialTemplate: dep.Spec.Template.DeepCopy(),
-		rs:              map[string]*kubeRS{},
-		pods:            map[types.UID]*kubePod{},
-		podByName:       map[string]types.UID{},
-		parked:          map[string][]kubeItem{},
-		slices:          map[string]map[string]kubeEndpoint{},
-		ep:              map[string]kubeEPView{},
+		uid:             w.GetUID(),
+		wl:              w,
+		initialTemplate: w.template().DeepCopy(),
+		revs:            map[string]*revRecord{},
+		pods:            map[types.UID]*podRecord{},
+		parked:          map[string][]item{},
+		slices:          map[string]map[types.UID]endpoint{},
+		ep:              map[types.UID]epView{},
 	}
-	// In image mode the versions are known from the start: name pods by
-	// image tag from the first event on, so baseline and rollout agree.
-	if d.mode == KubeImage {
-		cs := dep.Spec.Template.Spec.Containers
-		s.versionByImage = len(cs) > 0 && cs[0].Name == d.container
+	// For an image rollout the versions are known from the start: name
+	// pods by image tag from the first event on, so baseline and rollout
+	// agree.
+	if d.action.Kind == rollout.ActionImage {
+		cs := w.template().Spec.Containers
+		s.versionByImage = len(cs) > 0 && cs[0].Name == d.action.Container
 	}
 	return s
 }
 
 // handle applies one item and returns the events it produced.
-func (s *kubeState) handle(it kubeItem) []rollout.Event {
+func (s *state) handle(it item) []rollout.Event {
 	switch it.kind {
-	case kubeItemDeployment:
-		s.onDeployment(it)
-	case kubeItemReplicaSet:
-		s.onReplicaSet(it)
-	case kubeItemPod:
+	case itemWorkload:
+		s.onWorkload(it)
+	case itemRevision:
+		s.onRevision(it)
+	case itemPod:
 		s.onPod(it)
-	case kubeItemSlice:
+	case itemSlice:
 		s.onSlice(it)
-	case kubeItemTrigger:
+	case itemTrigger:
 		s.onTrigger(it)
-	case kubeItemConfirm:
+	case itemConfirm:
 		s.onConfirm(it)
-	case kubeItemAbort:
+	case itemAbort:
 		s.fail(it.at, it.message)
-	case kubeItemTimeout:
+	case itemTimeout:
 		s.onTimeout(it.at)
-	case kubeItemBarrier:
+	case itemBarrier:
 	}
 	out := s.out
 	s.out = nil
 	return out
 }
 
-func (s *kubeState) emit(e rollout.Event) { s.out = append(s.out, e) }
+func (s *state) emit(e rollout.Event) { s.out = append(s.out, e) }
 
 // eventTime picks the time of an event the API also timestamps; see
-// kubeLateObservation.
-func (s *kubeState) eventTime(api, observed time.Time) time.Time {
-	if api.After(s.runStart) && observed.Sub(api) > kubeLateObservation {
+// lateObservation.
+func (s *state) eventTime(api, observed time.Time) time.Time {
+	if api.After(s.runStart) && observed.Sub(api) > lateObservation {
 		return api
 	}
 	return observed
 }
 
-// generation classifies a ReplicaSet: before the rollout starts every one is
+// generation classifies a revision: before the rollout starts every one is
 // old; after, the ones created since and the one whose template is being
-// rolled out (possibly an old ReplicaSet scaled back up, as in a rollback)
-// are new.
-func (s *kubeState) generation(rs *kubeRS) rollout.Generation {
-	if rs == nil || !s.triggered {
+// rolled out (possibly an old one brought back, as in a rollback) are new.
+func (s *state) generation(r *revRecord) rollout.Generation {
+	if r == nil || !s.triggered {
 		return rollout.GenerationOld
 	}
-	if rs.afterTrigger || rs.isTarget {
+	if r.afterTrigger || r.isTarget {
 		return rollout.GenerationNew
 	}
 	return rollout.GenerationOld
 }
 
-// version names a ReplicaSet's pod template for the report.
-func (s *kubeState) version(rs *kubeRS) string {
-	if rs == nil {
+// version names a revision's pod template for the report.
+func (s *state) version(r *revRecord) string {
+	if r == nil {
 		return ""
 	}
 	if s.versionByImage {
-		return imageTag(rs.image)
+		return imageTag(r.image)
 	}
-	return rs.hash
+	return r.hash
 }
 
 // setTarget records the template being rolled out and re-classifies the
-// ReplicaSets against it.
-func (s *kubeState) setTarget(t *corev1.PodTemplateSpec) {
+// revisions against it.
+func (s *state) setTarget(t *corev1.PodTemplateSpec) {
 	s.target = t
-	for _, rs := range s.rs {
-		rs.isTarget = templatesEqualIgnoreHash(rs.template, t)
+	for _, r := range s.revs {
+		r.isTarget = templatesEqualIgnoreHash(r.template, t)
 	}
 }
 
-func (s *kubeState) onTrigger(it kubeItem) {
+func (s *state) onTrigger(it item) {
 	s.triggered = true
 	s.status.Triggered = it.at
 	s.versionByImage = s.versionByImage || it.versionByImage
@@ -389,83 +380,79 @@ func (s *kubeState) onTrigger(it kubeItem) {
 	s.emit(rollout.Event{Time: it.at, Kind: rollout.EventTrigger, Message: it.message})
 }
 
-func (s *kubeState) onConfirm(it kubeItem) {
-	dep := it.obj.(*appsv1.Deployment)
+func (s *state) onConfirm(it item) {
+	w := it.obj.(workload)
 	s.confirmed = true
-	s.triggerGen = dep.Generation
-	s.setTarget(dep.Spec.Template.DeepCopy())
-	if s.dep == nil || s.dep.Generation < dep.Generation {
-		s.dep = dep
+	s.triggerGen = w.GetGeneration()
+	s.setTarget(w.template().DeepCopy())
+	if s.wl == nil || s.wl.GetGeneration() < w.GetGeneration() {
+		s.wl = w
 	}
 	s.evaluate(it.at)
 	s.checkOldGone(it.at)
 }
 
-// detect notices, in KubeWatch mode, a rollout started by someone else.
-func (s *kubeState) detect(at time.Time, target *corev1.PodTemplateSpec, gen int64) {
+// detect notices, when watching, a rollout started by someone else.
+func (s *state) detect(at time.Time, target *corev1.PodTemplateSpec, gen int64) {
 	s.triggered, s.confirmed = true, true
 	s.triggerGen = gen
 	s.status.Triggered = at
 	s.versionByImage = firstImage(target) != firstImage(s.initialTemplate)
 	s.setTarget(target.DeepCopy())
-	// The deployment controller gives the new ReplicaSet the next revision
-	// after the highest of the others (MaxRevision(oldRSs)+1).
-	var rev int64
-	for _, rs := range s.rs {
-		if !rs.isTarget && rs.revision > rev {
-			rev = rs.revision
+	// Every controller gives the new revision the next number after the
+	// highest of the others.
+	var n int64
+	for _, r := range s.revs {
+		if !r.isTarget && r.number > n {
+			n = r.number
 		}
 	}
-	s.emit(rollout.Event{Time: at, Kind: rollout.EventTrigger, Message: fmt.Sprintf("rollout started by someone else (revision %d)", rev+1)})
+	s.emit(rollout.Event{Time: at, Kind: rollout.EventTrigger, Message: fmt.Sprintf("rollout started by someone else (revision %d)", n+1)})
 }
 
-func (s *kubeState) onDeployment(it kubeItem) {
-	dep, ok := it.obj.(*appsv1.Deployment)
-	if !ok || dep.Name != s.name || dep.UID != s.depUID {
+func (s *state) onWorkload(it item) {
+	w, ok := s.kind.asWorkload(it.obj)
+	if !ok || w.GetName() != s.want.Name || w.GetUID() != s.uid {
 		return
 	}
 	if it.deleted {
-		s.fail(it.at, fmt.Sprintf("deployment %s/%s was deleted", s.ns, s.name))
+		s.fail(it.at, fmt.Sprintf("%s was deleted", s.want))
 		return
 	}
-	if s.dep == nil || dep.Generation >= s.dep.Generation {
-		s.dep = dep
+	if s.wl == nil || w.GetGeneration() >= s.wl.GetGeneration() {
+		s.wl = w
 	}
 	if it.initial {
 		return
 	}
-	if s.mode == KubeWatch && !s.triggered && !templatesEqualIgnoreHash(&dep.Spec.Template, s.initialTemplate) {
-		s.detect(it.at, &dep.Spec.Template, dep.Generation)
+	if s.action == rollout.ActionWatch && !s.triggered && !templatesEqualIgnoreHash(w.template(), s.initialTemplate) {
+		s.detect(it.at, w.template(), w.GetGeneration())
 	}
 	if !s.confirmed {
 		return
 	}
-	if dep.Generation > s.triggerGen {
-		// Someone changed the Deployment again during the rollout. If the
+	if w.GetGeneration() > s.triggerGen {
+		// Someone changed the workload again during the rollout. If the
 		// template changed, that template is now the one being rolled
 		// out and everything else is old.
-		if !templatesEqualIgnoreHash(&dep.Spec.Template, s.target) {
-			s.setTarget(dep.Spec.Template.DeepCopy())
+		if !templatesEqualIgnoreHash(w.template(), s.target) {
+			s.setTarget(w.template().DeepCopy())
 		}
-		s.triggerGen = dep.Generation
+		s.triggerGen = w.GetGeneration()
 	}
 	s.evaluate(it.at)
 	s.checkOldGone(it.at)
 }
 
-// evaluate applies kubectl's rules to the latest Deployment once it
-// reflects the rollout.
-func (s *kubeState) evaluate(at time.Time) {
-	if !s.confirmed || s.finished || s.dep == nil || s.dep.Generation < s.triggerGen {
+// evaluate applies kubectl's rules to the latest workload once it reflects
+// the rollout.
+func (s *state) evaluate(at time.Time) {
+	if !s.confirmed || s.finished || s.wl == nil || s.wl.GetGeneration() < s.triggerGen {
 		return
 	}
-	msg, done, err := DeploymentRolloutStatus(s.dep)
+	msg, done, err := s.wl.status()
 	if err != nil {
-		reason := err.Error()
-		if pds := s.dep.Spec.ProgressDeadlineSeconds; pds != nil {
-			reason = fmt.Sprintf("%s (progressDeadlineSeconds %d)", reason, *pds)
-		}
-		s.fail(at, reason)
+		s.fail(at, err.Error())
 		return
 	}
 	s.lastMessage = msg
@@ -477,10 +464,10 @@ func (s *kubeState) evaluate(at time.Time) {
 	}
 }
 
-// checkOldGone ends the rollout phase once no pod of an old ReplicaSet is
-// left in the API. Pods that are merely terminating still count: they can
-// still be sent traffic.
-func (s *kubeState) checkOldGone(at time.Time) {
+// checkOldGone ends the rollout phase once no old pod that the rollout
+// replaces is left in the API. Pods that are merely terminating still
+// count: they can still be sent traffic.
+func (s *state) checkOldGone(at time.Time) {
 	if !s.confirmed || s.oldGone || s.finished {
 		return
 	}
@@ -489,7 +476,7 @@ func (s *kubeState) checkOldGone(at time.Time) {
 	}
 	s.oldGone = true
 	s.status.OldPodsGone = at
-	msg := "no pod of the old ReplicaSets is left"
+	msg := "no pod of the old revisions is left"
 	if s.lastOldPod != "" {
 		msg = fmt.Sprintf("last old pod %s deleted", s.lastOldPod)
 	}
@@ -497,24 +484,26 @@ func (s *kubeState) checkOldGone(at time.Time) {
 	s.checkDone(at)
 }
 
-func (s *kubeState) oldPodsLeft() int {
+// oldPodsLeft counts the pods of old revisions that exist and that the
+// rollout is to replace.
+func (s *state) oldPodsLeft() int {
 	n := 0
 	for _, p := range s.pods {
-		if p.deleted.IsZero() && s.generation(s.rs[p.rs]) == rollout.GenerationOld {
+		if p.deleted.IsZero() && s.generation(s.revs[p.rev]) == rollout.GenerationOld && !s.wl.keepsOld(p.name) {
 			n++
 		}
 	}
 	return n
 }
 
-func (s *kubeState) checkDone(time.Time) {
+func (s *state) checkDone(time.Time) {
 	if s.complete && s.oldGone && !s.finished {
 		s.finished = true
 		s.status.Done = true
 	}
 }
 
-func (s *kubeState) fail(at time.Time, reason string) {
+func (s *state) fail(at time.Time, reason string) {
 	if s.finished {
 		return
 	}
@@ -524,145 +513,140 @@ func (s *kubeState) fail(at time.Time, reason string) {
 	s.emit(rollout.Event{Time: at, Kind: rollout.EventRolloutFailed, Message: reason})
 }
 
-func (s *kubeState) onTimeout(at time.Time) {
+func (s *state) onTimeout(at time.Time) {
 	if s.finished {
 		return
 	}
 	var reason string
 	switch {
 	case !s.triggered:
-		reason = fmt.Sprintf("no rollout of deployment %s/%s started within %v (--rollout-timeout)", s.ns, s.name, s.timeout)
+		reason = fmt.Sprintf("no rollout of %s started within the rollout timeout of %v", s.want, s.timeout)
 	case !s.complete:
-		reason = fmt.Sprintf("rollout of deployment %s/%s did not finish within %v (--rollout-timeout): %s", s.ns, s.name, s.timeout, s.lastMessage)
+		reason = fmt.Sprintf("rollout of %s did not finish within the rollout timeout of %v: %s", s.want, s.timeout, s.lastMessage)
 	default:
-		reason = fmt.Sprintf("rollout of deployment %s/%s did not finish within %v (--rollout-timeout): %d old pods still exist", s.ns, s.name, s.timeout, s.oldPodsLeft())
+		reason = fmt.Sprintf("rollout of %s did not finish within the rollout timeout of %v: %d old pods still exist", s.want, s.timeout, s.oldPodsLeft())
 	}
 	s.fail(at, reason)
 }
 
-func (s *kubeState) onReplicaSet(it kubeItem) {
-	obj, ok := it.obj.(*appsv1.ReplicaSet)
+// revisionEvent is an event about revision r.
+func (s *state) revisionEvent(kind rollout.EventKind, at time.Time, r *revRecord, msg string) rollout.Event {
+	e := rollout.Event{Time: at, Kind: kind, Version: s.version(r), Generation: s.generation(r), Message: msg}
+	s.kind.tag(&e, r.name)
+	return e
+}
+
+func (s *state) onRevision(it item) {
+	obj, ok := s.kind.revision(it.obj, s.uid)
 	if !ok {
 		return
 	}
-	if ref := metav1.GetControllerOf(obj); ref == nil || ref.Kind != "Deployment" || ref.UID != s.depUID {
-		return
-	}
 	if it.deleted {
-		// Kept: old pods and later events still refer to it. The
-		// controller only deletes ReplicaSets beyond revisionHistoryLimit.
+		// Kept: old pods and later events still refer to it. Controllers
+		// only delete revisions beyond revisionHistoryLimit.
 		return
 	}
-	replicas := int32(1)
-	if obj.Spec.Replicas != nil {
-		replicas = *obj.Spec.Replicas
-	}
-	rs := s.rs[obj.Name]
-	if rs == nil || rs.uid != obj.UID {
-		rs = &kubeRS{name: obj.Name, uid: obj.UID}
-		s.rs[obj.Name] = rs
-		rs.update(obj, replicas, s.target)
-		parked := s.parked[obj.Name]
-		delete(s.parked, obj.Name)
+	r := s.revs[obj.name]
+	if r == nil || r.uid != obj.uid {
+		r = &revRecord{}
+		s.revs[obj.name] = r
+		s.update(r, obj)
+		parked := s.parked[obj.name]
+		delete(s.parked, obj.name)
 		if !it.initial {
-			// A ReplicaSet exists before its pods: if one of them was seen
-			// first, that is the latest the ReplicaSet can have appeared.
+			// A revision exists before its pods: if one of them was seen
+			// first, that is the latest the revision can have appeared.
 			at := it.at
 			if len(parked) > 0 && parked[0].at.Before(at) {
 				at = parked[0].at
 			}
-			if s.mode == KubeWatch && !s.triggered && !templatesEqualIgnoreHash(rs.template, s.initialTemplate) {
-				target, gen := rs.template, s.dep.Generation
-				if !templatesEqualIgnoreHash(&s.dep.Spec.Template, s.initialTemplate) {
-					target = &s.dep.Spec.Template
+			if s.action == rollout.ActionWatch && !s.triggered && !templatesEqualIgnoreHash(r.template, s.initialTemplate) {
+				target, gen := r.template, s.wl.GetGeneration()
+				if !templatesEqualIgnoreHash(s.wl.template(), s.initialTemplate) {
+					target = s.wl.template()
 				}
 				s.detect(at, target, gen)
 			}
-			rs.afterTrigger = s.triggered
-			s.emit(rollout.Event{
-				Time:       s.eventTime(obj.CreationTimestamp.Time, at),
-				Kind:       rollout.EventReplicaSetCreated,
-				ReplicaSet: rs.name,
-				Version:    s.version(rs),
-				Generation: s.generation(rs),
-				Message:    fmt.Sprintf("revision %d, replicas %d", rs.revision, replicas),
-			})
+			r.afterTrigger = s.triggered
+			msg := fmt.Sprintf("revision %d", r.number)
+			if r.replicas != nil {
+				msg += fmt.Sprintf(", replicas %d", *r.replicas)
+			}
+			s.emit(s.revisionEvent(s.kind.revisionCreated(), s.eventTime(it.createdAt(), at), r, msg))
 		}
 		for _, p := range parked {
 			s.onPod(p)
 		}
 	} else {
-		from := rs.replicas
-		rs.update(obj, replicas, s.target)
-		if !it.initial && from != replicas {
-			s.emit(rollout.Event{
-				Time:       it.at,
-				Kind:       rollout.EventReplicaSetScaled,
-				ReplicaSet: rs.name,
-				Version:    s.version(rs),
-				Generation: s.generation(rs),
-				Message:    fmt.Sprintf("replicas %d → %d", from, replicas),
-			})
+		from := r.replicas
+		s.update(r, obj)
+		if !it.initial && from != nil && r.replicas != nil && *from != *r.replicas {
+			s.emit(s.revisionEvent(rollout.EventReplicaSetScaled, it.at, r, fmt.Sprintf("replicas %d → %d", *from, *r.replicas)))
 		}
 	}
 	s.checkOldGone(it.at)
 }
 
-func (rs *kubeRS) update(obj *appsv1.ReplicaSet, replicas int32, target *corev1.PodTemplateSpec) {
-	rs.replicas = replicas
-	rs.revision = deploymentRevision(obj)
-	rs.hash = obj.Labels[kubePodTemplateHashLabel]
-	if rs.hash == "" {
-		rs.hash = obj.Spec.Template.Labels[kubePodTemplateHashLabel]
-	}
-	if rs.template == nil || !equalJSON(rs.template, &obj.Spec.Template) {
-		rs.template = obj.Spec.Template.DeepCopy()
-		rs.image = firstImage(rs.template)
-		rs.isTarget = templatesEqualIgnoreHash(rs.template, target)
+// update takes in a revision's latest state.
+func (s *state) update(r *revRecord, obj revision) {
+	changed := r.template == nil || !equalJSON(r.template, obj.template)
+	r.revision = obj
+	if changed {
+		r.image = firstImage(r.template)
+		r.isTarget = templatesEqualIgnoreHash(r.template, s.target)
 	}
 }
 
-func (s *kubeState) podEvent(kind rollout.EventKind, at time.Time, p *kubePod, msg string) {
-	rs := s.rs[p.rs]
-	s.emit(rollout.Event{
+// createdAt is the creationTimestamp of the item's object, if it has one.
+func (it item) createdAt() time.Time {
+	if m, ok := it.obj.(metav1.Object); ok {
+		return m.GetCreationTimestamp().Time
+	}
+	return time.Time{}
+}
+
+func (s *state) podEvent(kind rollout.EventKind, at time.Time, p *podRecord, msg string) {
+	r := s.revs[p.rev]
+	e := rollout.Event{
 		Time:       at,
 		Kind:       kind,
 		Pod:        p.name,
 		PodUID:     string(p.uid),
 		PodIP:      p.ip,
-		ReplicaSet: p.rs,
-		Version:    s.version(rs),
-		Generation: s.generation(rs),
+		Version:    s.version(r),
+		Generation: s.generation(r),
 		Message:    msg,
-	})
+	}
+	s.kind.tag(&e, p.rev)
+	s.emit(e)
 }
 
-func (s *kubeState) onPod(it kubeItem) {
+func (s *state) onPod(it item) {
 	pod, ok := it.obj.(*corev1.Pod)
 	if !ok {
 		return
 	}
-	ref := metav1.GetControllerOf(pod)
-	if ref == nil || ref.Kind != "ReplicaSet" {
+	revName, revUID, ok := s.kind.podRevision(pod, s.wl)
+	if !ok {
 		return
 	}
-	rs := s.rs[ref.Name]
-	if rs == nil {
-		// Informers of different kinds deliver independently: the pod of
-		// a new ReplicaSet can arrive before the ReplicaSet. Keep its
-		// items, in order, until the ReplicaSet shows up; pods of other
+	r := s.revs[revName]
+	if r == nil {
+		// Informers of different resources deliver independently: the pod
+		// of a new revision can arrive before the revision. Keep its
+		// items, in order, until the revision shows up; pods of other
 		// owners' ReplicaSets simply stay parked.
-		s.parked[ref.Name] = append(s.parked[ref.Name], it)
+		s.parked[revName] = append(s.parked[revName], it)
 		return
 	}
-	if rs.uid != ref.UID {
+	if revUID != "" && r.uid != revUID {
 		return
 	}
 	p := s.pods[pod.UID]
 	if it.deleted {
 		if p != nil && p.deleted.IsZero() {
 			p.deleted = it.at
-			if s.generation(rs) == rollout.GenerationOld {
+			if s.generation(r) == rollout.GenerationOld {
 				s.lastOldPod = p.name
 			}
 			s.podEvent(rollout.EventPodDeleted, it.at, p, "")
@@ -672,10 +656,9 @@ func (s *kubeState) onPod(it kubeItem) {
 	}
 	ready, cond := podReady(pod)
 	if p == nil {
-		p = &kubePod{name: pod.Name, uid: pod.UID, rs: ref.Name, ip: pod.Status.PodIP}
+		p = &podRecord{name: pod.Name, uid: pod.UID, rev: revName, ip: pod.Status.PodIP}
 		s.pods[pod.UID] = p
 		s.podOrder = append(s.podOrder, pod.UID)
-		s.podByName[pod.Name] = pod.UID
 		if it.initial {
 			// A baseline pod: known, but nothing happened to it yet.
 			p.ready = ready
@@ -725,19 +708,21 @@ func podReady(pod *corev1.Pod) (bool, *corev1.PodCondition) {
 	return false, nil
 }
 
-func (s *kubeState) onSlice(it kubeItem) {
+func (s *state) onSlice(it item) {
 	slice, ok := it.obj.(*discoveryv1.EndpointSlice)
-	if !ok || slice.Labels[kubeServiceNameLabel] != s.service {
+	if !ok || slice.Labels[serviceNameLabel] != s.service {
 		return
 	}
 	old := s.slices[slice.Name]
-	var cur map[string]kubeEndpoint
+	var cur map[types.UID]endpoint
 	if it.deleted {
 		delete(s.slices, slice.Name)
 	} else {
-		cur = map[string]kubeEndpoint{}
+		cur = map[types.UID]endpoint{}
 		for _, e := range slice.Endpoints {
-			if e.TargetRef == nil || e.TargetRef.Kind != "Pod" {
+			// By UID: a StatefulSet's new pod takes the old one's name
+			// while the old one may still be listed.
+			if e.TargetRef == nil || e.TargetRef.Kind != "Pod" || e.TargetRef.UID == "" {
 				continue
 			}
 			// The API documents nil ready and serving as "unknown, treat
@@ -748,34 +733,33 @@ func (s *kubeState) onSlice(it kubeItem) {
 				serving = *e.Conditions.Serving
 			}
 			terminating := e.Conditions.Terminating != nil && *e.Conditions.Terminating
-			cur[e.TargetRef.Name] = kubeEndpoint{ready: ready, serving: serving, terminating: terminating}
+			cur[e.TargetRef.UID] = endpoint{ready: ready, serving: serving, terminating: terminating}
 		}
 		s.slices[slice.Name] = cur
 	}
-	affected := map[string]bool{}
-	for name := range old {
-		affected[name] = true
+	affected := map[types.UID]bool{}
+	for uid := range old {
+		affected[uid] = true
 	}
-	for name := range cur {
-		affected[name] = true
+	for uid := range cur {
+		affected[uid] = true
 	}
-	names := make([]string, 0, len(affected))
-	for name := range affected {
-		names = append(names, name)
+	uids := make([]types.UID, 0, len(affected))
+	for uid := range affected {
+		uids = append(uids, uid)
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		prev := s.ep[name]
-		now := s.endpointView(name)
-		s.ep[name] = now
+	sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
+	for _, uid := range uids {
+		prev := s.ep[uid]
+		now := s.endpointView(uid)
+		s.ep[uid] = now
 		if it.initial {
 			continue
 		}
-		uid, known := s.podByName[name]
+		p, known := s.pods[uid]
 		if !known {
 			continue
 		}
-		p := s.pods[uid]
 		if now.terminating && p.terminating.IsZero() && p.deleted.IsZero() {
 			// The EndpointSlice controller copies the pod's
 			// deletionTimestamp into the terminating condition, and its
@@ -797,11 +781,11 @@ func (s *kubeState) onSlice(it kubeItem) {
 
 // endpointView merges a pod's endpoints across the Service's slices (a pod
 // can briefly be listed in two while the controller moves it).
-func (s *kubeState) endpointView(pod string) kubeEPView {
-	var v kubeEPView
+func (s *state) endpointView(uid types.UID) epView {
+	var v epView
 	listed := false
 	for _, eps := range s.slices {
-		e, ok := eps[pod]
+		e, ok := eps[uid]
 		if !ok {
 			continue
 		}

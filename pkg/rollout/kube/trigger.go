@@ -1,22 +1,20 @@
 package kube
 
 import (
-	"github.com/rolltest/rolltest/pkg/rollout"
-
 	"context"
 	"encoding/json"
 	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/rolltest/rolltest/pkg/rollout"
 )
 
-// Roll implements Driver. In KubeRestart and KubeImage mode it patches the
-// Deployment the way kubectl does; in KubeWatch mode it waits for someone
-// else to change the pod template. Then it waits until the last pod of the
-// old ReplicaSets is deleted (Status.Done), the rollout fails or times out
+// Roll implements rollout.Driver. For restart and image it patches the
+// workload the way kubectl does; for watch it waits for someone else to
+// change the pod template. Then it waits until the last old pod the rollout
+// replaces is deleted (Status.Done), the rollout fails or times out
 // (Status.Failed), or ctx is done.
 //
 // An error means the rollout could not be started or watched (the API
@@ -27,22 +25,22 @@ func (d *Driver) Roll(ctx context.Context) (rollout.Status, error) {
 	first := false
 	d.rollOnce.Do(func() { first = true })
 	if !first {
-		return rollout.Status{}, fmt.Errorf("roll deployment %s/%s: Roll called twice", d.ns, d.name)
+		return rollout.Status{}, fmt.Errorf("roll %s: Roll called twice", d.want)
 	}
 	d.mu.Lock()
 	observed, watchErr := d.observedOK, d.watchErr
 	d.mu.Unlock()
 	if !observed {
-		return rollout.Status{}, fmt.Errorf("roll deployment %s/%s: Observe has not returned successfully", d.ns, d.name)
+		return rollout.Status{}, fmt.Errorf("roll %s: Observe has not returned successfully", d.want)
 	}
 	select {
 	case <-d.stopped:
-		return rollout.Status{}, fmt.Errorf("roll deployment %s/%s: observation already stopped", d.ns, d.name)
+		return rollout.Status{}, fmt.Errorf("roll %s: observation already stopped", d.want)
 	default:
 	}
 
 	// The timer starts before the trigger so that RolloutTimeout bounds
-	// the whole of Roll, including KubeWatch's wait for someone else.
+	// the whole of Roll, including watch's wait for someone else.
 	var timeout <-chan time.Time
 	if d.timeout > 0 {
 		t := time.NewTimer(d.timeout)
@@ -50,7 +48,7 @@ func (d *Driver) Roll(ctx context.Context) (rollout.Status, error) {
 		timeout = t.C
 	}
 
-	if d.mode != KubeWatch {
+	if d.action.Kind != rollout.ActionWatch {
 		if err := d.trigger(ctx); err != nil {
 			return d.status(), err
 		}
@@ -62,17 +60,17 @@ func (d *Driver) Roll(ctx context.Context) (rollout.Status, error) {
 			return d.status(), nil
 		case <-timeout:
 			timeout = nil
-			// The processor emits rollout.EventRolloutFailed (unless the rollout
+			// The processor emits EventRolloutFailed (unless the rollout
 			// finished just now) and closes d.finished.
-			d.q.push(kubeItem{kind: kubeItemTimeout, at: d.now()})
+			d.q.push(item{kind: itemTimeout, at: d.now()})
 		case err := <-watchErr:
 			// Without the watches the timeline is blind; waiting for the
 			// timeout would only hide the cause.
-			return d.status(), fmt.Errorf("roll deployment %s/%s: %w", d.ns, d.name, err)
+			return d.status(), fmt.Errorf("roll %s: %w", d.want, err)
 		case <-d.stopped:
-			return d.status(), fmt.Errorf("roll deployment %s/%s: observation stopped before the rollout finished", d.ns, d.name)
+			return d.status(), fmt.Errorf("roll %s: observation stopped before the rollout finished", d.want)
 		case <-ctx.Done():
-			return d.status(), fmt.Errorf("roll deployment %s/%s: %w", d.ns, d.name, ctx.Err())
+			return d.status(), fmt.Errorf("roll %s: %w", d.want, ctx.Err())
 		}
 	}
 }
@@ -84,19 +82,18 @@ func (d *Driver) status() rollout.Status {
 	return d.st.status
 }
 
-// trigger patches the Deployment to start the rollout.
+// trigger patches the workload to start the rollout.
 //
 // The trigger item is queued before the patch is sent, so the processor
-// marks the rollout as started before it can see any ReplicaSet the patch
-// causes: every ReplicaSet it sees after that is new. If the patch fails, the
+// marks the rollout as started before it can see any revision the patch
+// causes: every revision it sees after that is new. If the patch fails, the
 // processor records the failure before trigger returns.
 func (d *Driver) trigger(ctx context.Context) error {
-	deps := d.client.AppsV1().Deployments(d.ns)
-	dep, err := deps.Get(ctx, d.name, metav1.GetOptions{})
+	w, err := d.get(ctx)
 	if err != nil {
-		return fmt.Errorf("get deployment %s/%s: %w", d.ns, d.name, err)
+		return err
 	}
-	if err := d.preflight(dep); err != nil {
+	if err := d.preflight(w); err != nil {
 		return err
 	}
 	at := d.now()
@@ -105,38 +102,38 @@ func (d *Driver) trigger(ctx context.Context) error {
 		message        string
 		versionByImage bool
 	)
-	target := dep.Spec.Template.DeepCopy()
-	switch d.mode {
-	case KubeRestart:
+	target := w.template().DeepCopy()
+	switch d.action.Kind {
+	case rollout.ActionRestart:
 		stamp := at.Format(time.RFC3339)
-		if dep.Spec.Template.Annotations[kubeRestartedAtAnnotation] == stamp {
+		if w.template().Annotations[restartedAtAnnotation] == stamp {
 			// kubectl refuses too: the patch would change nothing, so no
 			// rollout would start.
-			return setupErrorf("deployment %s/%s was restarted within the past second: wait a second and try again", d.ns, d.name)
+			return rollout.SetupErrorf(rollout.InputAction, "%s was restarted within the past second: wait a second and try again", d.want)
 		}
 		patch = restartPatch(stamp)
 		if target.Annotations == nil {
 			target.Annotations = map[string]string{}
 		}
-		target.Annotations[kubeRestartedAtAnnotation] = stamp
-		message = fmt.Sprintf("kubectl rollout restart: %s=%s", kubeRestartedAtAnnotation, stamp)
-	case KubeImage:
-		i, err := d.containerIndex(dep)
+		target.Annotations[restartedAtAnnotation] = stamp
+		message = fmt.Sprintf("kubectl rollout restart: %s=%s", restartedAtAnnotation, stamp)
+	case rollout.ActionImage:
+		i, err := d.containerIndex(w)
 		if err != nil {
 			return err
 		}
-		patch = setImagePatch(d.container, d.image)
+		patch = setImagePatch(d.action.Container, d.action.Image)
 		old := target.Spec.Containers[i].Image
-		target.Spec.Containers[i].Image = d.image
+		target.Spec.Containers[i].Image = d.action.Image
 		versionByImage = i == 0
-		message = fmt.Sprintf("kubectl set image: container %s %s → %s", d.container, old, d.image)
+		message = fmt.Sprintf("kubectl set image: container %s %s → %s", d.action.Container, old, d.action.Image)
 	}
-	d.q.push(kubeItem{kind: kubeItemTrigger, at: at, template: target, message: message, versionByImage: versionByImage})
+	d.q.push(item{kind: itemTrigger, at: at, template: target, message: message, versionByImage: versionByImage})
 
-	patched, err := deps.Patch(ctx, d.name, types.StrategicMergePatchType, patch, metav1.PatchOptions{FieldManager: "rolltest"})
+	patched, err := d.kind.patch(ctx, d.client, d.want.Namespace, d.want.Name, patch)
 	if err != nil {
-		err = fmt.Errorf("patch deployment %s/%s: %w", d.ns, d.name, err)
-		d.q.push(kubeItem{kind: kubeItemAbort, at: d.now(), message: err.Error()})
+		err = fmt.Errorf("patch %s: %w", d.want, err)
+		d.q.push(item{kind: itemAbort, at: d.now(), message: err.Error()})
 		select {
 		case <-d.finished:
 		case <-d.stopped:
@@ -144,19 +141,20 @@ func (d *Driver) trigger(ctx context.Context) error {
 		}
 		return err
 	}
-	d.q.push(kubeItem{kind: kubeItemConfirm, at: d.now(), obj: patched})
+	d.q.push(item{kind: itemConfirm, at: d.now(), obj: patched})
 	return nil
 }
 
-// restartPatch is the strategic merge patch `kubectl rollout restart` sends:
-// kubectl computes it as the two-way merge patch between the Deployment and
-// a copy carrying the annotation, which is exactly this document.
+// restartPatch is the strategic merge patch `kubectl rollout restart` sends,
+// for every kind: kubectl computes it as the two-way merge patch between the
+// workload and a copy carrying the annotation, which is exactly this
+// document.
 func restartPatch(stamp string) []byte {
 	return mustJSON(map[string]any{
 		"spec": map[string]any{
 			"template": map[string]any{
 				"metadata": map[string]any{
-					"annotations": map[string]string{kubeRestartedAtAnnotation: stamp},
+					"annotations": map[string]string{restartedAtAnnotation: stamp},
 				},
 			},
 		},
@@ -189,14 +187,15 @@ func mustJSON(v any) []byte {
 
 // templatesEqualIgnoreHash reports whether two pod templates are the same
 // but for the pod-template-hash label, which is how the deployment controller
-// decides that a ReplicaSet belongs to the Deployment's current template.
+// decides that a ReplicaSet belongs to the Deployment's current template. A
+// ControllerRevision's template carries no hash label and is compared as is.
 func templatesEqualIgnoreHash(a, b *corev1.PodTemplateSpec) bool {
 	if a == nil || b == nil {
 		return false
 	}
 	a, b = a.DeepCopy(), b.DeepCopy()
-	delete(a.Labels, kubePodTemplateHashLabel)
-	delete(b.Labels, kubePodTemplateHashLabel)
+	delete(a.Labels, podTemplateHashLabel)
+	delete(b.Labels, podTemplateHashLabel)
 	if len(a.Labels) == 0 {
 		a.Labels = nil
 	}
@@ -212,16 +211,4 @@ func equalJSON(a, b any) bool {
 	ja, errA := json.Marshal(a)
 	jb, errB := json.Marshal(b)
 	return errA == nil && errB == nil && string(ja) == string(jb)
-}
-
-// deploymentRevision returns the deployment.kubernetes.io/revision
-// annotation of a Deployment or ReplicaSet, 0 if absent or malformed.
-func deploymentRevision(meta metav1.Object) int64 {
-	var rev int64
-	if v, ok := meta.GetAnnotations()[kubeRevisionAnnotation]; ok {
-		if _, err := fmt.Sscan(v, &rev); err != nil {
-			return 0
-		}
-	}
-	return rev
 }
