@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"encoding/json"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -120,14 +121,29 @@ func controllerRevision(obj any, ownerKind string, owner types.UID) (revision, b
 	if err := json.Unmarshal(raw, &data); err != nil || data.Spec.Template == nil {
 		return revision{}, false
 	}
+	// The StatefulSet controller labels its revisions with the hash as
+	// controller.kubernetes.io/hash, the DaemonSet controller as
+	// controller-revision-hash; both name them <owner>-<hash>.
+	hash := cr.Labels[statefulSetRevisionHashLabel]
+	if hash == "" {
+		hash = cr.Labels[appsv1.ControllerRevisionHashLabelKey]
+	}
+	if hash == "" {
+		hash = strings.TrimPrefix(cr.Name, metav1.GetControllerOf(cr).Name+"-")
+	}
 	return revision{
 		name:     cr.Name,
 		uid:      cr.UID,
-		hash:     cr.Labels[appsv1.ControllerRevisionHashLabelKey],
+		hash:     hash,
 		template: data.Spec.Template,
 		number:   cr.Revision,
 	}, true
 }
+
+// statefulSetRevisionHashLabel is the label in which the StatefulSet
+// controller (k8s.io/kubernetes/pkg/controller/history) stores a
+// ControllerRevision's hash.
+const statefulSetRevisionHashLabel = "controller.kubernetes.io/hash"
 
 // rollingUpdateOnly is the error of a StatefulSet or DaemonSet whose update
 // strategy is not RollingUpdate: its pods are replaced only when someone

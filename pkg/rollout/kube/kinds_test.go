@@ -71,7 +71,9 @@ func newControllerRevision(owner metav1.Object, ownerKind, hash string, number i
 	_ = json.Unmarshal(raw, &m)
 	m["$patch"] = "replace"
 	data, _ := json.Marshal(map[string]any{"spec": map[string]any{"template": m}})
-	labels := map[string]string{appsv1.ControllerRevisionHashLabelKey: hash}
+	// Each controller has its own label for the hash.
+	hashLabel := map[string]string{"StatefulSet": "controller.kubernetes.io/hash", "DaemonSet": appsv1.ControllerRevisionHashLabelKey}[ownerKind]
+	labels := map[string]string{hashLabel: hash}
 	for k, v := range tpl.Labels {
 		labels[k] = v
 	}
