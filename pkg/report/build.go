@@ -415,6 +415,14 @@ func attributeByTimeline(r *Result) {
 	}
 	idx := podIndex(r.Pods)
 	unknown, hasUnknown := idx[UnknownPod]
+	// A failure names its pod by name where the name is the pod's alone; a
+	// StatefulSet's old and new pod share theirs, so then by ID.
+	named := map[string]int{}
+	for _, p := range r.Pods {
+		if p.Name != "" {
+			named[p.Name]++
+		}
+	}
 	for i := range r.Failures.Records {
 		f := &r.Failures.Records[i]
 		if f.AttributedBy != loadgen.AttrNone.String() {
@@ -427,7 +435,7 @@ func attributeByTimeline(r *Result) {
 		}
 		p := &r.Pods[cand[0]]
 		f.Pod, f.Version, f.AttributedBy = p.ID, p.Version, "timeline"
-		if p.Name != "" {
+		if p.Name != "" && named[p.Name] == 1 {
 			f.Pod = p.Name
 		}
 		if p.AttributedBy == nil {

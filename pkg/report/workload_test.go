@@ -69,6 +69,13 @@ func TestBuildPodsByUID(t *testing.T) {
 	newPod.Outcomes[loadgen.OK] = 7
 	newPod.First = 2 * time.Second
 	st.Pods = append(st.Pods, oldPod, newPod)
+	// One refused connect while the old db-1 was terminating: the timeline
+	// blames it, by ID since two pods are named db-1.
+	st.Pods[0].Outcomes[loadgen.Refused] = 1
+	st.Pods[0].AttributedBy[loadgen.AttrNone] = 1
+	st.Counts.Outcomes[loadgen.OK], st.Counts.Outcomes[loadgen.Refused] = 12, 1
+	st.Failures = []loadgen.FailureRecord{{Seq: 9, Attempt: 1, Intended: 1200 * time.Millisecond, Latency: time.Millisecond,
+		Outcome: loadgen.Refused, AttributedBy: loadgen.AttrNone}}
 	ev := func(s float64, kind rollout.EventKind, uid, ip, rev string, gen rollout.Generation) rollout.Event {
 		return rollout.Event{Time: at(s), Kind: kind, Pod: "db-1", PodUID: uid, PodIP: ip, Revision: rev, Generation: gen}
 	}
@@ -81,7 +88,7 @@ func TestBuildPodsByUID(t *testing.T) {
 			ev(1.9, rollout.EventPodReady, "uid-new", "10.0.0.2", "db-bbb", rollout.GenerationNew),
 		}}})
 	if len(r.Pods) != 2 {
-		t.Fatalf("pods %+v, want the two db-1", r.Pods)
+		t.Fatalf("pods %+v, want the two db-1 (the unattributed bucket emptied)", r.Pods)
 	}
 	for _, p := range r.Pods {
 		lc := p.Lifecycle
@@ -100,6 +107,9 @@ func TestBuildPodsByUID(t *testing.T) {
 		default:
 			t.Errorf("unexpected pod %q", p.ID)
 		}
+	}
+	if f := r.Failures.Records; len(f) != 1 || f[0].Pod != "uid-old" || f[0].AttributedBy != "timeline" {
+		t.Errorf("failures %+v, want the refused connect on uid-old by timeline", f)
 	}
 
 	// Identities by name (POD_ID = metadata.name) cannot tell the two
