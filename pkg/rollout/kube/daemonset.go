@@ -32,7 +32,7 @@ func (daemonSetKind) get(ctx context.Context, cs kubernetes.Interface, ns, name 
 }
 
 func (daemonSetKind) patch(ctx context.Context, cs kubernetes.Interface, ns, name string, data []byte) (workload, error) {
-	d, err := cs.AppsV1().DaemonSets(ns).Patch(ctx, name, types.StrategicMergePatchType, data, patchOptions)
+	d, err := cs.AppsV1().DaemonSets(ns).Patch(ctx, name, types.StrategicMergePatchType, data, patchOptions())
 	if err != nil {
 		return nil, err
 	}

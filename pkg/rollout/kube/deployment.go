@@ -44,7 +44,7 @@ func (deploymentKind) get(ctx context.Context, cs kubernetes.Interface, ns, name
 }
 
 func (deploymentKind) patch(ctx context.Context, cs kubernetes.Interface, ns, name string, data []byte) (workload, error) {
-	d, err := cs.AppsV1().Deployments(ns).Patch(ctx, name, types.StrategicMergePatchType, data, patchOptions)
+	d, err := cs.AppsV1().Deployments(ns).Patch(ctx, name, types.StrategicMergePatchType, data, patchOptions())
 	if err != nil {
 		return nil, err
 	}

@@ -29,7 +29,7 @@ const (
 )
 
 // patchOptions are those of every patch the driver sends.
-var patchOptions = metav1.PatchOptions{FieldManager: "rolltest"}
+func patchOptions() metav1.PatchOptions { return metav1.PatchOptions{FieldManager: "rolltest"} }
 
 // Config configures a Driver.
 type Config struct {

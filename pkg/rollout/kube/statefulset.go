@@ -34,7 +34,7 @@ func (statefulSetKind) get(ctx context.Context, cs kubernetes.Interface, ns, nam
 }
 
 func (statefulSetKind) patch(ctx context.Context, cs kubernetes.Interface, ns, name string, data []byte) (workload, error) {
-	s, err := cs.AppsV1().StatefulSets(ns).Patch(ctx, name, types.StrategicMergePatchType, data, patchOptions)
+	s, err := cs.AppsV1().StatefulSets(ns).Patch(ctx, name, types.StrategicMergePatchType, data, patchOptions())
 	if err != nil {
 		return nil, err
 	}

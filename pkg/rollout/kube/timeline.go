@@ -107,8 +107,8 @@ func (d *Driver) startInformers(ctx context.Context, selector labels.Selector, s
 		kind itemKind
 		inf  cache.SharedIndexInformer
 	}{
-		{string(d.want.Kind) + "s.apps", itemWorkload, d.kind.informer(d.client, ns, byName(d.want.Name))},
-		{d.kind.revisionResource() + ".apps", itemRevision, d.kind.revisionInformer(d.client, ns, bySelector)},
+		{string(d.want.Kind) + "s", itemWorkload, d.kind.informer(d.client, ns, byName(d.want.Name))},
+		{d.kind.revisionResource(), itemRevision, d.kind.revisionInformer(d.client, ns, bySelector)},
 		{"pods", itemPod, coreinformers.NewFilteredPodInformer(d.client, ns, 0, cache.Indexers{}, bySelector)},
 		{"endpointslices.discovery.k8s.io", itemSlice, discoveryinformers.NewFilteredEndpointSliceInformer(d.client, ns, 0, cache.Indexers{}, byService)},
 	}
