@@ -98,7 +98,7 @@ network latency, CPU contention between pods, DNS, multiple nodes.`,
 			}
 			j := &job{
 				load: load, out: of, thresholds: thr, rollout: &rf,
-				driver: cluster.Driver(), driverKind: "sim", stdout: stdout, stderr: stderr,
+				driver: cluster.Driver(), stdout: stdout, stderr: stderr,
 			}
 			var (
 				before    []app.Counts

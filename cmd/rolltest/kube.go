@@ -1,57 +1,55 @@
 package main
 
 import (
-	"context"
 	"errors"
-	"strings"
 
 	"github.com/rolltest/rolltest/pkg/rollout"
+	"github.com/rolltest/rolltest/pkg/rollout/kube"
 )
 
-type driverInfo struct {
-	kind, namespace, deployment, service string
-}
-
-// kubeDriver builds the Kubernetes driver from the flags, finding the
-// cluster the way kubectl does.
-func kubeDriver(_ context.Context, f *rolloutFlags) (rollout.Driver, driverInfo, error) {
-	info := driverInfo{deployment: f.deployment, namespace: f.namespace, service: f.service}
-	rest, err := rollout.RESTConfig(f.kubeconfig, f.kubeContext)
+// kubeDriver builds the Kubernetes driver from the validated flags, finding
+// the cluster the way kubectl does.
+func kubeDriver(f *rolloutFlags) (rollout.Driver, error) {
+	rest, err := kube.RESTConfig(f.kubeconfig, f.kubeContext)
 	if err != nil {
-		return nil, info, usagef("--kubeconfig", "cannot load the cluster configuration: %v", err)
+		return nil, usagef("--kubeconfig", "cannot load the cluster configuration: %v", err)
 	}
-	if info.namespace == "" {
-		ns, err := rollout.DefaultNamespace(f.kubeconfig, f.kubeContext)
+	w := f.target
+	w.Namespace, w.Service = f.namespace, f.service
+	if w.Namespace == "" {
+		ns, err := kube.DefaultNamespace(f.kubeconfig, f.kubeContext)
 		if err != nil {
-			return nil, info, usagef("--namespace", "cannot read the default namespace from the kubeconfig: %v", err)
+			return nil, usagef("--namespace", "cannot read the default namespace from the kubeconfig: %v", err)
 		}
-		info.namespace = ns
+		w.Namespace = ns
 	}
-	cfg := rollout.KubeConfig{
-		REST: rest, Namespace: info.namespace, Deployment: f.deployment, Service: f.service,
-		RolloutTimeout: f.timeout,
-	}
-	switch {
-	case f.mode == "restart":
-		cfg.Mode, info.kind = rollout.KubeRestart, "restart"
-	case f.mode == "watch":
-		cfg.Mode, info.kind = rollout.KubeWatch, "watch"
-	case strings.HasPrefix(f.mode, "image="):
-		cfg.Mode, cfg.Image, info.kind = rollout.KubeImage, strings.TrimPrefix(f.mode, "image="), "image"
-	}
-	d, err := rollout.NewKubeDriver(cfg)
+	d, err := kube.NewDriver(kube.Config{REST: rest, Workload: w, Action: f.action, RolloutTimeout: f.timeout})
 	if err != nil {
-		return nil, info, setupError(err)
+		return nil, setupError(err, f)
 	}
-	return d, info, nil
+	return d, nil
 }
 
 // setupError turns a problem the user must fix before a rollout can be
-// tested into a usage error (exit 2); anything else is a failed rollout.
-func setupError(err error) error {
-	var se *rollout.KubeSetupError
-	if errors.As(err, &se) {
-		return &usageError{msg: se.Error()}
+// tested into a usage error (exit 2) naming the flag that fixes it;
+// anything else is a failed rollout (exit 3). f may be nil (no flags
+// configured the driver).
+func setupError(err error, f *rolloutFlags) error {
+	var se *rollout.SetupError
+	if !errors.As(err, &se) {
+		return &rolloutError{err: err}
 	}
-	return &rolloutError{err: err}
+	flag := map[rollout.Input]string{
+		rollout.InputNamespace: "-n/--namespace",
+		rollout.InputService:   "--service",
+		rollout.InputAction:    "--rollout",
+		rollout.InputWorkload:  "--workload",
+	}[se.Input]
+	if se.Input == rollout.InputWorkload && f != nil && f.workloadFlag != "" {
+		flag = f.workloadFlag
+	}
+	if flag == "" {
+		return &usageError{msg: se.Msg}
+	}
+	return usagef(flag, "%s", se.Msg)
 }

@@ -11,10 +11,11 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "rolltest",
 		Short: "Prove that a rolling update drops zero requests under load",
-		Long: `rolltest sends steady HTTP load at a service, rolls its Kubernetes Deployment
-in the middle of the run, and proves per pod, per version and per second
-whether any request was dropped, why, and what to change. It exits non-zero
-when requests were dropped, so it can gate a release in CI.
+		Long: `rolltest sends steady HTTP load at a service, rolls its Kubernetes Deployment,
+StatefulSet or DaemonSet in the middle of the run, and proves per pod, per
+version and per second whether any request was dropped, why, and what to
+change. It exits non-zero when requests were dropped, so it can gate a
+release in CI.
 
 Exit codes: 0 pass, 1 requests dropped or a threshold exceeded, 2 usage or
 configuration error, 3 rollout failed or never completed, 130 interrupted

@@ -47,8 +47,14 @@ type outputFlags struct {
 
 // rolloutFlags select and pace the rollout.
 type rolloutFlags struct {
-	deployment, namespace, kubeconfig, kubeContext, service, mode string
-	after, settle, timeout                                        time.Duration
+	deployment, workload, namespace, kubeconfig, kubeContext, service, mode string
+	after, settle, timeout                                                  time.Duration
+
+	// Parsed once by validate: what to roll (kind and name), named by
+	// workloadFlag (--workload or --deployment), and how.
+	target       rollout.Workload
+	workloadFlag string
+	action       rollout.Action
 }
 
 func (f *loadFlags) register(cmd *cobra.Command) {
@@ -89,11 +95,12 @@ func (f *outputFlags) register(cmd *cobra.Command) {
 
 func (f *rolloutFlags) register(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.StringVar(&f.deployment, "deployment", "", "the Deployment to roll during the run (needs a cluster); without it, rolltest only sends load")
-	fs.StringVarP(&f.namespace, "namespace", "n", "", "the Deployment's namespace (default: the kubeconfig context's)")
+	fs.StringVar(&f.workload, "workload", "", "the workload to roll during the run (needs a cluster), as kubectl names it: deployment/NAME, statefulset/NAME or daemonset/NAME (or deploy/, sts/, ds/); without it or --deployment, rolltest only sends load")
+	fs.StringVar(&f.deployment, "deployment", "", "shorthand for --workload deployment/NAME")
+	fs.StringVarP(&f.namespace, "namespace", "n", "", "the workload's namespace (default: the kubeconfig context's)")
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "path to the kubeconfig (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
 	fs.StringVar(&f.kubeContext, "context", "", "kubeconfig context to use")
-	fs.StringVar(&f.service, "service", "", "the Service in front of the Deployment (default: found by its selector)")
+	fs.StringVar(&f.service, "service", "", "the Service in front of the workload (default: the one whose selector matches its pods)")
 	fs.StringVar(&f.mode, "rollout", "restart", "restart (like kubectl rollout restart), image=CONTAINER=IMAGE, watch (a rollout started elsewhere), or none")
 	fs.DurationVar(&f.after, "rollout-after", 10*time.Second, "baseline: load alone before the rollout starts")
 	fs.DurationVar(&f.settle, "settle", 10*time.Second, "load alone after the last old pod is gone")
@@ -107,14 +114,18 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 		rf rolloutFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "run --target URL (--rate R | --concurrency N) [--duration D | --requests N] [--deployment NAME]",
-		Short: "Send load, optionally roll a Deployment mid-run, report and gate on dropped requests",
+		Use:   "run --target URL (--rate R | --concurrency N) [--duration D | --requests N] [--workload KIND/NAME | --deployment NAME]",
+		Short: "Send load, optionally roll a Deployment, StatefulSet or DaemonSet mid-run, report and gate on dropped requests",
 		Example: `  # 2000 req/s for 30 s; exit 1 if any request is dropped
   rolltest run --target http://127.0.0.1:8080/common/healthy --rate 2000 --duration 30s
 
   # roll deployment/web while sending 500 req/s, HTML and JUnit for CI
   rolltest run --target http://127.0.0.1:30080/common/healthy --rate 500 \
-      --deployment web -n shop --html report.html --junit junit.xml`,
+      --deployment web -n shop --html report.html --junit junit.xml
+
+  # the same for a StatefulSet, with a new image for its container "db"
+  rolltest run --target http://127.0.0.1:30091/common/healthy --rate 500 \
+      --workload sts/db -n shop --rollout image=db=registry/db:v2`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := lf.loadConfig(cmd)
@@ -126,7 +137,10 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			job := &job{load: cfg, out: of, thresholds: thr, stdout: stdout, stderr: stderr}
-			if rf.deployment != "" && rf.mode != "none" {
+			if rf.deployment != "" && rf.workload != "" {
+				return usagef("--workload", "--deployment NAME is shorthand for --workload deployment/NAME: give one of them")
+			}
+			if (rf.deployment != "" || rf.workload != "") && rf.mode != "none" {
 				if cmd.Flags().Changed("duration") {
 					return usagef("--duration", "a rollout run lasts --rollout-after, the rollout and --settle; bound the rollout with --rollout-timeout instead")
 				}
@@ -277,17 +291,29 @@ func parseRate(s string) (float64, error) {
 	return v, nil
 }
 
+// validate parses the workload and the action, once, and checks the
+// timing flags.
 func (f *rolloutFlags) validate() error {
-	switch {
-	case f.mode == "restart" || f.mode == "watch":
-	case strings.HasPrefix(f.mode, "image="):
-		c, img, ok := strings.Cut(strings.TrimPrefix(f.mode, "image="), "=")
-		if !ok || c == "" || img == "" {
-			return usagef("--rollout", "write image=CONTAINER=IMAGE, e.g. image=app=registry/app:v2")
+	if f.deployment != "" {
+		f.target = rollout.Workload{Kind: rollout.KindDeployment, Name: f.deployment}
+		f.workloadFlag = "--deployment"
+	} else {
+		kind, name, err := rollout.ParseWorkloadRef(f.workload)
+		if err != nil {
+			return usagef("--workload", "%v", err)
 		}
-	default:
-		return usagef("--rollout", "%q is not one of restart, image=CONTAINER=IMAGE, watch, none", f.mode)
+		f.target = rollout.Workload{Kind: kind, Name: name}
+		f.workloadFlag = "--workload"
 	}
+	action, err := rollout.ParseAction(f.mode)
+	if err != nil {
+		if strings.HasPrefix(f.mode, string(rollout.ActionImage)+"=") {
+			return usagef("--rollout", "%v", err)
+		}
+		// none is the command line's: no rollout at all.
+		return usagef("--rollout", "%v, or none", err)
+	}
+	f.action = action
 	return f.validateTiming()
 }
 
@@ -299,10 +325,9 @@ type job struct {
 	rollout    *rolloutFlags
 	// driver, when set, is used instead of building one from rollout
 	// (the demo's simulated cluster).
-	driver     rollout.Driver
-	driverKind string
-	stdout     io.Writer
-	stderr     io.Writer
+	driver rollout.Driver
+	stdout io.Writer
+	stderr io.Writer
 	// beforeLoad, when set, runs after the preflight request and before
 	// the load starts: the demo snapshots its pods' own counts there, as
 	// the result document does not count the preflight.
@@ -321,13 +346,13 @@ func (j *job) run(ctx context.Context) error {
 	if j.beforeLoad != nil {
 		j.beforeLoad()
 	}
-	plan := runner.Plan{Engine: eng, Driver: j.driver, Kind: j.driverKind}
+	plan := runner.Plan{Engine: eng, Driver: j.driver}
 	if j.rollout != nil && j.driver == nil {
-		drv, info, err := kubeDriver(ctx, j.rollout)
+		drv, err := kubeDriver(j.rollout)
 		if err != nil {
 			return err
 		}
-		plan.Driver, plan.Kind, plan.Namespace, plan.Deployment, plan.Service = drv, info.kind, info.namespace, info.deployment, info.service
+		plan.Driver = drv
 	}
 	if j.rollout != nil {
 		plan.RolloutAfter, plan.Settle, plan.RolloutTimeout = j.rollout.after, j.rollout.settle, j.rollout.timeout
@@ -337,7 +362,7 @@ func (j *job) run(ctx context.Context) error {
 	outcome, err := runner.Run(ctx, plan)
 	prog.stop()
 	if err != nil {
-		return setupError(err)
+		return setupError(err, j.rollout)
 	}
 	res := report.Build(report.Input{
 		Tool:        report.Tool{Name: "rolltest", Version: versionString()},

@@ -28,13 +28,13 @@ type Input struct {
 
 // RolloutInput is what the rollout driver reported.
 type RolloutInput struct {
-	Driver     string
-	Kind       string
-	Namespace  string
-	Deployment string
-	Service    string
-	Status     rollout.Status
-	Events     []rollout.Event
+	// Driver is the driver's Describe, Action how it started the rollout.
+	Driver string
+	Action rollout.ActionKind
+	// Workload is what was rolled, with the Service the driver watched.
+	Workload rollout.Workload
+	Status   rollout.Status
+	Events   []rollout.Event
 }
 
 // UnknownPod is the pod ID under which requests that no method could
@@ -172,11 +172,17 @@ func buildRollout(in *RolloutInput, start time.Time) *Rollout {
 		v := round3(t.Sub(start).Seconds())
 		return &v
 	}
+	w := in.Workload
 	ro := &Rollout{
-		Driver: in.Driver, Kind: in.Kind, Namespace: in.Namespace, Deployment: in.Deployment, Service: in.Service,
+		Driver: in.Driver, Kind: string(in.Action), Namespace: w.Namespace, Service: w.Service,
+		Workload: w.Ref(), WorkloadKind: string(w.Kind), Name: w.Name,
 		TriggeredS: at(in.Status.Triggered), CompleteS: at(in.Status.Complete), OldGoneS: at(in.Status.OldPodsGone),
 		Done: in.Status.Done, Failed: in.Status.Failed, Reason: in.Status.Reason,
 		Events: make([]rollout.Event, len(in.Events)),
+	}
+	// deployment keeps its meaning from before other kinds existed.
+	if w.Kind == rollout.KindDeployment {
+		ro.Deployment = w.Name
 	}
 	copy(ro.Events, in.Events)
 	for i := range ro.Events {
@@ -249,13 +255,23 @@ func buildPods(st *loadgen.Stats, ro *Rollout) []Pod {
 		for i := range pods {
 			known[pods[i].ID] = i
 		}
+		// A StatefulSet's replacement pod has its predecessor's name:
+		// events are linked by UID first, and by name only to a pod that
+		// no other UID has claimed.
+		byUID := map[string]int{}
+		uidOf := map[int]string{}
 		for _, e := range ro.Events {
 			if e.Pod == "" {
 				continue
 			}
-			i, ok := known[e.Pod]
+			i, ok := byUID[e.PodUID]
 			if !ok && e.PodUID != "" {
 				i, ok = known[e.PodUID]
+			}
+			if !ok {
+				if j, found := known[e.Pod]; found && (e.PodUID == "" || uidOf[j] == "" || uidOf[j] == e.PodUID) {
+					i, ok = j, true
+				}
 			}
 			if !ok && e.PodIP != "" {
 				for j := range pods {
@@ -266,10 +282,18 @@ func buildPods(st *loadgen.Stats, ro *Rollout) []Pod {
 				}
 			}
 			if !ok {
-				pods = append(pods, Pod{ID: e.Pod, IP: e.PodIP, Version: e.Version})
+				id := e.Pod
+				if _, taken := known[id]; taken && e.PodUID != "" {
+					id = e.PodUID
+				}
+				pods = append(pods, Pod{ID: id, IP: e.PodIP, Version: e.Version})
 				i = len(pods) - 1
 			}
 			known[e.Pod] = i
+			if e.PodUID != "" {
+				byUID[e.PodUID] = i
+				uidOf[i] = e.PodUID
+			}
 			p := &pods[i]
 			p.Name = e.Pod
 			if p.IP == "" {
@@ -287,6 +311,9 @@ func buildPods(st *loadgen.Stats, ro *Rollout) []Pod {
 			}
 			if e.ReplicaSet != "" {
 				lc.ReplicaSet = e.ReplicaSet
+			}
+			if e.Revision != "" {
+				lc.Revision = e.Revision
 			}
 			v := e.AtS
 			set := func(f **float64) {
@@ -313,18 +340,19 @@ func buildPods(st *loadgen.Stats, ro *Rollout) []Pod {
 		}
 	}
 	// A pod that never answered has only the timeline's version (in a
-	// restart, the pod-template hash); its ReplicaSet siblings that did
-	// answer say what version the template runs.
+	// restart, the pod-template hash); its siblings of the same ReplicaSet
+	// or ControllerRevision that did answer say what version the template
+	// runs.
 	rsVersion := map[string]string{}
 	for _, p := range pods {
-		if p.Lifecycle != nil && p.Lifecycle.ReplicaSet != "" && p.Requests > 0 && p.Version != "" {
-			rsVersion[p.Lifecycle.ReplicaSet] = p.Version
+		if p.Lifecycle != nil && p.Lifecycle.template() != "" && p.Requests > 0 && p.Version != "" {
+			rsVersion[p.Lifecycle.template()] = p.Version
 		}
 	}
 	for i := range pods {
 		p := &pods[i]
 		if p.Requests == 0 && p.Lifecycle != nil {
-			if v, ok := rsVersion[p.Lifecycle.ReplicaSet]; ok {
+			if v, ok := rsVersion[p.Lifecycle.template()]; ok {
 				p.Version = v
 			}
 		}
@@ -340,6 +368,15 @@ func buildPods(st *loadgen.Stats, ro *Rollout) []Pod {
 		return a.ID < b.ID
 	})
 	return pods
+}
+
+// template names the object holding the pod's template: its ReplicaSet or
+// ControllerRevision.
+func (lc *Lifecycle) template() string {
+	if lc.ReplicaSet != "" {
+		return lc.ReplicaSet
+	}
+	return lc.Revision
 }
 
 func podIndex(pods []Pod) map[string]int {
@@ -379,6 +416,14 @@ func attributeByTimeline(r *Result) {
 	}
 	idx := podIndex(r.Pods)
 	unknown, hasUnknown := idx[UnknownPod]
+	// A failure names its pod by name where the name is the pod's alone; a
+	// StatefulSet's old and new pod share theirs, so then by ID.
+	named := map[string]int{}
+	for _, p := range r.Pods {
+		if p.Name != "" {
+			named[p.Name]++
+		}
+	}
 	for i := range r.Failures.Records {
 		f := &r.Failures.Records[i]
 		if f.AttributedBy != loadgen.AttrNone.String() {
@@ -391,7 +436,7 @@ func attributeByTimeline(r *Result) {
 		}
 		p := &r.Pods[cand[0]]
 		f.Pod, f.Version, f.AttributedBy = p.ID, p.Version, "timeline"
-		if p.Name != "" {
+		if p.Name != "" && named[p.Name] == 1 {
 			f.Pod = p.Name
 		}
 		if p.AttributedBy == nil {

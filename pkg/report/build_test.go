@@ -47,7 +47,7 @@ func TestBuildTimelineAttribution(t *testing.T) {
 	r := Build(Input{
 		Config: Config{Mode: "concurrency", Concurrency: 1, KeepAlive: true, Identity: "line"},
 		Stats:  st,
-		Rollout: &RolloutInput{Driver: "test", Kind: "restart", Status: rollout.Status{Done: true}, Events: []rollout.Event{
+		Rollout: &RolloutInput{Driver: "test", Action: rollout.ActionRestart, Status: rollout.Status{Done: true}, Events: []rollout.Event{
 			ev(0, rollout.EventPodCreated, "web-abc-1", "abc"),
 			ev(0, rollout.EventPodReady, "web-abc-1", "abc"),
 			ev(0.1, rollout.EventPodCreated, "web-abc-2", "abc"),

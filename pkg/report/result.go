@@ -198,8 +198,11 @@ type Pod struct {
 // Lifecycle is a pod's timeline, in run seconds; nil fields did not happen
 // during the run (or happened before it started).
 type Lifecycle struct {
-	Generation      string   `json:"generation,omitempty"`
+	Generation string `json:"generation,omitempty"`
+	// ReplicaSet (a Deployment's pod) or Revision (the ControllerRevision
+	// of a StatefulSet's or DaemonSet's pod) holds the pod's template.
 	ReplicaSet      string   `json:"replicaset,omitempty"`
+	Revision        string   `json:"revision,omitempty"`
 	CreatedS        *float64 `json:"created_s,omitempty"`
 	ReadyS          *float64 `json:"ready_s,omitempty"`
 	NotReadyS       *float64 `json:"not_ready_s,omitempty"`
@@ -323,10 +326,18 @@ type Failure struct {
 
 // Rollout describes the rolling update, when there was one.
 type Rollout struct {
-	Driver     string   `json:"driver"`
-	Kind       string   `json:"kind"` // restart, image, watch, sim
-	Namespace  string   `json:"namespace,omitempty"`
-	Deployment string   `json:"deployment,omitempty"`
+	Driver    string `json:"driver"`
+	Kind      string `json:"kind"` // restart, image, watch, sim
+	Namespace string `json:"namespace,omitempty"`
+	// Deployment is the workload's name when it is a Deployment.
+	Deployment string `json:"deployment,omitempty"`
+	// Workload is the workload as kubectl names it ("statefulset/db"),
+	// WorkloadKind and Name its parts.
+	Workload     string `json:"workload,omitempty"`
+	WorkloadKind string `json:"workload_kind,omitempty"`
+	Name         string `json:"name,omitempty"`
+	// Service is the Service whose endpoints the driver watched: the one
+	// named by --service or the one it found by its selector.
 	Service    string   `json:"service,omitempty"`
 	TriggeredS *float64 `json:"triggered_s,omitempty"`
 	CompleteS  *float64 `json:"complete_s,omitempty"`

@@ -1,10 +1,12 @@
-// Package rollout triggers and observes the rolling update of a workload and
-// records its lifecycle as a timeline of events.
+// Package rollout is the vendor-neutral vocabulary of a rolling update: what
+// is rolled (Workload), how the rollout is started (Action), the Driver that
+// starts and observes it, and the timeline of events it records (Event,
+// Status, PodInfo).
 //
-// The timeline types in this file are shared by every Driver: the Kubernetes
-// driver (client-go), the local simulator behind `rolltest demo`, and the
-// report that attributes failed requests to pods. They carry no client-go
-// types so that the report and the simulator do not depend on a cluster.
+// It owns no API client: the Kubernetes driver lives in pkg/rollout/kube
+// (client-go), the local simulator behind `rolltest demo` in pkg/sim, and
+// the report that attributes failed requests to pods reads these types
+// without depending on a cluster. A test of this package keeps it that way.
 package rollout
 
 import (
@@ -21,8 +23,13 @@ const (
 	// EventTrigger: rolltest started the rollout (restart, image change), or,
 	// when observing, noticed that someone else started one.
 	EventTrigger EventKind = "trigger"
-	// EventReplicaSetCreated: a ReplicaSet for the new pod template appeared.
+	// EventReplicaSetCreated: a ReplicaSet for the new pod template appeared
+	// (Deployments).
 	EventReplicaSetCreated EventKind = "replicaset_created"
+	// EventRevisionCreated: a ControllerRevision for the new pod template
+	// appeared (StatefulSets and DaemonSets, whose pods carry its hash in
+	// the controller-revision-hash label).
+	EventRevisionCreated EventKind = "revision_created"
 	// EventReplicaSetScaled: a ReplicaSet's desired replicas changed
 	// (Message says from → to).
 	EventReplicaSetScaled EventKind = "replicaset_scaled"
@@ -48,11 +55,13 @@ const (
 	// EventRolloutComplete: `kubectl rollout status` would return success
 	// now. Old pods may still be terminating and taking traffic.
 	EventRolloutComplete EventKind = "rollout_complete"
-	// EventOldPodsGone: the last pod of the old ReplicaSets is deleted; the
+	// EventOldPodsGone: the last pod of the old revisions (ReplicaSets or
+	// ControllerRevisions) that the rollout replaces is deleted; the
 	// rollout phase of the run ends here.
 	EventOldPodsGone EventKind = "old_pods_gone"
-	// EventRolloutFailed: the rollout exceeded its progress deadline or
-	// rolltest's --rollout-timeout (Message says which).
+	// EventRolloutFailed: the rollout exceeded its progress deadline or the
+	// driver's rollout timeout, or the workload went away (Message says
+	// which).
 	EventRolloutFailed EventKind = "rollout_failed"
 )
 
@@ -82,11 +91,14 @@ type Event struct {
 	PodUID string `json:"pod_uid,omitempty"`
 	// PodIP is the pod's IP address, once it has one.
 	PodIP string `json:"pod_ip,omitempty"`
-	// ReplicaSet is the owning ReplicaSet's name.
+	// ReplicaSet is the owning ReplicaSet's name (a Deployment's pods).
 	ReplicaSet string `json:"replicaset,omitempty"`
+	// Revision is the ControllerRevision of the pod's template (a
+	// StatefulSet's or DaemonSet's pods).
+	Revision string `json:"revision,omitempty"`
 	// Version is what distinguishes the pod template: the image tag of the
 	// first container when it differs between old and new, else the
-	// ReplicaSet's pod-template-hash.
+	// ReplicaSet's pod-template-hash or the ControllerRevision's hash.
 	Version string `json:"version,omitempty"`
 	// Generation says whether the pod is old or new relative to the rollout.
 	Generation Generation `json:"generation,omitempty"`
@@ -100,8 +112,8 @@ type Status struct {
 	Triggered time.Time
 	// Complete is when kubectl's rollout status rules were first satisfied.
 	Complete time.Time
-	// OldPodsGone is when the last old pod was deleted: the end of the
-	// rollout phase.
+	// OldPodsGone is when the last old pod the rollout replaces was
+	// deleted: the end of the rollout phase.
 	OldPodsGone time.Time
 	// Done reports that the rollout completed and every old pod is gone.
 	Done bool
@@ -120,12 +132,17 @@ type Driver interface {
 	// Describe says in a few words what the driver does, for reports
 	// ("restart deployment default/testapp").
 	Describe() string
+	// Action says how the rollout is started, for reports.
+	Action() ActionKind
+	// Workload says what is rolled. It is complete once Observe has
+	// returned nil: only then does it name the Service the driver found.
+	Workload() Workload
 	// Observe starts watching the workload and returns once its initial
 	// state is known; from then on every lifecycle event is passed to sink,
 	// from one goroutine at a time, until ctx is done.
 	Observe(ctx context.Context, sink func(Event)) error
 	// Roll triggers the rollout (or waits for one started elsewhere) and
-	// blocks until the last pod of the old ReplicaSets is gone, the rollout
-	// fails, or ctx is done.
+	// blocks until the last old pod it replaces is gone, the rollout fails,
+	// or ctx is done.
 	Roll(ctx context.Context) (Status, error)
 }

@@ -1,6 +1,7 @@
 // Package runner sequences one rolltest run: load alone (baseline), the
 // rollout under load, load alone again (settle), then stop, drain and hand
-// everything measured to the report.
+// everything measured, with what the driver says it rolled, to the report.
+// It knows drivers only through rollout.Driver, never a cluster's API.
 package runner
 
 import (
@@ -19,11 +20,9 @@ import (
 type Plan struct {
 	// Engine sends the load; it must not have been run.
 	Engine *loadgen.Engine
-	// Driver rolls the workload; nil runs load only, as one phase "load".
+	// Driver rolls the workload and says which (its Workload, once
+	// observed); nil runs load only, as one phase "load".
 	Driver rollout.Driver
-	// Kind, Namespace, Deployment and Service describe the rollout for the
-	// report.
-	Kind, Namespace, Deployment, Service string
 	// RolloutAfter is the baseline: load alone before the rollout starts.
 	RolloutAfter time.Duration
 	// Settle is load alone after the last old pod is gone.
@@ -83,6 +82,8 @@ func runRollout(ctx context.Context, p Plan) (*Outcome, error) {
 	if err := p.Driver.Observe(obsCtx, sink); err != nil {
 		return nil, fmt.Errorf("observe %s: %w", p.Driver.Describe(), err)
 	}
+	// Once observed, the workload names the Service the driver found.
+	workload := p.Driver.Workload()
 
 	// The load runs on its own context so that it stops only when the plan
 	// says so (or on interruption), whatever the rollout does.
@@ -115,7 +116,7 @@ func runRollout(ctx context.Context, p Plan) (*Outcome, error) {
 			status.Reason = rollErr.Error()
 		case !status.Done && !status.Failed && timedOut:
 			status.Failed = true
-			status.Reason = fmt.Sprintf("the rollout did not finish within --rollout-timeout %v", p.RolloutTimeout)
+			status.Reason = fmt.Sprintf("the rollout did not finish within the rollout timeout of %v", p.RolloutTimeout)
 		}
 		if ctx.Err() == nil {
 			p.Engine.MarkPhase("settle")
@@ -140,8 +141,7 @@ func runRollout(ctx context.Context, p Plan) (*Outcome, error) {
 		EndedAt:    time.Now(),
 		StopReason: "completed",
 		Rollout: &report.RolloutInput{
-			Driver: p.Driver.Describe(), Kind: p.Kind, Namespace: p.Namespace, Deployment: p.Deployment,
-			Service: p.Service, Status: status, Events: evs,
+			Driver: p.Driver.Describe(), Action: p.Driver.Action(), Workload: workload, Status: status, Events: evs,
 		},
 	}
 	if ctx.Err() != nil {

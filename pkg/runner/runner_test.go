@@ -23,6 +23,18 @@ type scriptedDriver struct {
 
 func (d *scriptedDriver) Describe() string { return "scripted" }
 
+func (d *scriptedDriver) Action() rollout.ActionKind { return rollout.ActionRestart }
+
+// Workload names the Service only once observed, as the Kubernetes driver
+// does when it finds the Service by its selector.
+func (d *scriptedDriver) Workload() rollout.Workload {
+	w := rollout.Workload{Kind: rollout.KindStatefulSet, Namespace: "shop", Name: "db"}
+	if d.sink != nil {
+		w.Service = "db-svc"
+	}
+	return w
+}
+
 func (d *scriptedDriver) Observe(_ context.Context, sink func(rollout.Event)) error {
 	d.sink = sink
 	return nil
@@ -84,6 +96,10 @@ func TestRolloutPhases(t *testing.T) {
 	if out.Stats.Failed() != 0 {
 		t.Fatalf("%d failures against a healthy server", out.Stats.Failed())
 	}
+	want := rollout.Workload{Kind: rollout.KindStatefulSet, Namespace: "shop", Name: "db", Service: "db-svc"}
+	if out.Rollout.Workload != want || out.Rollout.Action != rollout.ActionRestart || out.Rollout.Driver != "scripted" {
+		t.Errorf("rollout input %+v: want the driver's workload as observed %+v", out.Rollout, want)
+	}
 }
 
 func TestRolloutTimeout(t *testing.T) {
@@ -95,7 +111,7 @@ func TestRolloutTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !out.Rollout.Status.Failed || out.Rollout.Status.Reason == "" {
-		t.Fatalf("status %+v: a rollout that outlives --rollout-timeout must fail with a reason", out.Rollout.Status)
+		t.Fatalf("status %+v: a rollout that outlives its timeout must fail with a reason", out.Rollout.Status)
 	}
 }
 

@@ -28,6 +28,16 @@ func (d driver) Describe() string {
 		what, c.cfg.Name, c.cfg.Replicas, c.surge, c.unavailable, c.Addr())
 }
 
+// Action implements rollout.Driver: the simulator's rollouts are reported as
+// simulated, whichever of restart and image they are.
+func (d driver) Action() rollout.ActionKind { return rollout.ActionSimulated }
+
+// Workload implements rollout.Driver: the simulated Deployment. Its Service
+// is the local proxy, which has no name.
+func (d driver) Workload() rollout.Workload {
+	return rollout.Workload{Kind: rollout.KindDeployment, Name: d.c.cfg.Name}
+}
+
 // Observe passes to sink every event from now on, until ctx is done or
 // the cluster closes. Events of the start (the initial pods) are not
 // replayed.

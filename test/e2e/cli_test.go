@@ -295,10 +295,19 @@ func phaseNames(res *report.Result) []string {
 	return names
 }
 
-// podByName finds a pod of the result by its name or its identity.
+// podByName finds a pod of the result by its identity or, failing that,
+// its name (a StatefulSet's old and new pod share a name, not an identity).
 func podByName(res *report.Result, name string) *report.Pod {
+	if name == "" {
+		return nil
+	}
 	for i := range res.Pods {
-		if p := &res.Pods[i]; name != "" && (p.Name == name || p.ID == name) {
+		if p := &res.Pods[i]; p.ID == name {
+			return p
+		}
+	}
+	for i := range res.Pods {
+		if p := &res.Pods[i]; p.Name == name {
 			return p
 		}
 	}

@@ -23,7 +23,46 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
+
+	"github.com/rolltest/rolltest/internal/clustertest"
 )
+
+// need says what an e2e test needs beyond the cluster.
+type need int
+
+const (
+	// clusterOnly: the API and the testapp images.
+	clusterOnly need = iota
+	// withCLI: also the rolltest binary, built before anything is deployed
+	// so that a broken build fails fast.
+	withCLI
+)
+
+// env is what every e2e test starts from: an admin client, a namespace of
+// its own and a context bounded by testTimeout.
+type env struct {
+	cs  kubernetes.Interface
+	ns  string
+	ctx context.Context
+}
+
+// begin is every e2e test's preamble. Without the cluster it skips the test
+// (with ROLLTEST_E2E=1 it fails it instead); it requires the testapp images
+// on the node, builds the CLI when the test needs it, creates a namespace
+// named nsPrefix-<random> that is deleted (and waited for) at the end of
+// the test, and bounds the test's own API calls and waits by testTimeout.
+func begin(t *testing.T, nsPrefix string, n need) env {
+	t.Helper()
+	cs := clustertest.Clientset(t)
+	requireImages(t, cs)
+	if n == withCLI {
+		rolltestBinary(t)
+	}
+	ns := clustertest.Namespace(t, cs, nsPrefix)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	return env{cs: cs, ns: ns, ctx: ctx}
+}
 
 // testappImages must be on the node: manifests use imagePullPolicy Never, so
 // a missing image shows up only as pods stuck in ErrImageNeverPull.

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -36,19 +37,21 @@ const truthWait = time.Minute
 // podTruth is what each pod of one namespace counted itself during a run:
 // its counts read from its admin port before the run, and after it either
 // the line it logged on exit (followed live, so a deleted pod's final
-// counts survive) or, for a pod still running, its admin port again.
+// counts survive) or, for a pod still running, its admin port again. Pods
+// are keyed by UID: a StatefulSet's replacement pod has the old one's name.
 type podTruth struct {
 	t      *testing.T
 	cs     kubernetes.Interface
 	ns     string
-	before map[string]app.Counts
+	before map[types.UID]app.Counts
+	names  map[types.UID]string // of the pods in before
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
 	mu        sync.Mutex
-	following map[string]bool
-	exited    map[string]app.Counts // from the exit line
-	changed   chan struct{}         // closed and replaced when exited grows
+	following map[types.UID]string     // the pod's name
+	exited    map[types.UID]app.Counts // from the exit line
+	changed   chan struct{}            // closed and replaced when exited grows
 }
 
 // watchTruth reads every running pod's counts and follows the log of every
@@ -56,8 +59,8 @@ type podTruth struct {
 func watchTruth(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) *podTruth {
 	t.Helper()
 	ctx, cancel := context.WithCancel(ctx)
-	p := &podTruth{t: t, cs: cs, ns: ns, before: map[string]app.Counts{}, cancel: cancel,
-		following: map[string]bool{}, exited: map[string]app.Counts{}, changed: make(chan struct{})}
+	p := &podTruth{t: t, cs: cs, ns: ns, before: map[types.UID]app.Counts{}, names: map[types.UID]string{}, cancel: cancel,
+		following: map[types.UID]string{}, exited: map[types.UID]app.Counts{}, changed: make(chan struct{})}
 	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatalf("list pods in %s: %v", ns, err)
@@ -71,13 +74,14 @@ func watchTruth(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns s
 		if err != nil {
 			t.Fatalf("counts of pod %s before the run: %v", pod.Name, err)
 		}
-		p.before[pod.Name] = c
+		p.before[pod.UID] = c
+		p.names[pod.UID] = pod.Name
 	}
 	f := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns))
 	inf := f.Core().V1().Pods().Informer()
 	follow := func(obj any) {
 		if pod, ok := obj.(*corev1.Pod); ok && appRunning(pod) {
-			p.follow(ctx, pod.Name)
+			p.follow(ctx, pod)
 		}
 	}
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -102,15 +106,17 @@ func appRunning(pod *corev1.Pod) bool {
 	return false
 }
 
-// follow streams a pod's log until its container exits, keeping the counts
-// line it writes last.
-func (p *podTruth) follow(ctx context.Context, name string) {
+// follow streams a running pod's log until its container exits, keeping the
+// counts line it writes last. The log is asked for by name while the pod
+// runs, so it is this pod's even if a later one takes the name.
+func (p *podTruth) follow(ctx context.Context, pod *corev1.Pod) {
+	uid, name := pod.UID, pod.Name
 	p.mu.Lock()
-	if p.following[name] {
+	if _, ok := p.following[uid]; ok {
 		p.mu.Unlock()
 		return
 	}
-	p.following[name] = true
+	p.following[uid] = name
 	p.mu.Unlock()
 	p.wg.Go(func() {
 		req := p.cs.CoreV1().Pods(p.ns).GetLogs(name, &corev1.PodLogOptions{Container: "testapp", Follow: true})
@@ -133,7 +139,7 @@ func (p *podTruth) follow(ctx context.Context, name string) {
 				continue
 			}
 			p.mu.Lock()
-			p.exited[name] = c
+			p.exited[uid] = c
 			close(p.changed)
 			p.changed = make(chan struct{})
 			p.mu.Unlock()
@@ -152,21 +158,19 @@ func (p *podTruth) finish(ctx context.Context) []app.Counts {
 		p.wg.Wait()
 	}()
 	p.mu.Lock()
-	names := make([]string, 0, len(p.following))
-	for n := range p.following {
-		names = append(names, n)
+	names := make(map[types.UID]string, len(p.following)+len(p.before))
+	for uid, n := range p.following {
+		names[uid] = n
 	}
 	p.mu.Unlock()
-	for n := range p.before {
-		if !p.followed(n) {
-			names = append(names, n)
-		}
+	for uid, n := range p.names {
+		names[uid] = n
 	}
 	var after []app.Counts
 	deadline := time.Now().Add(truthWait)
-	for _, name := range names {
+	for uid, name := range names {
 		pod, err := p.cs.CoreV1().Pods(p.ns).Get(ctx, name, metav1.GetOptions{})
-		if err == nil && pod.DeletionTimestamp == nil && appRunning(pod) {
+		if err == nil && pod.UID == uid && pod.DeletionTimestamp == nil && appRunning(pod) {
 			c, err := settledCounts(ctx, pod)
 			if err != nil {
 				p.t.Fatalf("counts of pod %s after the run: %v", name, err)
@@ -177,10 +181,11 @@ func (p *podTruth) finish(ctx context.Context) []app.Counts {
 		if err != nil && !apierrors.IsNotFound(err) {
 			p.t.Fatalf("get pod %s: %v", name, err)
 		}
-		// Gone or going: wait for the line it logs on exit.
-		c, ok := p.waitExited(ctx, name, deadline)
+		// Gone or going (or its name taken by a newer pod): wait for the
+		// line it logs on exit.
+		c, ok := p.waitExited(ctx, uid, deadline)
 		if !ok {
-			p.t.Fatalf("pod %s went away without a %s line in its log within %v", name, app.CountsLogPrefix, truthWait)
+			p.t.Fatalf("pod %s (uid %s) went away without a %s line in its log within %v", name, uid, app.CountsLogPrefix, truthWait)
 		}
 		after = append(after, c)
 	}
@@ -191,18 +196,12 @@ func (p *podTruth) finish(ctx context.Context) []app.Counts {
 	return groundtruth.Since(before, after)
 }
 
-func (p *podTruth) followed(name string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.following[name]
-}
-
-func (p *podTruth) waitExited(ctx context.Context, name string, deadline time.Time) (app.Counts, bool) {
+func (p *podTruth) waitExited(ctx context.Context, uid types.UID, deadline time.Time) (app.Counts, bool) {
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	for {
 		p.mu.Lock()
-		c, ok := p.exited[name]
+		c, ok := p.exited[uid]
 		changed := p.changed
 		p.mu.Unlock()
 		if ok {
@@ -273,8 +272,8 @@ func adminCounts(ctx context.Context, pod *corev1.Pod) (app.Counts, error) {
 	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
 		return app.Counts{}, fmt.Errorf("GET %s: %w", url, err)
 	}
-	if c.Pod != pod.Name {
-		return app.Counts{}, fmt.Errorf("GET %s: counts of pod %q, want %q", url, c.Pod, pod.Name)
+	if id := podIdentity(pod); c.Pod != id {
+		return app.Counts{}, fmt.Errorf("GET %s: counts of pod %q, want %q", url, c.Pod, id)
 	}
 	return c, nil
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -11,7 +10,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/rolltest/rolltest/internal/clustertest"
 	"github.com/rolltest/rolltest/pkg/report"
 	"github.com/rolltest/rolltest/pkg/rollout"
 )
@@ -53,12 +51,8 @@ func rolltestArgs(url string, deployment string, extra ...string) []string {
 // and requires the real CLI to pass both with nothing dropped and the
 // whole story in the document.
 func TestSafeRolloutDropsNothing(t *testing.T) {
-	cs := clustertest.Clientset(t)
-	requireImages(t, cs)
-	rolltestBinary(t)
-	ns := clustertest.Namespace(t, cs, "rollout-safe")
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
+	e := begin(t, "rollout-safe", withCLI)
+	cs, ns, ctx := e.cs, e.ns, e.ctx
 
 	dep, svc := manifestWorkload(t, "manifests/testapp.yaml")
 	if got := replicas(dep); got != 2 {
@@ -81,7 +75,8 @@ func TestSafeRolloutDropsNothing(t *testing.T) {
 		r := runRolltest(t, ns, run.name, rolltestArgs(url, dep.Name,
 			"--rate", "500", "--connections", "16", "--rollout", run.mode)...)
 		res := requireDocument(t, r)
-		ok := checkSafeRun(t, run.name, r, res, run.versions)
+		ok := checkSafeRun(t, run.name, r, res, run.versions, 2)
+		ok = checkWorkload(t, res, rollout.Workload{Kind: rollout.KindDeployment, Namespace: ns, Name: dep.Name, Service: svc.Name}) && ok
 		ok = checkGroundTruth(t, run.name, res, truth.finish(ctx)) && ok
 		if !checkConsistency(t, res) || !ok {
 			logDigest(t, r)
@@ -99,9 +94,9 @@ func TestSafeRolloutDropsNothing(t *testing.T) {
 	}
 }
 
-// checkSafeRun applies the safe scenario's assertions to one run and
-// reports whether they all held.
-func checkSafeRun(t *testing.T, name string, r cliRun, res *report.Result, versions []string) bool {
+// checkSafeRun applies the safe scenario's assertions to one run of a
+// workload of replicas pods and reports whether they all held.
+func checkSafeRun(t *testing.T, name string, r cliRun, res *report.Result, versions []string, replicas int) bool {
 	t.Helper()
 	ok := true
 	errorf := func(format string, args ...any) {
@@ -177,9 +172,9 @@ func checkSafeRun(t *testing.T, name string, r cliRun, res *report.Result, versi
 			errorf("pod %q of event %s at %.3fs is not in pods[] by name", e.Pod, e.Kind, e.AtS)
 		}
 	}
-	// A rollout of 2 replicas creates 2 pods and terminates 2.
-	if created < 2 || terminating < 2 {
-		errorf("rollout events: %d pod_created, %d pod_terminating; want ≥ 2 of each", created, terminating)
+	// A rollout of n replicas creates n pods and terminates n.
+	if created < replicas || terminating < replicas {
+		errorf("rollout events: %d pod_created, %d pod_terminating; want ≥ %d of each", created, terminating, replicas)
 	}
 	byVersion := map[string]int64{}
 	for _, v := range res.Versions {
@@ -196,6 +191,29 @@ func checkSafeRun(t *testing.T, name string, r cliRun, res *report.Result, versi
 	return ok
 }
 
+// checkWorkload requires the document to name the workload rolled and the
+// Service the driver found (no --service was given), and reports whether
+// it did.
+func checkWorkload(t *testing.T, res *report.Result, want rollout.Workload) bool {
+	t.Helper()
+	ro := res.Rollout
+	if ro == nil {
+		t.Errorf("no rollout in the document")
+		return false
+	}
+	wantDeployment := ""
+	if want.Kind == rollout.KindDeployment {
+		wantDeployment = want.Name
+	}
+	if ro.Workload != want.Ref() || ro.WorkloadKind != string(want.Kind) || ro.Name != want.Name || ro.Namespace != want.Namespace ||
+		ro.Service != want.Service || ro.Deployment != wantDeployment {
+		t.Errorf("rollout names workload %q (kind %q, name %q) in %q, deployment %q, service %q; want %s, service %s",
+			ro.Workload, ro.WorkloadKind, ro.Name, ro.Namespace, ro.Deployment, ro.Service, want, want.Service)
+		return false
+	}
+	return true
+}
+
 func rolloutField(res *report.Result, f func(*report.Rollout) *float64) *float64 {
 	if res.Rollout == nil {
 		return nil
@@ -208,18 +226,14 @@ func rolloutField(res *report.Result, f func(*report.Rollout) *float64) *float64
 // requests on the pods that were terminating or not yet serving, and to
 // say why.
 func TestUnsafeRolloutIsCaught(t *testing.T) {
-	cs := clustertest.Clientset(t)
-	requireImages(t, cs)
-	rolltestBinary(t)
 	for _, tc := range []struct {
 		keepAlive bool
 		nodePort  int32
 	}{{true, unsafeNodePort}, {false, unsafeNoKeepAliveNodePort}} {
 		name := fmt.Sprintf("keepalive=%t", tc.keepAlive)
 		t.Run(name, func(t *testing.T) {
-			ns := clustertest.Namespace(t, cs, "rollout-unsafe")
-			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-			defer cancel()
+			e := begin(t, "rollout-unsafe", withCLI)
+			cs, ns, ctx := e.cs, e.ns, e.ctx
 			dep, svc := manifestWorkload(t, "manifests/testapp-unsafe.yaml")
 			url := deployServing(ctx, t, cs, ns, dep, svc, tc.nodePort)
 			truth := watchTruth(ctx, t, cs, ns)
@@ -439,12 +453,8 @@ func anySuspectAt(res *report.Result, f report.Failure) bool {
 // pods go away, one pod answers (nearly) everything each second — the
 // seed's observation — and that the diagnosis explains it.
 func TestOneConnectionPinsOnePod(t *testing.T) {
-	cs := clustertest.Clientset(t)
-	requireImages(t, cs)
-	rolltestBinary(t)
-	ns := clustertest.Namespace(t, cs, "rollout-pinning")
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
+	e := begin(t, "rollout-pinning", withCLI)
+	cs, ns, ctx := e.cs, e.ns, e.ctx
 
 	dep, svc := manifestWorkload(t, "manifests/testapp.yaml")
 	three := int32(3)

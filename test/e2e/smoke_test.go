@@ -43,11 +43,8 @@ const (
 // NodePort, does `kubectl rollout restart` and waits for the rollout as
 // `kubectl rollout status` would.
 func TestSmoke(t *testing.T) {
-	cs := clustertest.Clientset(t)
-	requireImages(t, cs)
-	ns := clustertest.Namespace(t, cs, "smoke")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	e := begin(t, "smoke", clusterOnly)
+	cs, ns, ctx := e.cs, e.ns, e.ctx
 
 	dep, svc := clustertest.TestappManifest(t)
 	if len(svc.Spec.Ports) != 1 {

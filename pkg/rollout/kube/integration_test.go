@@ -1,6 +1,8 @@
-package rollout
+package kube
 
 import (
+	"github.com/rolltest/rolltest/pkg/rollout"
+
 	"context"
 	"fmt"
 	"slices"
@@ -16,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
@@ -27,65 +30,99 @@ import (
 )
 
 // The integration tests run the driver against the in-repo cluster
-// (`make cluster-up`): each deploys the reference manifests/testapp.yaml in a
-// namespace of its own, rolls it, and checks the timeline the real
-// controllers, kubelet and EndpointSlice controller produced. They skip when
-// the cluster is not running (and fail under ROLLTEST_E2E=1).
+// (`make cluster-up`): each deploys a reference manifest (testapp as a
+// Deployment, StatefulSet or DaemonSet) in a namespace of its own, rolls it,
+// and checks the timeline the real controllers, kubelet and EndpointSlice
+// controller produced. They skip when the cluster is not running (and fail
+// under ROLLTEST_E2E=1).
 
 const integrationTimeout = 4 * time.Minute
 
-// deployTestapp creates the reference Deployment and Service in ns and waits
-// until the Deployment is rolled out. The Service's NodePort is left to the
-// API server: NodePorts are cluster-wide, and this test sends no load.
-func deployTestapp(t *testing.T, cs kubernetes.Interface, ns string) *appsv1.Deployment {
-	t.Helper()
-	dep, svc := clustertest.TestappManifest(t)
-	dep.Namespace, svc.Namespace = ns, ns
-	for i := range svc.Spec.Ports {
-		svc.Spec.Ports[i].NodePort = 0
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if _, err := cs.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create service: %v", err)
-	}
-	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create deployment: %v", err)
-	}
-	return waitRolledOut(ctx, t, cs, ns, dep.Name)
+// manifestOf is the reference manifest of each kind, and its replicas.
+var manifestOf = map[rollout.WorkloadKind]struct {
+	path     string
+	replicas int
+}{
+	rollout.KindDeployment:  {"manifests/testapp.yaml", 2},
+	rollout.KindStatefulSet: {"manifests/testapp-statefulset.yaml", 2},
+	// One node, one pod.
+	rollout.KindDaemonSet: {"manifests/testapp-daemonset.yaml", 1},
 }
 
-// waitRolledOut waits, on a watch, until kubectl's rules say the Deployment
-// is rolled out.
-func waitRolledOut(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, name string) *appsv1.Deployment {
+// deployManifest creates the workload and Service of the manifest at rel in
+// ns and waits until the workload is rolled out. The Service's NodePort is
+// left to the API server: NodePorts are cluster-wide, and these tests send
+// no load.
+func deployManifest(t *testing.T, cs kubernetes.Interface, ns, rel string) rollout.Workload {
 	t.Helper()
-	lw := cache.NewListWatchFromClient(cs.AppsV1().RESTClient(), "deployments", ns, fields.OneTermEqualSelector("metadata.name", name))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var w rollout.Workload
+	for _, obj := range clustertest.Manifest(t, rel) {
+		var err error
+		switch o := obj.(type) {
+		case *corev1.Service:
+			for i := range o.Spec.Ports {
+				o.Spec.Ports[i].NodePort = 0
+			}
+			_, err = cs.CoreV1().Services(ns).Create(ctx, o, metav1.CreateOptions{})
+		case *appsv1.Deployment:
+			w = rollout.Workload{Kind: rollout.KindDeployment, Namespace: ns, Name: o.Name}
+			_, err = cs.AppsV1().Deployments(ns).Create(ctx, o, metav1.CreateOptions{})
+		case *appsv1.StatefulSet:
+			w = rollout.Workload{Kind: rollout.KindStatefulSet, Namespace: ns, Name: o.Name}
+			_, err = cs.AppsV1().StatefulSets(ns).Create(ctx, o, metav1.CreateOptions{})
+		case *appsv1.DaemonSet:
+			w = rollout.Workload{Kind: rollout.KindDaemonSet, Namespace: ns, Name: o.Name}
+			_, err = cs.AppsV1().DaemonSets(ns).Create(ctx, o, metav1.CreateOptions{})
+		default:
+			t.Fatalf("%s: unexpected %T", rel, obj)
+		}
+		if err != nil {
+			t.Fatalf("%s: create %T: %v", rel, obj, err)
+		}
+	}
+	if w.Name == "" {
+		t.Fatalf("%s holds no workload", rel)
+	}
+	waitRolledOut(ctx, t, cs, w)
+	return w
+}
+
+// waitRolledOut waits, on a watch, until kubectl's rules say the workload
+// is rolled out.
+func waitRolledOut(ctx context.Context, t *testing.T, cs kubernetes.Interface, w rollout.Workload) {
+	t.Helper()
+	k := kinds[w.Kind]
+	objType := map[rollout.WorkloadKind]runtime.Object{
+		rollout.KindDeployment: &appsv1.Deployment{}, rollout.KindStatefulSet: &appsv1.StatefulSet{}, rollout.KindDaemonSet: &appsv1.DaemonSet{},
+	}[w.Kind]
+	lw := cache.NewListWatchFromClient(cs.AppsV1().RESTClient(), string(w.Kind)+"s", w.Namespace, fields.OneTermEqualSelector("metadata.name", w.Name))
 	var last string
-	ev, err := watchtools.UntilWithSync(ctx, lw, &appsv1.Deployment{}, nil, func(ev watch.Event) (bool, error) {
-		dep, ok := ev.Object.(*appsv1.Deployment)
+	_, err := watchtools.UntilWithSync(ctx, lw, objType, nil, func(ev watch.Event) (bool, error) {
+		wl, ok := k.asWorkload(ev.Object)
 		if !ok {
 			return false, nil
 		}
-		msg, done, err := DeploymentRolloutStatus(dep)
+		msg, done, err := wl.status()
 		last = msg
 		return done, err
 	})
 	if err != nil {
-		t.Fatalf("deployment %s/%s not rolled out (%s): %v", ns, name, last, err)
+		t.Fatalf("%s not rolled out (%s): %v", w, last, err)
 	}
-	return ev.Object.(*appsv1.Deployment)
 }
 
 // recorder collects the driver's events.
 type recorder struct {
 	mu     sync.Mutex
-	events []Event
+	events []rollout.Event
 	notify chan struct{}
 }
 
 func newRecorder() *recorder { return &recorder{notify: make(chan struct{}, 1)} }
 
-func (r *recorder) sink(e Event) {
+func (r *recorder) sink(e rollout.Event) {
 	r.mu.Lock()
 	r.events = append(r.events, e)
 	r.mu.Unlock()
@@ -95,14 +132,14 @@ func (r *recorder) sink(e Event) {
 	}
 }
 
-func (r *recorder) snapshot() []Event {
+func (r *recorder) snapshot() []rollout.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.events)
 }
 
 // waitUntil waits for cond to hold on the events so far, or for ctx.
-func (r *recorder) waitUntil(ctx context.Context, cond func([]Event) bool) bool {
+func (r *recorder) waitUntil(ctx context.Context, cond func([]rollout.Event) bool) bool {
 	for {
 		if cond(r.snapshot()) {
 			return true
@@ -117,15 +154,15 @@ func (r *recorder) waitUntil(ctx context.Context, cond func([]Event) bool) bool 
 
 // rolloutRun is the outcome of Observe followed by Roll.
 type rolloutRun struct {
-	events []Event
-	status Status
-	pods   []PodInfo
+	events []rollout.Event
+	status rollout.Status
+	pods   []rollout.PodInfo
 }
 
 // runRollout observes, rolls, and keeps observing until every old pod's
 // endpoint has left the Service (that can be seen after the pod is deleted)
 // or 15 s have passed, like the orchestrator's settle phase.
-func runRollout(t *testing.T, d *KubeDriver) rolloutRun {
+func runRollout(t *testing.T, d *Driver) rolloutRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), integrationTimeout)
 	defer cancel()
@@ -139,9 +176,9 @@ func runRollout(t *testing.T, d *KubeDriver) rolloutRun {
 	}
 	settle, cancelSettle := context.WithTimeout(ctx, 15*time.Second)
 	defer cancelSettle()
-	rec.waitUntil(settle, func(evs []Event) bool {
+	rec.waitUntil(settle, func(evs []rollout.Event) bool {
 		for _, p := range d.Pods() {
-			if p.Generation == GenerationOld && indexOf(evs, EventEndpointRemoved, p.Name) < 0 {
+			if p.Generation == rollout.GenerationOld && indexOf(evs, rollout.EventEndpointRemoved, p.UID) < 0 {
 				return false
 			}
 		}
@@ -150,16 +187,19 @@ func runRollout(t *testing.T, d *KubeDriver) rolloutRun {
 	return rolloutRun{events: rec.snapshot(), status: st, pods: d.Pods()}
 }
 
-func indexOf(evs []Event, kind EventKind, pod string) int {
+// indexOf finds the first event of kind about the pod with UID uid (by
+// UID: a StatefulSet's replacement pod has the old one's name), or of no
+// pod when uid is "".
+func indexOf(evs []rollout.Event, kind rollout.EventKind, uid string) int {
 	for i, e := range evs {
-		if e.Kind == kind && e.Pod == pod {
+		if e.Kind == kind && e.PodUID == uid {
 			return i
 		}
 	}
 	return -1
 }
 
-func countKind(evs []Event, kind EventKind) int {
+func countKind(evs []rollout.Event, kind rollout.EventKind) int {
 	n := 0
 	for _, e := range evs {
 		if e.Kind == kind {
@@ -170,7 +210,7 @@ func countKind(evs []Event, kind EventKind) int {
 }
 
 // formatTimeline prints events with their time relative to the first.
-func formatTimeline(evs []Event) string {
+func formatTimeline(evs []rollout.Event) string {
 	if len(evs) == 0 {
 		return "(no events)\n"
 	}
@@ -192,17 +232,17 @@ func checkRollingUpdate(t *testing.T, run rolloutRun, replicas int) {
 	if !run.status.Done || run.status.Failed {
 		t.Fatalf("status %+v, want Done", run.status)
 	}
-	for kind, want := range map[EventKind]int{EventTrigger: 1, EventRolloutComplete: 1, EventOldPodsGone: 1, EventRolloutFailed: 0} {
+	for kind, want := range map[rollout.EventKind]int{rollout.EventTrigger: 1, rollout.EventRolloutComplete: 1, rollout.EventOldPodsGone: 1, rollout.EventRolloutFailed: 0} {
 		if got := countKind(evs, kind); got != want {
 			t.Errorf("%d %s events, want %d", got, kind, want)
 		}
 	}
-	if evs[0].Kind != EventTrigger {
+	if evs[0].Kind != rollout.EventTrigger {
 		t.Errorf("first event is %s, want trigger", evs[0].Kind)
 	}
-	var old, fresh []PodInfo
+	var old, fresh []rollout.PodInfo
 	for _, p := range run.pods {
-		if p.Generation == GenerationOld {
+		if p.Generation == rollout.GenerationOld {
 			old = append(old, p)
 		} else {
 			fresh = append(fresh, p)
@@ -211,9 +251,9 @@ func checkRollingUpdate(t *testing.T, run rolloutRun, replicas int) {
 	if len(old) != replicas || len(fresh) != replicas {
 		t.Fatalf("pods %+v: want %d old and %d new", run.pods, replicas, replicas)
 	}
-	gone := indexOf(evs, EventOldPodsGone, "")
+	gone := indexOf(evs, rollout.EventOldPodsGone, "")
 	for _, p := range old {
-		term, removed, deleted := indexOf(evs, EventPodTerminating, p.Name), indexOf(evs, EventEndpointRemoved, p.Name), indexOf(evs, EventPodDeleted, p.Name)
+		term, removed, deleted := indexOf(evs, rollout.EventPodTerminating, p.UID), indexOf(evs, rollout.EventEndpointRemoved, p.UID), indexOf(evs, rollout.EventPodDeleted, p.UID)
 		if term < 0 || removed < 0 || deleted < 0 || term >= removed || removed >= deleted {
 			t.Errorf("old pod %s: terminating at #%d, endpoint_removed at #%d, deleted at #%d; want all, in that order", p.Name, term, removed, deleted)
 		}
@@ -224,11 +264,11 @@ func checkRollingUpdate(t *testing.T, run rolloutRun, replicas int) {
 			t.Errorf("old pod snapshot %+v: want deleted, with IP and UID", p)
 		}
 	}
-	if last := evs[gone-1]; last.Kind != EventPodDeleted || last.Generation != GenerationOld {
+	if last := evs[gone-1]; last.Kind != rollout.EventPodDeleted || last.Generation != rollout.GenerationOld {
 		t.Errorf("old_pods_gone follows %s %s, want the last old pod's deletion", last.Kind, last.Pod)
 	}
 	for _, p := range fresh {
-		created, ready := indexOf(evs, EventPodCreated, p.Name), indexOf(evs, EventPodReady, p.Name)
+		created, ready := indexOf(evs, rollout.EventPodCreated, p.UID), indexOf(evs, rollout.EventPodReady, p.UID)
 		if created < 0 || ready < 0 || created >= ready {
 			t.Errorf("new pod %s: created at #%d, ready at #%d; want both, in that order", p.Name, created, ready)
 		}
@@ -239,51 +279,74 @@ func checkRollingUpdate(t *testing.T, run rolloutRun, replicas int) {
 			t.Errorf("pod_ready of %s carries no IP", p.Name)
 		}
 	}
-	if !run.status.Triggered.Before(run.status.Complete) || run.status.Complete.After(run.status.OldPodsGone) {
+	// A StatefulSet deletes each old pod before it creates the new one, so
+	// its last old pod goes before the rollout completes; the others
+	// complete first, while their last old pods terminate.
+	if !run.status.Triggered.Before(run.status.Complete) || !run.status.Triggered.Before(run.status.OldPodsGone) {
 		t.Errorf("status times out of order: %+v", run.status)
 	}
 }
 
+// TestKubeIntegrationRestart restarts the reference workload of each kind
+// and checks the timeline, the old/new split by revision and the patch.
 func TestKubeIntegrationRestart(t *testing.T) {
 	cs := clustertest.Clientset(t)
-	ns := clustertest.Namespace(t, cs, "rollout-restart")
-	deployTestapp(t, cs, ns)
-	d, err := NewKubeDriver(KubeConfig{Clientset: cs, Namespace: ns, Deployment: "testapp", RolloutTimeout: 3 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := runRollout(t, d)
-	checkRollingUpdate(t, run, 2)
-	var oldV, newV string
-	for _, p := range run.pods {
-		if p.Generation == GenerationOld {
-			oldV = p.Version
-		} else {
-			newV = p.Version
-		}
-	}
-	if oldV == "" || newV == "" || oldV == newV {
-		t.Errorf("versions old %q new %q: want two different pod-template-hashes", oldV, newV)
-	}
-	dep, err := cs.AppsV1().Deployments(ns).Get(context.Background(), "testapp", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := dep.Spec.Template.Annotations[kubeRestartedAtAnnotation]; !ok {
-		t.Errorf("pod template has no %s annotation", kubeRestartedAtAnnotation)
+	for _, kind := range rollout.WorkloadKinds() {
+		t.Run(string(kind), func(t *testing.T) {
+			ns := clustertest.Namespace(t, cs, "rollout-restart-"+string(kind))
+			w := deployManifest(t, cs, ns, manifestOf[kind].path)
+			d, err := NewDriver(Config{Clientset: cs, Workload: w, Action: rollout.Action{Kind: rollout.ActionRestart}, RolloutTimeout: 3 * time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			run := runRollout(t, d)
+			checkRollingUpdate(t, run, manifestOf[kind].replicas)
+			if got := d.Workload(); got.Service != w.Name || got.Kind != kind {
+				t.Errorf("Workload() = %+v, want kind %s and the Service %s found by its selector", got, kind, w.Name)
+			}
+			var oldV, newV string
+			for _, p := range run.pods {
+				if p.Generation == rollout.GenerationOld {
+					oldV = p.Version
+				} else {
+					newV = p.Version
+				}
+				if (kind == rollout.KindDeployment) != (p.ReplicaSet != "") || (kind != rollout.KindDeployment) != (p.Revision != "") {
+					t.Errorf("pod %s: replicaset %q revision %q; a %s's pods name their %s", p.Name, p.ReplicaSet, p.Revision, kind, kinds[kind].revisionResource())
+				}
+			}
+			if oldV == "" || newV == "" || oldV == newV {
+				t.Errorf("versions old %q new %q: want two different template hashes", oldV, newV)
+			}
+			created := kinds[kind].revisionCreated()
+			if n := countKind(run.events, created); n != 1 {
+				t.Errorf("%d %s events, want 1", n, created)
+			}
+			wl, err := kinds[kind].get(context.Background(), cs, ns, w.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := wl.template().Annotations[restartedAtAnnotation]; !ok {
+				t.Errorf("pod template has no %s annotation", restartedAtAnnotation)
+			}
+		})
 	}
 }
 
 func TestKubeIntegrationImage(t *testing.T) {
 	cs := clustertest.Clientset(t)
 	ns := clustertest.Namespace(t, cs, "rollout-image")
-	dep := deployTestapp(t, cs, ns)
+	w := deployManifest(t, cs, ns, manifestOf[rollout.KindDeployment].path)
+	dep, err := cs.AppsV1().Deployments(ns).Get(context.Background(), w.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if img := dep.Spec.Template.Spec.Containers[0].Image; img != "rolltest.local/testapp:v1" {
 		t.Fatalf("manifest image %s, want rolltest.local/testapp:v1", img)
 	}
 	container := dep.Spec.Template.Spec.Containers[0].Name
-	d, err := NewKubeDriver(KubeConfig{Clientset: cs, Namespace: ns, Deployment: "testapp", Mode: KubeImage,
-		Image: container + "=rolltest.local/testapp:v2", RolloutTimeout: 3 * time.Minute})
+	d, err := NewDriver(Config{Clientset: cs, Workload: w,
+		Action: rollout.Action{Kind: rollout.ActionImage, Container: container, Image: "rolltest.local/testapp:v2"}, RolloutTimeout: 3 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +356,7 @@ func TestKubeIntegrationImage(t *testing.T) {
 		if e.Pod == "" {
 			continue
 		}
-		want := map[Generation]string{GenerationOld: "v1", GenerationNew: "v2"}[e.Generation]
+		want := map[rollout.Generation]string{rollout.GenerationOld: "v1", rollout.GenerationNew: "v2"}[e.Generation]
 		if e.Version != want {
 			t.Errorf("%s %s: version %q, generation %s; want %s", e.Kind, e.Pod, e.Version, e.Generation, want)
 		}
@@ -302,12 +365,15 @@ func TestKubeIntegrationImage(t *testing.T) {
 
 // TestKubeIntegrationLeastPrivilege runs the driver with exactly the rights
 // of manifests/rbac.yaml, by impersonating its ServiceAccount, and shows that
-// each right matters: without patch the restart is refused, without watch on
-// pods Observe fails, both with errors that say so.
+// they suffice for a Deployment and a DaemonSet (whose pod templates are
+// ControllerRevisions, like a StatefulSet's) and that each right matters:
+// without patch the restart is refused, without watch on pods Observe
+// fails, both with errors that say so.
 func TestKubeIntegrationLeastPrivilege(t *testing.T) {
 	cs := clustertest.Clientset(t)
 	ns := clustertest.Namespace(t, cs, "rollout-rbac")
-	deployTestapp(t, cs, ns)
+	dep := deployManifest(t, cs, ns, manifestOf[rollout.KindDeployment].path)
+	ds := deployManifest(t, cs, ns, manifestOf[rollout.KindDaemonSet].path)
 	role := applyRBAC(t, cs, ns)
 	user := "system:serviceaccount:" + ns + ":rolltest"
 	saConfig := clustertest.Config(t)
@@ -315,17 +381,21 @@ func TestKubeIntegrationLeastPrivilege(t *testing.T) {
 		UserName: user,
 		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
 	}
-	newDriver := func() *KubeDriver {
-		d, err := NewKubeDriver(KubeConfig{REST: saConfig, Namespace: ns, Deployment: "testapp", RolloutTimeout: 3 * time.Minute})
+	driverFor := func(w rollout.Workload) *Driver {
+		d, err := NewDriver(Config{REST: saConfig, Workload: w, Action: rollout.Action{Kind: rollout.ActionRestart}, RolloutTimeout: 3 * time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return d
 	}
+	newDriver := func() *Driver { return driverFor(dep) }
 	waitAccess(t, cs, ns, user, "apps", "deployments", "patch", true)
 
 	t.Run("rbac.yaml suffices", func(t *testing.T) {
 		checkRollingUpdate(t, runRollout(t, newDriver()), 2)
+	})
+	t.Run("rbac.yaml suffices for a daemonset", func(t *testing.T) {
+		checkRollingUpdate(t, runRollout(t, driverFor(ds)), 1)
 	})
 
 	t.Run("no patch", func(t *testing.T) {
@@ -391,7 +461,7 @@ func applyRBAC(t *testing.T, cs kubernetes.Interface, ns string) *rbacv1.Role {
 	t.Helper()
 	ctx := context.Background()
 	var role *rbacv1.Role
-	var kinds []string
+	var created []string
 	for _, obj := range clustertest.Manifest(t, "manifests/rbac.yaml") {
 		var err error
 		switch o := obj.(type) {
@@ -413,10 +483,10 @@ func applyRBAC(t *testing.T, cs kubernetes.Interface, ns string) *rbacv1.Role {
 		if err != nil {
 			t.Fatalf("create %T: %v", obj, err)
 		}
-		kinds = append(kinds, fmt.Sprintf("%T", obj))
+		created = append(created, fmt.Sprintf("%T", obj))
 	}
-	if len(kinds) != 3 || role == nil {
-		t.Fatalf("manifests/rbac.yaml holds %v, want ServiceAccount, Role, RoleBinding", kinds)
+	if len(created) != 3 || role == nil {
+		t.Fatalf("manifests/rbac.yaml holds %v, want ServiceAccount, Role, RoleBinding", created)
 	}
 	return role
 }
@@ -461,27 +531,31 @@ func waitAccess(t *testing.T, cs kubernetes.Interface, ns, user, group, resource
 	}
 }
 
-// TestKubeIntegrationManifestsValid has the API server validate
-// manifests/testapp-unsafe.yaml (server-side dry run: nothing is created).
-// Its NodePort is cleared: another test may hold 30090.
+// TestKubeIntegrationManifestsValid has the API server validate the
+// manifests no other test of this package deploys (server-side dry run:
+// nothing is created). NodePorts are cleared: another test may hold them.
 func TestKubeIntegrationManifestsValid(t *testing.T) {
 	cs := clustertest.Clientset(t)
 	ns := clustertest.Namespace(t, cs, "rollout-manifests")
 	ctx := context.Background()
 	dryRun := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
-	for _, obj := range clustertest.Manifest(t, "manifests/testapp-unsafe.yaml") {
-		var err error
-		switch o := obj.(type) {
-		case *appsv1.Deployment:
-			_, err = cs.AppsV1().Deployments(ns).Create(ctx, o, dryRun)
-		case *corev1.Service:
-			o.Spec.Ports[0].NodePort = 0
-			_, err = cs.CoreV1().Services(ns).Create(ctx, o, dryRun)
-		default:
-			t.Fatalf("unexpected %T", obj)
-		}
-		if err != nil {
-			t.Errorf("%T: %v", obj, err)
+	for _, rel := range []string{"manifests/testapp-unsafe.yaml", "manifests/testapp-statefulset-unsafe.yaml"} {
+		for _, obj := range clustertest.Manifest(t, rel) {
+			var err error
+			switch o := obj.(type) {
+			case *appsv1.Deployment:
+				_, err = cs.AppsV1().Deployments(ns).Create(ctx, o, dryRun)
+			case *appsv1.StatefulSet:
+				_, err = cs.AppsV1().StatefulSets(ns).Create(ctx, o, dryRun)
+			case *corev1.Service:
+				o.Spec.Ports[0].NodePort = 0
+				_, err = cs.CoreV1().Services(ns).Create(ctx, o, dryRun)
+			default:
+				t.Fatalf("%s: unexpected %T", rel, obj)
+			}
+			if err != nil {
+				t.Errorf("%s: %T: %v", rel, obj, err)
+			}
 		}
 	}
 }

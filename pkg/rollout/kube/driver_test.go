@@ -1,6 +1,8 @@
-package rollout
+package kube
 
 import (
+	"github.com/rolltest/rolltest/pkg/rollout"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -63,7 +65,7 @@ func newFixture(replicas int32, image string) *fixture {
 	dep := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: "testapp", Namespace: testNS, UID: "dep-uid", Generation: 1,
-			Annotations: map[string]string{kubeRevisionAnnotation: "1"},
+			Annotations: map[string]string{deploymentRevisionAnnotation: "1"},
 		},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: &replicas,
@@ -94,7 +96,7 @@ func (f *fixture) service(name string, selector map[string]string) *corev1.Servi
 // rs returns a ReplicaSet of template, as the deployment controller makes it.
 func (f *fixture) rs(template *corev1.PodTemplateSpec, hash string, revision int, replicas int32) *appsv1.ReplicaSet {
 	tpl := template.DeepCopy()
-	tpl.Labels = map[string]string{kubePodTemplateHashLabel: hash}
+	tpl.Labels = map[string]string{podTemplateHashLabel: hash}
 	for k, v := range template.Labels {
 		tpl.Labels[k] = v
 	}
@@ -102,7 +104,7 @@ func (f *fixture) rs(template *corev1.PodTemplateSpec, hash string, revision int
 		ObjectMeta: metav1.ObjectMeta{
 			Name: "testapp-" + hash, Namespace: testNS, UID: types.UID("rs-" + hash),
 			Labels:          tpl.Labels,
-			Annotations:     map[string]string{kubeRevisionAnnotation: fmt.Sprint(revision)},
+			Annotations:     map[string]string{deploymentRevisionAnnotation: fmt.Sprint(revision)},
 			OwnerReferences: []metav1.OwnerReference{controllerRef("Deployment", f.dep.Name, f.dep.UID)},
 		},
 		Spec: appsv1.ReplicaSetSpec{Replicas: &replicas, Selector: f.dep.Spec.Selector, Template: *tpl},
@@ -141,7 +143,7 @@ type ep struct {
 
 func slice(svc string, eps ...ep) *discoveryv1.EndpointSlice {
 	s := &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: svc + "-abcde", Namespace: testNS, Labels: map[string]string{kubeServiceNameLabel: svc}},
+		ObjectMeta:  metav1.ObjectMeta{Name: svc + "-abcde", Namespace: testNS, Labels: map[string]string{serviceNameLabel: svc}},
 		AddressType: discoveryv1.AddressTypeIPv4,
 	}
 	for _, e := range eps {
@@ -155,23 +157,23 @@ func slice(svc string, eps ...ep) *discoveryv1.EndpointSlice {
 	return s
 }
 
-// harness runs a KubeDriver against a fake clientset.
+// harness runs a Driver against a fake clientset.
 type harness struct {
 	t        *testing.T
 	cs       *fake.Clientset
-	d        *KubeDriver
+	d        *Driver
 	watches  chan string
 	mu       sync.Mutex
-	events   []Event
+	events   []rollout.Event
 	notify   chan struct{}
 	cancel   context.CancelFunc
 	rollDone chan struct{}
 	patches  chan k8stesting.PatchAction
-	status   Status
+	status   rollout.Status
 	rollErr  error
 }
 
-func newHarness(t *testing.T, cfg KubeConfig, objs ...runtime.Object) *harness {
+func newHarness(t *testing.T, cfg Config, objs ...runtime.Object) *harness {
 	t.Helper()
 	h := &harness{t: t, cs: fake.NewClientset(objs...), watches: make(chan string, 16), notify: make(chan struct{}, 1),
 		patches: make(chan k8stesting.PatchAction, 4)}
@@ -185,48 +187,70 @@ func newHarness(t *testing.T, cfg KubeConfig, objs ...runtime.Object) *harness {
 	})
 	// The fake applies patches but, unlike the API server, does not bump
 	// metadata.generation on a spec change; kubectl's rules depend on it.
-	h.cs.PrependReactor("patch", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		pa := a.(k8stesting.PatchAction)
-		gvr := appsv1.SchemeGroupVersion.WithResource("deployments")
-		obj, err := h.cs.Tracker().Get(gvr, pa.GetNamespace(), pa.GetName())
-		if err != nil {
-			return true, nil, err
-		}
-		cur := obj.(*appsv1.Deployment)
-		orig, _ := json.Marshal(cur)
-		patched, err := strategicpatch.StrategicMergePatch(orig, pa.GetPatch(), appsv1.Deployment{})
-		if err != nil {
-			return true, nil, err
-		}
-		out := &appsv1.Deployment{}
-		if err := json.Unmarshal(patched, out); err != nil {
-			return true, nil, err
-		}
-		if !equalJSON(out.Spec, cur.Spec) {
-			out.Generation++
-		}
-		if err := h.cs.Tracker().Update(gvr, out, pa.GetNamespace()); err != nil {
-			return true, nil, err
-		}
-		h.patches <- pa
-		return true, out, nil
-	})
-	cfg.Clientset = h.cs
-	if cfg.Namespace == "" {
-		cfg.Namespace = testNS
+	for resource, typed := range map[string]func() runtime.Object{
+		"deployments":  func() runtime.Object { return &appsv1.Deployment{} },
+		"statefulsets": func() runtime.Object { return &appsv1.StatefulSet{} },
+		"daemonsets":   func() runtime.Object { return &appsv1.DaemonSet{} },
+	} {
+		h.cs.PrependReactor("patch", resource, func(a k8stesting.Action) (bool, runtime.Object, error) {
+			pa := a.(k8stesting.PatchAction)
+			gvr := appsv1.SchemeGroupVersion.WithResource(resource)
+			cur, err := h.cs.Tracker().Get(gvr, pa.GetNamespace(), pa.GetName())
+			if err != nil {
+				return true, nil, err
+			}
+			orig, _ := json.Marshal(cur)
+			patched, err := strategicpatch.StrategicMergePatch(orig, pa.GetPatch(), typed())
+			if err != nil {
+				return true, nil, err
+			}
+			out := typed()
+			if err := json.Unmarshal(patched, out); err != nil {
+				return true, nil, err
+			}
+			if spec(out) != spec(cur) {
+				m := out.(metav1.Object)
+				m.SetGeneration(m.GetGeneration() + 1)
+			}
+			if err := h.cs.Tracker().Update(gvr, out, pa.GetNamespace()); err != nil {
+				return true, nil, err
+			}
+			h.patches <- pa
+			return true, out, nil
+		})
 	}
-	if cfg.Deployment == "" {
-		cfg.Deployment = "testapp"
+	cfg.Clientset = h.cs
+	if cfg.Workload.Kind == "" {
+		cfg.Workload.Kind = rollout.KindDeployment
+	}
+	if cfg.Workload.Namespace == "" {
+		cfg.Workload.Namespace = testNS
+	}
+	if cfg.Workload.Name == "" {
+		cfg.Workload.Name = "testapp"
+	}
+	if cfg.Action.Kind == "" {
+		cfg.Action.Kind = rollout.ActionRestart
 	}
 	if cfg.Now == nil {
 		cfg.Now = newTestClock().Now
 	}
-	d, err := NewKubeDriver(cfg)
+	d, err := NewDriver(cfg)
 	if err != nil {
-		t.Fatalf("NewKubeDriver: %v", err)
+		t.Fatalf("NewDriver: %v", err)
 	}
 	h.d = d
 	return h
+}
+
+// spec is the serialized spec of an API object.
+func spec(obj runtime.Object) string {
+	b, _ := json.Marshal(obj)
+	var o struct {
+		Spec json.RawMessage `json:"spec"`
+	}
+	_ = json.Unmarshal(b, &o)
+	return string(o.Spec)
 }
 
 func (h *harness) observe() error {
@@ -234,7 +258,7 @@ func (h *harness) observe() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	h.t.Cleanup(cancel)
-	return h.d.Observe(ctx, func(e Event) {
+	return h.d.Observe(ctx, func(e rollout.Event) {
 		h.mu.Lock()
 		h.events = append(h.events, e)
 		h.mu.Unlock()
@@ -269,14 +293,14 @@ func (h *harness) roll() {
 	}()
 }
 
-func (h *harness) waitRoll() (Status, error) {
+func (h *harness) waitRoll() (rollout.Status, error) {
 	h.t.Helper()
 	select {
 	case <-h.rollDone:
 		return h.status, h.rollErr
 	case <-time.After(10 * time.Second):
 		h.t.Fatal("Roll did not return")
-		return Status{}, nil
+		return rollout.Status{}, nil
 	}
 }
 
@@ -293,12 +317,12 @@ func (h *harness) waitPatch() k8stesting.PatchAction {
 }
 
 // waitEvents waits until n events in total have been delivered.
-func (h *harness) waitEvents(n int) []Event {
+func (h *harness) waitEvents(n int) []rollout.Event {
 	h.t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
 		h.mu.Lock()
-		got := append([]Event(nil), h.events...)
+		got := append([]rollout.Event(nil), h.events...)
 		h.mu.Unlock()
 		if len(got) >= n {
 			return got
@@ -329,12 +353,14 @@ func (h *harness) step(name string, change func(), want ...string) {
 	}
 }
 
-func eventKey(e Event) string {
+func eventKey(e rollout.Event) string {
 	s := string(e.Kind)
 	if e.Pod != "" {
 		s += " " + e.Pod
 	} else if e.ReplicaSet != "" {
 		s += " " + e.ReplicaSet
+	} else if e.Revision != "" {
+		s += " " + e.Revision
 	}
 	if e.Generation != "" {
 		s += " " + string(e.Generation)
@@ -345,7 +371,7 @@ func eventKey(e Event) string {
 	return s
 }
 
-func formatEvents(evs []Event) string {
+func formatEvents(evs []rollout.Event) string {
 	var b strings.Builder
 	for _, e := range evs {
 		fmt.Fprintf(&b, "%s %-20s %-26s ip=%-10s rs=%-16s v=%-6s %-3s %s\n",
@@ -362,6 +388,8 @@ func (h *harness) create(obj runtime.Object) {
 	switch o := obj.(type) {
 	case *appsv1.ReplicaSet:
 		_, err = h.cs.AppsV1().ReplicaSets(testNS).Create(h.ctx(), o, metav1.CreateOptions{})
+	case *appsv1.ControllerRevision:
+		_, err = h.cs.AppsV1().ControllerRevisions(testNS).Create(h.ctx(), o, metav1.CreateOptions{})
 	case *corev1.Pod:
 		_, err = h.cs.CoreV1().Pods(testNS).Create(h.ctx(), o, metav1.CreateOptions{})
 	case *discoveryv1.EndpointSlice:
@@ -380,6 +408,10 @@ func (h *harness) update(obj runtime.Object) {
 	switch o := obj.(type) {
 	case *appsv1.Deployment:
 		_, err = h.cs.AppsV1().Deployments(testNS).Update(h.ctx(), o, metav1.UpdateOptions{})
+	case *appsv1.StatefulSet:
+		_, err = h.cs.AppsV1().StatefulSets(testNS).Update(h.ctx(), o, metav1.UpdateOptions{})
+	case *appsv1.DaemonSet:
+		_, err = h.cs.AppsV1().DaemonSets(testNS).Update(h.ctx(), o, metav1.UpdateOptions{})
 	case *appsv1.ReplicaSet:
 		_, err = h.cs.AppsV1().ReplicaSets(testNS).Update(h.ctx(), o, metav1.UpdateOptions{})
 	case *corev1.Pod:
@@ -441,13 +473,13 @@ func TestKubeRestartTimeline(t *testing.T) {
 	old1 := f.pod(rsOld, "a", "10.0.0.1", true)
 	old2 := f.pod(rsOld, "b", "10.0.0.2", true)
 	svc := f.service("testapp", f.dep.Spec.Template.Labels)
-	h := newHarness(t, KubeConfig{Mode: KubeRestart},
+	h := newHarness(t, Config{},
 		f.dep, rsOld, old1, old2, svc, slice("testapp", ep{old1, true, true, false}, ep{old2, true, true, false}))
 	h.mustObserve()
 	if n := len(h.waitEvents(0)); n != 0 {
 		t.Fatalf("Observe emitted %d events for pre-existing objects", n)
 	}
-	if got := h.d.Service(); got != "testapp" {
+	if got := h.d.Workload().Service; got != "testapp" {
 		t.Errorf("Service() = %q, want testapp (found by selector)", got)
 	}
 
@@ -536,10 +568,10 @@ func TestKubeRestartTimeline(t *testing.T) {
 		}
 	}
 	for _, e := range evs {
-		if e.Pod == "testapp-new-c" && e.Kind == EventPodReady && e.PodIP != "10.0.0.3" {
+		if e.Pod == "testapp-new-c" && e.Kind == rollout.EventPodReady && e.PodIP != "10.0.0.3" {
 			t.Errorf("pod_ready event carries IP %q, want 10.0.0.3", e.PodIP)
 		}
-		if e.Kind == EventPodTerminating && e.Pod == "testapp-old-a" && e.Message != "grace period 30s" {
+		if e.Kind == rollout.EventPodTerminating && e.Pod == "testapp-old-a" && e.Message != "grace period 30s" {
 			t.Errorf("terminating message %q", e.Message)
 		}
 	}
@@ -548,13 +580,13 @@ func TestKubeRestartTimeline(t *testing.T) {
 	pods := h.d.Pods()
 	want := []struct {
 		name, ip string
-		gen      Generation
+		gen      rollout.Generation
 		deleted  bool
 	}{
-		{"testapp-old-a", "10.0.0.1", GenerationOld, true},
-		{"testapp-old-b", "10.0.0.2", GenerationOld, true},
-		{"testapp-new-c", "10.0.0.3", GenerationNew, false},
-		{"testapp-new-d", "10.0.0.4", GenerationNew, false},
+		{"testapp-old-a", "10.0.0.1", rollout.GenerationOld, true},
+		{"testapp-old-b", "10.0.0.2", rollout.GenerationOld, true},
+		{"testapp-new-c", "10.0.0.3", rollout.GenerationNew, false},
+		{"testapp-new-d", "10.0.0.4", rollout.GenerationNew, false},
 	}
 	if len(pods) != len(want) {
 		t.Fatalf("Pods() = %+v", pods)
@@ -576,7 +608,7 @@ func TestKubeImageTimeline(t *testing.T) {
 	f := newFixture(1, "rolltest.local/testapp:v1")
 	rsOld := f.rs(&f.dep.Spec.Template, "old", 1, 1)
 	old1 := f.pod(rsOld, "a", "10.0.0.1", true)
-	h := newHarness(t, KubeConfig{Mode: KubeImage, Image: "app=rolltest.local/testapp:v2", Service: "testapp"},
+	h := newHarness(t, Config{Action: imageAction("app", "rolltest.local/testapp:v2"), Workload: rollout.Workload{Service: "testapp"}},
 		f.dep, rsOld, old1, f.service("testapp", f.dep.Spec.Template.Labels), f.service("other", f.dep.Spec.Template.Labels),
 		slice("testapp", ep{old1, true, true, false}))
 	h.mustObserve()
@@ -619,7 +651,7 @@ func TestKubeWatchMode(t *testing.T) {
 	f := newFixture(1, "rolltest.local/testapp:v1")
 	rsOld := f.rs(&f.dep.Spec.Template, "old", 3, 1)
 	old1 := f.pod(rsOld, "a", "10.0.0.1", true)
-	h := newHarness(t, KubeConfig{Mode: KubeWatch, RolloutTimeout: time.Minute},
+	h := newHarness(t, Config{Action: watchAction, RolloutTimeout: time.Minute},
 		f.dep, rsOld, old1, f.service("testapp", f.dep.Spec.Template.Labels))
 	h.mustObserve()
 	h.roll()
@@ -653,7 +685,7 @@ func TestKubeWatchMode(t *testing.T) {
 
 func TestKubeWatchModeTimeout(t *testing.T) {
 	f := newFixture(1, "rolltest.local/testapp:v1")
-	h := newHarness(t, KubeConfig{Mode: KubeWatch, RolloutTimeout: 50 * time.Millisecond},
+	h := newHarness(t, Config{Action: watchAction, RolloutTimeout: 50 * time.Millisecond},
 		f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
 	h.mustObserve()
 	h.roll()
@@ -661,12 +693,12 @@ func TestKubeWatchModeTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Roll: %v", err)
 	}
-	want := "no rollout of deployment default/testapp started within 50ms (--rollout-timeout)"
+	want := "no rollout of deployment default/testapp started within the rollout timeout of 50ms"
 	if !st.Failed || st.Done || st.Reason != want {
 		t.Errorf("status = %+v, want Failed with reason %q", st, want)
 	}
 	evs := h.waitEvents(1)
-	if evs[0].Kind != EventRolloutFailed || evs[0].Message != want {
+	if evs[0].Kind != rollout.EventRolloutFailed || evs[0].Message != want {
 		t.Errorf("event = %+v", evs[0])
 	}
 }
@@ -674,7 +706,7 @@ func TestKubeWatchModeTimeout(t *testing.T) {
 func TestKubeProgressDeadlineExceeded(t *testing.T) {
 	f := newFixture(1, "rolltest.local/testapp:v1")
 	rsOld := f.rs(&f.dep.Spec.Template, "old", 1, 1)
-	h := newHarness(t, KubeConfig{RolloutTimeout: time.Minute},
+	h := newHarness(t, Config{RolloutTimeout: time.Minute},
 		f.dep, rsOld, f.pod(rsOld, "a", "10.0.0.1", true), f.service("testapp", f.dep.Spec.Template.Labels))
 	h.mustObserve()
 	h.step("trigger", h.roll, "trigger")
@@ -682,7 +714,7 @@ func TestKubeProgressDeadlineExceeded(t *testing.T) {
 	h.step("deadline", func() {
 		dep := h.deployment(2, 2, 2, 1, 1)
 		dep.Spec.ProgressDeadlineSeconds = ptrInt32(600)
-		dep.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Status: "False", Reason: kubeTimedOutReason}}
+		dep.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Status: "False", Reason: deploymentTimedOutReason}}
 		h.update(dep)
 	}, "rollout_failed")
 	st, err := h.waitRoll()
@@ -695,30 +727,28 @@ func TestKubeProgressDeadlineExceeded(t *testing.T) {
 func ptrInt32(v int32) *int32 { return &v }
 
 func TestKubePausedRefused(t *testing.T) {
-	want := "deployment default/testapp is paused: resume it with `kubectl rollout resume deployment/testapp -n default` or use --rollout watch"
-	for _, mode := range []KubeMode{KubeRestart, KubeImage} {
+	want := "deployment default/testapp is paused: resume it with `kubectl rollout resume deployment/testapp -n default`, or watch for a rollout started elsewhere"
+	for _, action := range []rollout.Action{{Kind: rollout.ActionRestart}, imageAction("app", "x:v2")} {
 		f := newFixture(1, "rolltest.local/testapp:v1")
 		f.dep.Spec.Paused = true
-		h := newHarness(t, KubeConfig{Mode: mode, Image: map[KubeMode]string{KubeImage: "app=x:v2"}[mode]},
-			f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
-		err := h.observe()
-		var se *KubeSetupError
-		if !errors.As(err, &se) || err.Error() != want {
-			t.Errorf("%s: Observe error %v, want setup error %q", mode, err, want)
-		}
+		h := newHarness(t, Config{Action: action}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
+		requireSetupError(t, h.observe(), rollout.InputAction, want)
 	}
 
-	// Paused between Observe and Roll: Roll refuses and sends no patch.
+	// Watching a paused Deployment is fine: someone may resume it.
 	f := newFixture(1, "rolltest.local/testapp:v1")
-	h := newHarness(t, KubeConfig{}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
+	f.dep.Spec.Paused = true
+	newHarness(t, Config{Action: watchAction}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels)).mustObserve()
+
+	// Paused between Observe and Roll: Roll refuses and sends no patch.
+	f = newFixture(1, "rolltest.local/testapp:v1")
+	h := newHarness(t, Config{}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
 	h.mustObserve()
 	dep := h.deployment(1, 1, 1, 1, 1)
 	dep.Spec.Paused = true
 	h.update(dep)
 	_, err := h.d.Roll(context.Background())
-	if err == nil || err.Error() != want {
-		t.Errorf("Roll error %v, want %q", err, want)
-	}
+	requireSetupError(t, err, rollout.InputAction, want)
 	for _, a := range h.cs.Actions() {
 		if a.GetVerb() == "patch" {
 			t.Errorf("patch sent to a paused deployment")
@@ -726,17 +756,34 @@ func TestKubePausedRefused(t *testing.T) {
 	}
 }
 
+// requireSetupError fails the test unless err is a *rollout.SetupError
+// about in with message want.
+func requireSetupError(t *testing.T, err error, in rollout.Input, want string) {
+	t.Helper()
+	var se *rollout.SetupError
+	if !errors.As(err, &se) || se.Input != in || err.Error() != want {
+		t.Errorf("error %#v (%v), want a setup error about the %s: %q", err, err, in, want)
+	}
+}
+
+var watchAction = rollout.Action{Kind: rollout.ActionWatch}
+
+func imageAction(container, image string) rollout.Action {
+	return rollout.Action{Kind: rollout.ActionImage, Container: container, Image: image}
+}
+
 func TestKubeImageModeErrors(t *testing.T) {
-	tests := []struct{ image, want string }{
-		{"web=x:v2", `deployment default/testapp has no container "web" (containers: app, sidecar): check --rollout image=CONTAINER=IMAGE`},
-		{"app=rolltest.local/testapp:v1", "nothing to roll out: container app of deployment default/testapp already runs image rolltest.local/testapp:v1"},
+	tests := []struct {
+		action rollout.Action
+		want   string
+	}{
+		{imageAction("web", "x:v2"), `deployment default/testapp has no container "web" (containers: app, sidecar)`},
+		{imageAction("app", "rolltest.local/testapp:v1"), "nothing to roll out: container app of deployment default/testapp already runs image rolltest.local/testapp:v1"},
 	}
 	for _, tt := range tests {
 		f := newFixture(1, "rolltest.local/testapp:v1")
-		h := newHarness(t, KubeConfig{Mode: KubeImage, Image: tt.image}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
-		if err := h.observe(); err == nil || err.Error() != tt.want {
-			t.Errorf("image %s: Observe error %v, want %q", tt.image, err, tt.want)
-		}
+		h := newHarness(t, Config{Action: tt.action}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
+		requireSetupError(t, h.observe(), rollout.InputAction, tt.want)
 	}
 }
 
@@ -750,16 +797,16 @@ func TestKubeServiceDiscovery(t *testing.T) {
 		wantErr  bool
 	}{
 		{name: "none", services: map[string]map[string]string{"other": {"app": "other"}, "headless": nil},
-			want: "no service in namespace default selects the pods of deployment testapp (labels app.kubernetes.io/name=testapp): name it with --service", wantErr: true},
+			want: "no service in namespace default selects the pods of deployment testapp (labels app.kubernetes.io/name=testapp): name the one to watch", wantErr: true},
 		{name: "one", services: map[string]map[string]string{"web": podLabels, "other": {"app": "other"}}, want: "web"},
 		{name: "broader selector still matches", services: map[string]map[string]string{"all": {}, "web": {"app.kubernetes.io/name": "testapp"}}, want: "web"},
 		{name: "ambiguous", services: map[string]map[string]string{"b": podLabels, "a": podLabels},
-			want: "services a, b in namespace default all select the pods of deployment testapp: choose one with --service", wantErr: true},
+			want: "services a, b in namespace default all select the pods of deployment testapp: choose one", wantErr: true},
 		{name: "flag resolves ambiguity", flag: "b", services: map[string]map[string]string{"b": podLabels, "a": podLabels}, want: "b"},
 		{name: "flag names a missing service", flag: "nope", services: map[string]map[string]string{"a": podLabels},
-			want: "service default/nope not found: check --service", wantErr: true},
+			want: "service default/nope not found", wantErr: true},
 		{name: "flag names a service of other pods", flag: "other", services: map[string]map[string]string{"other": {"app": "other"}},
-			want: "service default/other does not select the pods of deployment testapp (selector app=other, pod labels app.kubernetes.io/name=testapp): check --service", wantErr: true},
+			want: "service default/other does not select the pods of deployment testapp (selector app=other, pod labels app.kubernetes.io/name=testapp)", wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -768,19 +815,16 @@ func TestKubeServiceDiscovery(t *testing.T) {
 			for name, sel := range tt.services {
 				objs = append(objs, f.service(name, sel))
 			}
-			h := newHarness(t, KubeConfig{Service: tt.flag}, objs...)
+			h := newHarness(t, Config{Workload: rollout.Workload{Service: tt.flag}}, objs...)
 			err := h.observe()
 			if tt.wantErr {
-				var se *KubeSetupError
-				if !errors.As(err, &se) || err.Error() != tt.want {
-					t.Fatalf("Observe error %v, want setup error %q", err, tt.want)
-				}
+				requireSetupError(t, err, rollout.InputService, tt.want)
 				return
 			}
 			if err != nil {
 				t.Fatalf("Observe: %v", err)
 			}
-			if got := h.d.Service(); got != tt.want {
+			if got := h.d.Workload().Service; got != tt.want {
 				t.Errorf("service %q, want %q", got, tt.want)
 			}
 		})
@@ -788,18 +832,15 @@ func TestKubeServiceDiscovery(t *testing.T) {
 }
 
 func TestKubeDeploymentNotFound(t *testing.T) {
-	h := newHarness(t, KubeConfig{Deployment: "missing"})
-	err := h.observe()
-	if want := "deployment default/missing not found: check --deployment and -n/--namespace"; err == nil || err.Error() != want {
-		t.Errorf("Observe error %v, want %q", err, want)
-	}
+	h := newHarness(t, Config{Workload: rollout.Workload{Name: "missing"}})
+	requireSetupError(t, h.observe(), rollout.InputWorkload, "deployment default/missing not found")
 }
 
 // TestKubePatchForbidden checks that a refused patch is reported as an
 // error, recorded on the timeline, and wrapped with what was being done.
 func TestKubePatchForbidden(t *testing.T) {
 	f := newFixture(1, "x:v1")
-	h := newHarness(t, KubeConfig{}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
+	h := newHarness(t, Config{}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
 	h.cs.PrependReactor("patch", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, fmt.Errorf("forbidden: cannot patch")
 	})
@@ -812,14 +853,14 @@ func TestKubePatchForbidden(t *testing.T) {
 		t.Errorf("status %+v", st)
 	}
 	evs := h.waitEvents(2)
-	if evs[0].Kind != EventTrigger || evs[1].Kind != EventRolloutFailed {
+	if evs[0].Kind != rollout.EventTrigger || evs[1].Kind != rollout.EventRolloutFailed {
 		t.Errorf("events:\n%s", formatEvents(evs))
 	}
 }
 
 func TestKubeRollContextCancelled(t *testing.T) {
 	f := newFixture(1, "x:v1")
-	h := newHarness(t, KubeConfig{Mode: KubeWatch}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
+	h := newHarness(t, Config{Action: watchAction}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
 	h.mustObserve()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -836,7 +877,8 @@ func TestKubeRollContextCancelled(t *testing.T) {
 }
 
 func TestKubeRollBeforeObserve(t *testing.T) {
-	d, err := NewKubeDriver(KubeConfig{Clientset: fake.NewClientset(), Namespace: "ns", Deployment: "d"})
+	d, err := NewDriver(Config{Clientset: fake.NewClientset(), Workload: rollout.Workload{Kind: rollout.KindDeployment, Namespace: "ns", Name: "d"},
+		Action: rollout.Action{Kind: rollout.ActionRestart}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -845,30 +887,56 @@ func TestKubeRollBeforeObserve(t *testing.T) {
 	}
 }
 
-func TestNewKubeDriverValidation(t *testing.T) {
+func TestNewDriverValidation(t *testing.T) {
 	cs := fake.NewClientset()
+	restart := rollout.Action{Kind: rollout.ActionRestart}
+	wl := func(kind rollout.WorkloadKind, ns, name string) rollout.Workload {
+		return rollout.Workload{Kind: kind, Namespace: ns, Name: name}
+	}
 	tests := []struct {
-		cfg  KubeConfig
-		want string
+		cfg   Config
+		input rollout.Input // "" for a plain error
+		want  string
 	}{
-		{KubeConfig{Clientset: cs, Deployment: "d"}, "no namespace given: use -n/--namespace"},
-		{KubeConfig{Clientset: cs, Namespace: "n"}, "no deployment given: use --deployment"},
-		{KubeConfig{Clientset: cs, Namespace: "n", Deployment: "d", Mode: "bounce"}, `unknown rollout mode "bounce": want restart, image or watch`},
-		{KubeConfig{Clientset: cs, Namespace: "n", Deployment: "d", Mode: KubeImage, Image: "x:v2"}, "image \"x:v2\": want CONTAINER=IMAGE, as in --rollout image=app=registry/app:v2 or `kubectl set image deployment/d CONTAINER=IMAGE`"},
-		{KubeConfig{Clientset: cs, Namespace: "n", Deployment: "d", Image: "a=x:v2"}, `an image ("a=x:v2") is only used with --rollout image=CONTAINER=IMAGE (the mode is restart)`},
-		{KubeConfig{Namespace: "n", Deployment: "d"}, "kube driver for deployment n/d: neither a clientset nor a REST config given"},
+		{Config{Clientset: cs, Workload: wl(rollout.KindDeployment, "", "d"), Action: restart}, rollout.InputNamespace, "no namespace given"},
+		{Config{Clientset: cs, Workload: wl(rollout.KindDeployment, "n", ""), Action: restart}, rollout.InputWorkload, "no workload name given"},
+		{Config{Clientset: cs, Workload: wl("cronjob", "n", "d"), Action: restart}, rollout.InputWorkload, `unknown workload kind "cronjob": want deployment, statefulset or daemonset`},
+		{Config{Clientset: cs, Workload: wl(rollout.KindDeployment, "n", "d")}, rollout.InputAction, "no rollout action given: want restart, image=CONTAINER=IMAGE or watch"},
+		{Config{Clientset: cs, Workload: wl(rollout.KindDeployment, "n", "d"), Action: rollout.Action{Kind: rollout.ActionImage, Image: "x:v2"}}, rollout.InputAction, "an image rollout needs CONTAINER=IMAGE, e.g. image=app=registry/app:v2"},
+		{Config{Clientset: cs, Workload: wl(rollout.KindDeployment, "n", "d"), Action: restart, RolloutTimeout: -time.Second}, "", "rollout timeout -1s is negative"},
+		{Config{Workload: wl(rollout.KindStatefulSet, "n", "d"), Action: restart}, "", "kube driver for statefulset n/d: neither a clientset nor a REST config given"},
 	}
 	for _, tt := range tests {
-		if _, err := NewKubeDriver(tt.cfg); err == nil || err.Error() != tt.want {
-			t.Errorf("NewKubeDriver(%+v) error %v, want %q", tt.cfg, err, tt.want)
+		_, err := NewDriver(tt.cfg)
+		if tt.input != "" {
+			requireSetupError(t, err, tt.input, tt.want)
+		} else if err == nil || err.Error() != tt.want {
+			t.Errorf("NewDriver(%+v) error %v, want %q", tt.cfg, err, tt.want)
 		}
 	}
-	d, err := NewKubeDriver(KubeConfig{Clientset: cs, Namespace: "n", Deployment: "d"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := d.Describe(); got != "restart deployment n/d" {
-		t.Errorf("Describe() = %q", got)
+	for _, tt := range []struct {
+		kind   rollout.WorkloadKind
+		action rollout.Action
+		want   string
+	}{
+		{rollout.KindDeployment, restart, "restart deployment n/d"},
+		{"sts", restart, "restart statefulset n/d"},
+		{rollout.KindDaemonSet, imageAction("app", "x:v2"), "set image app=x:v2 on daemonset n/d"},
+		{rollout.KindStatefulSet, watchAction, "watch statefulset n/d for a rollout started elsewhere"},
+	} {
+		d, err := NewDriver(Config{Clientset: cs, Workload: wl(tt.kind, "n", "d"), Action: tt.action})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.Describe(); got != tt.want {
+			t.Errorf("Describe() = %q, want %q", got, tt.want)
+		}
+		if d.Action() != tt.action.Kind {
+			t.Errorf("Action() = %q, want %q", d.Action(), tt.action.Kind)
+		}
+		if w := d.Workload(); w.Service != "" || w.Name != "d" || w.Namespace != "n" {
+			t.Errorf("Workload() before Observe = %+v", w)
+		}
 	}
 }
 
@@ -938,7 +1006,7 @@ current-context: first
 // TestUnsafeManifest pins what makes manifests/testapp-unsafe.yaml unsafe,
 // so that nobody "fixes" it by accident.
 func TestUnsafeManifest(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", "..", "manifests", "testapp-unsafe.yaml"))
+	data, err := os.ReadFile(filepath.Join("..", "..", "..", "manifests", "testapp-unsafe.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
