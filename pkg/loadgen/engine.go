@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/rolltest/rolltest/internal/ctxtime"
 )
 
 // Engine sends the load described by a Config. Create it with New, run it
@@ -343,14 +345,8 @@ func (e *Engine) awaitStart(ctx context.Context) (time.Time, error) {
 	if wait < -ScheduleTolerance {
 		return time.Time{}, fmt.Errorf("loadgen: the run's start %s passed %v before Run was called", start.Format(time.RFC3339Nano), -wait.Round(time.Millisecond))
 	}
-	if wait > 0 {
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done(): // the run sends nothing; Stats still say so
-		}
-	}
+	// Cut short by ctx, the run sends nothing; its Stats still say so.
+	ctxtime.Sleep(ctx, wait)
 	return start, nil
 }
 

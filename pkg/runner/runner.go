@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rolltest/rolltest/internal/ctxtime"
 	"github.com/rolltest/rolltest/pkg/loadgen"
 	"github.com/rolltest/rolltest/pkg/report"
 	"github.com/rolltest/rolltest/pkg/rollout"
@@ -103,7 +104,7 @@ func runRollout(ctx context.Context, p Plan) (*Outcome, error) {
 
 	status := rollout.Status{}
 	var rollErr error
-	if wait(ctx, p.RolloutAfter) {
+	if ctxtime.Sleep(ctx, p.RolloutAfter) {
 		p.Engine.MarkPhase("rollout")
 		notify(p, "rollout")
 		rollCtx, cancel := context.WithTimeout(ctx, p.RolloutTimeout)
@@ -121,7 +122,7 @@ func runRollout(ctx context.Context, p Plan) (*Outcome, error) {
 		if ctx.Err() == nil {
 			p.Engine.MarkPhase("settle")
 			notify(p, "settle")
-			wait(ctx, p.Settle)
+			ctxtime.Sleep(ctx, p.Settle)
 		}
 	}
 	stopLoad()
@@ -153,21 +154,6 @@ func runRollout(ctx context.Context, p Plan) (*Outcome, error) {
 func notify(p Plan, phase string) {
 	if p.OnPhase != nil {
 		p.OnPhase(phase)
-	}
-}
-
-// wait waits for d or until ctx is done, and reports whether d elapsed.
-func wait(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

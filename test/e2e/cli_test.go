@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -279,14 +278,6 @@ func nonZero(m map[string]int64) map[string]int64 {
 	return out
 }
 
-func hintCodes(res *report.Result) []string {
-	codes := make([]string, 0, len(res.Diagnosis))
-	for _, h := range res.Diagnosis {
-		codes = append(codes, h.Code)
-	}
-	return codes
-}
-
 func phaseNames(res *report.Result) []string {
 	names := make([]string, 0, len(res.Phases))
 	for _, ph := range res.Phases {
@@ -397,13 +388,4 @@ func waitAllServing(ctx context.Context, t *testing.T, url string, pods map[stri
 		sort.Strings(got)
 		t.Fatalf("after %d requests to %s only pods %v of %v answered 200; last error: %v", sent, url, got, keys(pods), lastErr)
 	}
-}
-
-func containsAny(have []string, want ...string) bool {
-	for _, w := range want {
-		if slices.Contains(have, w) {
-			return true
-		}
-	}
-	return false
 }

@@ -107,7 +107,7 @@ func checkSafeRun(t *testing.T, name string, r cliRun, res *report.Result, versi
 	tot := res.Totals
 	t.Logf("%s run: exit %d in %v: requests %d ok %d failed %d retried %d achieved_rps %.1f duration %.3fs late_sends %d connections %d outcomes %v; p99 %.3fms; hints %v; rollout triggered %s complete %s old gone %s; versions %v",
 		name, r.exit, r.elapsed.Round(time.Millisecond), tot.Requests, tot.OK, tot.Failed, tot.Retried, tot.AchievedRPS,
-		res.Run.DurationS, tot.LateSends, tot.Connections, nonZero(tot.Outcomes), res.Latency.P99Ms, hintCodes(res),
+		res.Run.DurationS, tot.LateSends, tot.Connections, nonZero(tot.Outcomes), res.Latency.P99Ms, res.HintCodes(),
 		optS(rolloutField(res, func(ro *report.Rollout) *float64 { return ro.TriggeredS })),
 		optS(rolloutField(res, func(ro *report.Rollout) *float64 { return ro.CompleteS })),
 		optS(rolloutField(res, func(ro *report.Rollout) *float64 { return ro.OldGoneS })), res.Versions)
@@ -261,7 +261,7 @@ func checkUnsafeRun(t *testing.T, r cliRun, keepAlive bool) *report.Result {
 	tot := res.Totals
 	t.Logf("requests %d ok %d failed %d retried %d achieved_rps %.1f duration %.3fs outcomes %v; failure records %d (omitted %d); hints %v; verdict %d %q",
 		tot.Requests, tot.OK, tot.Failed, tot.Retried, tot.AchievedRPS, res.Run.DurationS, nonZero(tot.Outcomes),
-		len(res.Failures.Records), res.Failures.Omitted, hintCodes(res), res.Verdict.ExitCode, res.Verdict.Summary)
+		len(res.Failures.Records), res.Failures.Omitted, res.HintCodes(), res.Verdict.ExitCode, res.Verdict.Summary)
 	defer func() {
 		if t.Failed() {
 			logDigest(t, r)
@@ -318,8 +318,8 @@ func checkUnsafeRun(t *testing.T, r cliRun, keepAlive bool) *report.Result {
 	if blamedOnSuspect == 0 {
 		t.Errorf("no failure is attributed to a pod that was terminating or new and not yet serving")
 	}
-	if codes := hintCodes(res); !containsAny(codes, report.HintTrafficBeforeReady, report.HintPreStopTooShort, report.HintNoDrain) {
-		t.Errorf("diagnosis %v names none of %s, %s, %s", codes, report.HintTrafficBeforeReady, report.HintPreStopTooShort, report.HintNoDrain)
+	if !res.HasHint(report.HintTrafficBeforeReady, report.HintPreStopTooShort, report.HintNoDrain) {
+		t.Errorf("diagnosis %v names none of %s, %s, %s", res.HintCodes(), report.HintTrafficBeforeReady, report.HintPreStopTooShort, report.HintNoDrain)
 	}
 	checkScheduleKept(t, res)
 	return res
@@ -469,7 +469,7 @@ func TestOneConnectionPinsOnePod(t *testing.T) {
 	tot := res.Totals
 	t.Logf("exit %d in %v: requests %d ok %d failed %d retried %d achieved_rps %.1f duration %.3fs connections %d outcomes %v; hints %v; windows %d",
 		r.exit, r.elapsed.Round(time.Millisecond), tot.Requests, tot.OK, tot.Failed, tot.Retried, tot.AchievedRPS, res.Run.DurationS,
-		tot.Connections, nonZero(tot.Outcomes), hintCodes(res), len(res.Windows))
+		tot.Connections, nonZero(tot.Outcomes), res.HintCodes(), len(res.Windows))
 	defer func() {
 		if t.Failed() {
 			logDigest(t, r)
@@ -523,7 +523,7 @@ func TestOneConnectionPinsOnePod(t *testing.T) {
 	if checked < 5 {
 		t.Errorf("only %d seconds could be checked for pinning; want ≥ 5", checked)
 	}
-	if codes := hintCodes(res); !containsAny(codes, report.HintKeepAlivePinning) {
-		t.Errorf("diagnosis %v lacks %s", codes, report.HintKeepAlivePinning)
+	if !res.HasHint(report.HintKeepAlivePinning) {
+		t.Errorf("diagnosis %v lacks %s", res.HintCodes(), report.HintKeepAlivePinning)
 	}
 }
