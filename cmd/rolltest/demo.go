@@ -163,18 +163,6 @@ func setDefault(cmd *cobra.Command, name, value string) {
 	f.DefValue = value
 }
 
-func (f *rolloutFlags) validateTiming() error {
-	switch {
-	case f.after < 0:
-		return usagef("--rollout-after", "must be 0 or more")
-	case f.settle < 0:
-		return usagef("--settle", "must be 0 or more")
-	case f.timeout <= 0:
-		return usagef("--rollout-timeout", "must be positive, e.g. 2m")
-	}
-	return nil
-}
-
 // simConfig is the preset with the flags that were set applied on top.
 func (f *demoFlags) simConfig(cmd *cobra.Command) (sim.Config, error) {
 	f.preset = sim.CanonicalPreset(f.preset)

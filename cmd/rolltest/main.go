@@ -18,9 +18,10 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"k8s.io/klog/v2"
+
 	"github.com/rolltest/rolltest/pkg/loadgen"
 	"github.com/rolltest/rolltest/pkg/report"
-	"k8s.io/klog/v2"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3";

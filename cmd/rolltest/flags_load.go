@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rolltest/rolltest/pkg/loadgen"
+)
+
+// loadFlags are the flags that describe the load; run and demo share them.
+type loadFlags struct {
+	target, method, body, bodyFile string
+	headers                        []string
+	rate                           float64
+	concurrency, connections       int
+	maxConnections                 int
+	duration, timeout              time.Duration
+	requests                       uint64
+	keepAlive                      bool
+	retries                        int
+	identity, expectBody, reqID    string
+	insecure                       bool
+	maxFailureRecords              int
+}
+
+func (f *loadFlags) register(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&f.target, "target", "", "URL to load, e.g. http://127.0.0.1:30080/common/healthy (required)")
+	fs.StringVarP(&f.method, "method", "X", "GET", "HTTP method")
+	fs.StringArrayVarP(&f.headers, "header", "H", nil, "request header 'Name: value' (repeatable)")
+	fs.StringVar(&f.body, "body", "", "request body")
+	fs.StringVar(&f.bodyFile, "body-file", "", "read the request body from this file")
+	fs.Float64Var(&f.rate, "rate", 0, "open model: requests per second, whatever the server does (latency from the intended send time)")
+	fs.IntVar(&f.concurrency, "concurrency", 0, "closed model: workers that each send the next request when the last one completes")
+	fs.IntVar(&f.connections, "connections", 0, "open model: the steady pool of connections, each carrying one request at a time, used in turn (default 64)")
+	fs.IntVar(&f.maxConnections, "max-connections", 0, "open model: when every connection is busy at a request's due time another is opened, up to this many, so a stalled service cannot delay the schedule (default: enough for --rate × --timeout in flight; equal to --connections pins the pool)")
+	fs.DurationVar(&f.duration, "duration", 0, "how long to send (e.g. 30s)")
+	fs.Uint64Var(&f.requests, "requests", 0, "how many requests to send")
+	fs.DurationVar(&f.timeout, "timeout", loadgen.DefaultTimeout, "per attempt, from dialling to the last response byte")
+	fs.BoolVar(&f.keepAlive, "keepalive", true, "reuse connections, as browsers and JMeter do; --keepalive=false opens one per request")
+	fs.IntVar(&f.retries, "retries", 0, "re-send a request whose reused connection failed before any response byte, as Go and browsers do (each re-send is counted as retried)")
+	fs.StringVar(&f.identity, "identity", "line", "how to tell which pod answered: line (a body that is the line 'POD >> IP >> VERSION'), header:NAME[,VERSIONHEADER], regex:EXPR with (?P<pod>) and (?P<version>) groups, or none")
+	fs.StringVar(&f.expectBody, "expect-body", "", "count a 2xx whose body lacks this text as body_mismatch")
+	fs.StringVar(&f.reqID, "request-id-header", "", "send each request's number in this header, to match server logs with failures")
+	fs.BoolVar(&f.insecure, "insecure", false, "skip TLS certificate verification")
+	fs.IntVar(&f.maxFailureRecords, "max-failure-records", loadgen.DefaultMaxFailures, "failed attempts recorded one by one (counts are never capped)")
+}
+
+// loadConfig turns the flags into an engine configuration, naming the
+// flag at fault when something is wrong.
+func (f *loadFlags) loadConfig(cmd *cobra.Command) (loadgen.Config, error) {
+	cfg := loadgen.Config{
+		Target: f.target, Method: strings.ToUpper(f.method), Rate: f.rate, Concurrency: f.concurrency,
+		Connections: f.connections, MaxConnections: f.maxConnections, Duration: f.duration, Requests: f.requests, Timeout: f.timeout,
+		KeepAlive: f.keepAlive, Retries: f.retries, RequestIDHeader: f.reqID, InsecureSkipVerify: f.insecure,
+		MaxFailureRecords: f.maxFailureRecords, UserAgent: "rolltest/" + versionString(),
+	}
+	if cmd.Flags().Changed("timeout") && f.timeout <= 0 {
+		return cfg, usagef("--timeout", "must be positive, e.g. 5s")
+	}
+	if f.maxFailureRecords < 0 {
+		cfg.MaxFailureRecords = -1
+	}
+	for _, h := range f.headers {
+		hdr, err := parseHeader(h)
+		if err != nil {
+			return cfg, usagef("--header", "%v", err)
+		}
+		cfg.Headers = append(cfg.Headers, hdr)
+	}
+	switch {
+	case f.body != "" && f.bodyFile != "":
+		return cfg, usagef("--body", "use --body or --body-file, not both")
+	case f.body != "":
+		cfg.Body = []byte(f.body)
+	case f.bodyFile != "":
+		b, err := os.ReadFile(f.bodyFile)
+		if err != nil {
+			return cfg, usagef("--body-file", "cannot read %s: %v", f.bodyFile, unwrapPathErr(err))
+		}
+		cfg.Body = b
+	}
+	if f.expectBody != "" {
+		cfg.ExpectBody = []byte(f.expectBody)
+	}
+	id, err := loadgen.ParseIdentity(f.identity)
+	if err != nil {
+		return cfg, usagef("--identity", "%v", err)
+	}
+	cfg.Identity = id
+	if err := cfg.Validate(); err != nil {
+		return cfg, &usageError{msg: err.Error()}
+	}
+	return cfg, nil
+}
+
+// parseHeader reads -H 'Name: value' the way curl does.
+func parseHeader(s string) (loadgen.Header, error) {
+	name, value, ok := strings.Cut(s, ":")
+	name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+	if !ok || name == "" {
+		return loadgen.Header{}, fmt.Errorf("%q is not 'Name: value'", s)
+	}
+	return loadgen.Header{Name: name, Value: value}, nil
+}
