@@ -101,3 +101,20 @@ func TestHintCodes(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkloadRef(t *testing.T) {
+	for _, tc := range []struct {
+		ro   Rollout
+		want string
+	}{
+		{Rollout{Workload: "statefulset/db", Namespace: "shop", Deployment: ""}, "statefulset/db in shop"},
+		{Rollout{Workload: "deployment/web", Deployment: "web"}, "deployment/web"},
+		// A document from before Workload existed.
+		{Rollout{Namespace: "default", Deployment: "testapp"}, "deployment/testapp in default"},
+		{Rollout{Namespace: "default"}, ""},
+	} {
+		if got := tc.ro.WorkloadRef(); got != tc.want {
+			t.Errorf("%+v: WorkloadRef() = %q, want %q", tc.ro, got, tc.want)
+		}
+	}
+}

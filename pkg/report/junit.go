@@ -86,7 +86,7 @@ func WriteJUnit(w io.Writer, r *Result) error {
 	addProp("target", r.Config.Target)
 	addProp("exit_code", strconv.Itoa(r.Verdict.ExitCode))
 	if r.Rollout != nil {
-		addProp("rollout", r.Rollout.Kind+" "+r.Rollout.Namespace+"/"+r.Rollout.Deployment)
+		addProp("rollout", r.Rollout.Kind+" "+r.Rollout.WorkloadRef())
 	}
 
 	anyFailed := false

@@ -355,6 +355,20 @@ type Rollout struct {
 	Events                      []rollout.Event `json:"events"`
 }
 
+// WorkloadRef names the rolled workload as kubectl does, with its
+// namespace: "statefulset/db in shop". Documents written before Workload
+// existed name only a Deployment, and read the same way.
+func (ro *Rollout) WorkloadRef() string {
+	ref := ro.Workload
+	if ref == "" && ro.Deployment != "" {
+		ref = "deployment/" + ro.Deployment
+	}
+	if ref != "" && ro.Namespace != "" {
+		ref += " in " + ro.Namespace
+	}
+	return ref
+}
+
 // Hint is one diagnosis: what was seen, the evidence, and what to change.
 type Hint struct {
 	Code     string   `json:"code"`

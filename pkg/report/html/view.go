@@ -254,11 +254,7 @@ func rolloutFacts(ro *report.Rollout) []kv {
 		}
 	}
 	add("Driver", strings.TrimSpace(ro.Driver+" ("+ro.Kind+")"))
-	wl := ro.Deployment
-	if ro.Namespace != "" {
-		wl = ro.Namespace + "/" + wl
-	}
-	add("Deployment", wl)
+	add("Workload", ro.WorkloadRef())
 	add("Service", ro.Service)
 	switch {
 	case ro.Failed:
