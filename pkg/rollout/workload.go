@@ -17,13 +17,18 @@ const (
 	KindDaemonSet   WorkloadKind = "daemonset"
 )
 
-// workloadKindNames maps every name kubectl accepts for a kind (singular,
-// plural, short name, each optionally qualified by its API group) to the
-// kind.
-var workloadKindNames = map[string]WorkloadKind{
-	"deployment": KindDeployment, "deployments": KindDeployment, "deploy": KindDeployment,
-	"statefulset": KindStatefulSet, "statefulsets": KindStatefulSet, "sts": KindStatefulSet,
-	"daemonset": KindDaemonSet, "daemonsets": KindDaemonSet, "ds": KindDaemonSet,
+// workloadKindNamed returns the kind of every name kubectl accepts for it:
+// singular, plural and short name (the API group is trimmed by callers).
+func workloadKindNamed(name string) (WorkloadKind, bool) {
+	switch name {
+	case "deployment", "deployments", "deploy":
+		return KindDeployment, true
+	case "statefulset", "statefulsets", "sts":
+		return KindStatefulSet, true
+	case "daemonset", "daemonsets", "ds":
+		return KindDaemonSet, true
+	}
+	return "", false
 }
 
 // WorkloadKinds lists the kinds, in the order messages name them.
@@ -66,7 +71,7 @@ func ParseWorkloadRef(ref string) (WorkloadKind, string, error) {
 		return "", "", fmt.Errorf("%q is not KIND/NAME, e.g. deployment/web, statefulset/db or daemonset/agent", ref)
 	}
 	kindName = strings.TrimSuffix(strings.ToLower(kindName), ".apps")
-	kind, ok := workloadKindNames[kindName]
+	kind, ok := workloadKindNamed(kindName)
 	if !ok {
 		return "", "", fmt.Errorf("%q in %q is not a kind rolltest can roll: want %s", kindName, ref, kindList())
 	}
@@ -76,7 +81,7 @@ func ParseWorkloadRef(ref string) (WorkloadKind, string, error) {
 // ParseWorkloadKind reads one of the names of a kind, as ParseWorkloadRef
 // reads the part before the slash.
 func ParseWorkloadKind(s string) (WorkloadKind, error) {
-	kind, ok := workloadKindNames[strings.TrimSuffix(strings.ToLower(s), ".apps")]
+	kind, ok := workloadKindNamed(strings.TrimSuffix(strings.ToLower(s), ".apps"))
 	if !ok {
 		return "", fmt.Errorf("unknown workload kind %q: want %s", s, kindList())
 	}

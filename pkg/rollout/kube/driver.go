@@ -94,6 +94,10 @@ func NewDriver(cfg Config) (*Driver, error) {
 		return nil, &rollout.SetupError{Input: rollout.InputWorkload, Msg: err.Error()}
 	}
 	w.Kind = wk
+	k := kindFor(wk)
+	if k == nil {
+		return nil, rollout.SetupErrorf(rollout.InputWorkload, "this driver cannot roll a %s", wk)
+	}
 	if err := cfg.Action.Validate(); err != nil {
 		return nil, &rollout.SetupError{Input: rollout.InputAction, Msg: err.Error()}
 	}
@@ -102,7 +106,7 @@ func NewDriver(cfg Config) (*Driver, error) {
 	}
 	d := &Driver{
 		client:   cfg.Clientset,
-		kind:     kinds[w.Kind],
+		kind:     k,
 		want:     w,
 		action:   cfg.Action,
 		timeout:  cfg.RolloutTimeout,

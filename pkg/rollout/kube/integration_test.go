@@ -93,7 +93,7 @@ func deployManifest(t *testing.T, cs kubernetes.Interface, ns, rel string) rollo
 // is rolled out.
 func waitRolledOut(ctx context.Context, t *testing.T, cs kubernetes.Interface, w rollout.Workload) {
 	t.Helper()
-	k := kinds[w.Kind]
+	k := kindFor(w.Kind)
 	objType := map[rollout.WorkloadKind]runtime.Object{
 		rollout.KindDeployment: &appsv1.Deployment{}, rollout.KindStatefulSet: &appsv1.StatefulSet{}, rollout.KindDaemonSet: &appsv1.DaemonSet{},
 	}[w.Kind]
@@ -312,17 +312,17 @@ func TestKubeIntegrationRestart(t *testing.T) {
 					newV = p.Version
 				}
 				if (kind == rollout.KindDeployment) != (p.ReplicaSet != "") || (kind != rollout.KindDeployment) != (p.Revision != "") {
-					t.Errorf("pod %s: replicaset %q revision %q; a %s's pods name their %s", p.Name, p.ReplicaSet, p.Revision, kind, kinds[kind].revisionResource())
+					t.Errorf("pod %s: replicaset %q revision %q; a %s's pods name their %s", p.Name, p.ReplicaSet, p.Revision, kind, kindFor(kind).revisionResource())
 				}
 			}
 			if oldV == "" || newV == "" || oldV == newV {
 				t.Errorf("versions old %q new %q: want two different template hashes", oldV, newV)
 			}
-			created := kinds[kind].revisionCreated()
+			created := kindFor(kind).revisionCreated()
 			if n := countKind(run.events, created); n != 1 {
 				t.Errorf("%d %s events, want 1", n, created)
 			}
-			wl, err := kinds[kind].get(context.Background(), cs, ns, w.Name)
+			wl, err := kindFor(kind).get(context.Background(), cs, ns, w.Name)
 			if err != nil {
 				t.Fatal(err)
 			}

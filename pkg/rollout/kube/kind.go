@@ -19,8 +19,8 @@ import (
 
 // kind is everything the driver does differently for one workload kind. One
 // file per kind implements it (deployment.go, statefulset.go,
-// daemonset.go); kinds lists them. Adding a kind is one more file and one
-// more entry there.
+// daemonset.go); kindFor returns them. Adding a kind is one more file and one
+// more case there.
 type kind interface {
 	// get reads the workload.
 	get(ctx context.Context, cs kubernetes.Interface, ns, name string) (workload, error)
@@ -50,11 +50,18 @@ type kind interface {
 	tag(e *rollout.Event, revision string)
 }
 
-// kinds maps each workload kind to its implementation.
-var kinds = map[rollout.WorkloadKind]kind{
-	rollout.KindDeployment:  deploymentKind{},
-	rollout.KindStatefulSet: statefulSetKind{},
-	rollout.KindDaemonSet:   daemonSetKind{},
+// kindFor returns the implementation of a workload kind, or nil for a
+// kind it does not know, as kubectl's StatusViewerFor does.
+func kindFor(k rollout.WorkloadKind) kind {
+	switch k {
+	case rollout.KindDeployment:
+		return deploymentKind{}
+	case rollout.KindStatefulSet:
+		return statefulSetKind{}
+	case rollout.KindDaemonSet:
+		return daemonSetKind{}
+	}
+	return nil
 }
 
 // workload is one observed state of the workload.
