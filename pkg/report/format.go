@@ -3,7 +3,9 @@ package report
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/rolltest/rolltest/pkg/loadgen"
@@ -124,4 +126,23 @@ func outcomeSentence(m map[string]int64) string {
 		parts[i] = fmt.Sprintf("%d %s", m[k], k)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// FormatPercent is part/whole as a percentage with three significant
+// digits, as the HTML page writes shares, so that one failure in a million
+// still shows as non-zero.
+func FormatPercent(part, whole int64) string {
+	if whole <= 0 {
+		return "–"
+	}
+	if part == 0 {
+		return "0 %"
+	}
+	p := 100 * float64(part) / float64(whole)
+	decimals := max(0, 2-int(math.Floor(math.Log10(p))))
+	s := strconv.FormatFloat(p, 'f', decimals, 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s + " %"
 }

@@ -5,7 +5,6 @@ import (
 	"math"
 	"sort"
 	"strconv"
-	"strings"
 )
 
 // How the page writes numbers. Values are written as the JSON has them
@@ -30,24 +29,6 @@ func secs(p *float64) string {
 		return ""
 	}
 	return jsonFloat(*p)
-}
-
-// percent is part/whole as a percentage with three significant digits,
-// so that one failure in a million still shows as non-zero.
-func percent(part, whole int64) string {
-	if whole <= 0 {
-		return "–"
-	}
-	if part == 0 {
-		return "0 %"
-	}
-	p := 100 * float64(part) / float64(whole)
-	decimals := max(0, 2-int(math.Floor(math.Log10(p))))
-	s := strconv.FormatFloat(p, 'f', decimals, 64)
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	}
-	return s + " %"
 }
 
 func kvs(m map[string]int64) []kv {

@@ -185,7 +185,7 @@ func keyNumbers(r *report.Result) []keyNumber {
 	} else {
 		dropped.Class = "good"
 	}
-	rate := keyNumber{ID: "error-rate", Label: "Error rate", Value: percent(t.Failed, t.Requests)}
+	rate := keyNumber{ID: "error-rate", Label: "Error rate", Value: report.FormatPercent(t.Failed, t.Requests)}
 	if t.Failed > 0 {
 		rate.Class = "bad"
 	}

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -577,7 +576,7 @@ func simGates(r *report.Result) {
 		{Name: "p99", Limit: th.MaxP99Ms, Value: r.Latency.P99Ms, Pass: r.Latency.P99Ms <= th.MaxP99Ms},
 	}
 	g[0].Message = fmt.Sprintf("%d of %d requests failed; at most %d may", r.Totals.Failed, r.Totals.Requests, th.MaxErrors)
-	g[1].Message = fmt.Sprintf("error rate %s; the limit is %s", simPercent(r.Totals.Failed, r.Totals.Requests), strconv.FormatFloat(th.MaxErrorRate*100, 'f', -1, 64)+" %")
+	g[1].Message = fmt.Sprintf("error rate %s; the limit is %s", report.FormatPercent(r.Totals.Failed, r.Totals.Requests), strconv.FormatFloat(th.MaxErrorRate*100, 'f', -1, 64)+" %")
 	g[2].Message = fmt.Sprintf("p99 latency %s ms; the limit is %s ms", strconv.FormatFloat(r.Latency.P99Ms, 'f', -1, 64), strconv.FormatFloat(th.MaxP99Ms, 'f', -1, 64))
 	if r.Rollout != nil {
 		var base, roll float64
@@ -681,25 +680,6 @@ func simTenMinutes() *report.Result {
 	})
 	simGates(r)
 	return r
-}
-
-// simPercent is part/whole as the HTML report writes a percentage (three
-// significant digits), so that the fixtures' gate messages read like a
-// report's.
-func simPercent(part, whole int64) string {
-	if whole <= 0 {
-		return "–"
-	}
-	if part == 0 {
-		return "0 %"
-	}
-	p := 100 * float64(part) / float64(whole)
-	decimals := max(0, 2-int(math.Floor(math.Log10(p))))
-	s := strconv.FormatFloat(p, 'f', decimals, 64)
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	}
-	return s + " %"
 }
 
 // simFixtures are the generators of the fixtures in testdata, by file name.
