@@ -449,9 +449,10 @@ func anySuspectAt(res *report.Result, f report.Failure) bool {
 }
 
 // TestOneConnectionPinsOnePod restarts 3 replicas under 100 req/s on a
-// single keep-alive connection (pinned: --max-connections 1), and requires that, outside the moments
-// pods go away, one pod answers (nearly) everything each second — the
-// seed's observation — and that the diagnosis explains it.
+// single keep-alive connection (pinned: --max-connections 1), and requires
+// that, outside the moments pods go away, one pod answers (nearly)
+// everything each second — kube-proxy balances connections, not requests —
+// and that the diagnosis explains it.
 func TestOneConnectionPinsOnePod(t *testing.T) {
 	e := begin(t, "rollout-pinning", withCLI)
 	cs, ns, ctx := e.cs, e.ns, e.ctx
