@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -426,20 +425,8 @@ func (e *Engine) merge(recs []*recorder, conns connStats, col *collector, histMa
 		st.SendEnd = max(st.SendEnd, r.lastSent)
 		st.End = max(st.End, r.lastEnd)
 	}
-	for i := range st.Phases {
-		if i+1 < len(st.Phases) {
-			st.Phases[i].End = st.Phases[i+1].Start
-		} else {
-			st.Phases[i].End = max(st.End, st.Phases[i].Start)
-		}
-	}
-	sort.Slice(st.Failures, func(i, j int) bool {
-		a, b := &st.Failures[i], &st.Failures[j]
-		if a.Seq != b.Seq {
-			return a.Seq < b.Seq
-		}
-		return a.Attempt < b.Attempt
-	})
+	st.endPhases()
+	sortFailures(st.Failures)
 	return st
 }
 

@@ -3,7 +3,6 @@ package loadgen
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -231,13 +230,7 @@ func (s *Stats) mergePhases(o []PhaseStats, d time.Duration) {
 		dst.add(&src.Counts)
 		dst.Latency = mergeHist(dst.Latency, src.Latency)
 	}
-	for i := range s.Phases {
-		if i+1 < len(s.Phases) {
-			s.Phases[i].End = s.Phases[i+1].Start
-		} else {
-			s.Phases[i].End = max(s.End, s.Phases[i].Start)
-		}
-	}
+	s.endPhases()
 }
 
 // mergeFailures adds o's failure records, d later and with their pods
@@ -251,16 +244,7 @@ func (s *Stats) mergeFailures(o *Stats, d time.Duration, podMap []int) {
 		f.Pod = podMap[f.Pod]
 		fs = append(fs, f)
 	}
-	sort.SliceStable(fs, func(i, j int) bool {
-		a, b := &fs[i], &fs[j]
-		switch {
-		case a.Seq != b.Seq:
-			return a.Seq < b.Seq
-		case a.Attempt != b.Attempt:
-			return a.Attempt < b.Attempt
-		}
-		return a.Intended < b.Intended
-	})
+	sortFailures(fs)
 	s.FailuresOmitted += o.FailuresOmitted
 	if s.FailureCap == 0 || o.FailureCap == 0 {
 		s.FailureCap = 0

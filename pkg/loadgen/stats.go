@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"sort"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -170,4 +171,31 @@ type FailureRecord struct {
 	ConnRequests int64
 	Pod          int // index into Stats.Pods; 0 = unknown
 	AttributedBy Attribution
+}
+
+// endPhases ends each phase where the next begins, and the last at End:
+// a phase is marked by its start only.
+func (s *Stats) endPhases() {
+	for i := range s.Phases {
+		if i+1 < len(s.Phases) {
+			s.Phases[i].End = s.Phases[i+1].Start
+		} else {
+			s.Phases[i].End = max(s.End, s.Phases[i].Start)
+		}
+	}
+}
+
+// sortFailures orders failed attempts by request, then attempt: the order
+// a reader follows, whichever worker or engine recorded them.
+func sortFailures(fs []FailureRecord) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := &fs[i], &fs[j]
+		switch {
+		case a.Seq != b.Seq:
+			return a.Seq < b.Seq
+		case a.Attempt != b.Attempt:
+			return a.Attempt < b.Attempt
+		}
+		return a.Intended < b.Intended
+	})
 }

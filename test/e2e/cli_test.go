@@ -315,20 +315,10 @@ func podByName(res *report.Result, name string) *report.Pod {
 // manifestWorkload decodes the Deployment and Service of a manifest.
 func manifestWorkload(t *testing.T, rel string) (*appsv1.Deployment, *corev1.Service) {
 	t.Helper()
-	var dep *appsv1.Deployment
-	var svc *corev1.Service
-	for _, obj := range clustertest.Manifest(t, rel) {
-		switch o := obj.(type) {
-		case *appsv1.Deployment:
-			dep = o
-		case *corev1.Service:
-			svc = o
-		default:
-			t.Fatalf("%s: unexpected %T", rel, obj)
-		}
-	}
-	if dep == nil || svc == nil || len(svc.Spec.Ports) != 1 {
-		t.Fatalf("%s must hold one Deployment and one Service with one port", rel)
+	wl, svc := manifestObjects(t, rel)
+	dep, ok := wl.(*appsv1.Deployment)
+	if !ok {
+		t.Fatalf("%s holds a %T, want a Deployment", rel, wl)
 	}
 	return dep, svc
 }

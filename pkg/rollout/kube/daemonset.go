@@ -1,7 +1,6 @@
 package kube
 
 import (
-	"context"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -9,9 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	appsinformers "k8s.io/client-go/informers/apps/v1"
-	"k8s.io/client-go/informers/internalinterfaces"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/rolltest/rolltest/pkg/rollout"
 )
@@ -21,44 +18,19 @@ import (
 // controller-revision-hash label holds the hash alone. The controller
 // replaces the pod of each node: first the old one (maxUnavailable), or
 // first a new one beside it (maxSurge).
-type daemonSetKind struct{}
-
-func (daemonSetKind) get(ctx context.Context, cs kubernetes.Interface, ns, name string) (workload, error) {
-	d, err := cs.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return nil, err
-	}
-	return daemonSet{d}, nil
+type daemonSetKind struct {
+	typedKind[*appsv1.DaemonSet]
+	controllerRevisions
 }
 
-func (daemonSetKind) patch(ctx context.Context, cs kubernetes.Interface, ns, name string, data []byte) (workload, error) {
-	d, err := cs.AppsV1().DaemonSets(ns).Patch(ctx, name, types.StrategicMergePatchType, data, patchOptions())
-	if err != nil {
-		return nil, err
-	}
-	return daemonSet{d}, nil
-}
-
-func (daemonSetKind) informer(cs kubernetes.Interface, ns string, tweak internalinterfaces.TweakListOptionsFunc) cache.SharedIndexInformer {
-	return appsinformers.NewFilteredDaemonSetInformer(cs, ns, 0, cache.Indexers{}, tweak)
-}
-
-func (daemonSetKind) asWorkload(obj any) (workload, bool) {
-	d, ok := obj.(*appsv1.DaemonSet)
-	if !ok {
-		return nil, false
-	}
-	return daemonSet{d}, true
-}
-
-func (daemonSetKind) revisionResource() string { return "controllerrevisions" }
-
-func (daemonSetKind) revisionInformer(cs kubernetes.Interface, ns string, tweak internalinterfaces.TweakListOptionsFunc) cache.SharedIndexInformer {
-	return appsinformers.NewFilteredControllerRevisionInformer(cs, ns, 0, cache.Indexers{}, tweak)
-}
-
-func (daemonSetKind) revision(obj any, owner types.UID) (revision, bool) {
-	return controllerRevision(obj, "DaemonSet", owner)
+func newDaemonSetKind() daemonSetKind {
+	return daemonSetKind{typedKind[*appsv1.DaemonSet]{
+		client: func(cs kubernetes.Interface, ns string) typedClient[*appsv1.DaemonSet] {
+			return cs.AppsV1().DaemonSets(ns)
+		},
+		wrap:        func(d *appsv1.DaemonSet) workload { return daemonSet{d} },
+		newInformer: appsinformers.NewFilteredDaemonSetInformer,
+	}, controllerRevisions{ownerKind: "DaemonSet"}}
 }
 
 // podRevision: the daemon set controller names a revision <daemonset>-<hash>
@@ -73,10 +45,6 @@ func (daemonSetKind) podRevision(pod *corev1.Pod, w workload) (string, types.UID
 	}
 	return w.GetName() + "-" + hash, "", true
 }
-
-func (daemonSetKind) revisionCreated() rollout.EventKind { return rollout.EventRevisionCreated }
-
-func (daemonSetKind) tag(e *rollout.Event, rev string) { e.Revision = rev }
 
 // daemonSet is an observed DaemonSet.
 type daemonSet struct{ *appsv1.DaemonSet }

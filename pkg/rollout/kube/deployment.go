@@ -1,7 +1,6 @@
 package kube
 
 import (
-	"context"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -33,34 +32,16 @@ const (
 )
 
 // deploymentKind rolls Deployments, whose pod templates are ReplicaSets.
-type deploymentKind struct{}
+type deploymentKind struct{ typedKind[*appsv1.Deployment] }
 
-func (deploymentKind) get(ctx context.Context, cs kubernetes.Interface, ns, name string) (workload, error) {
-	d, err := cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return nil, err
-	}
-	return deployment{d}, nil
-}
-
-func (deploymentKind) patch(ctx context.Context, cs kubernetes.Interface, ns, name string, data []byte) (workload, error) {
-	d, err := cs.AppsV1().Deployments(ns).Patch(ctx, name, types.StrategicMergePatchType, data, patchOptions())
-	if err != nil {
-		return nil, err
-	}
-	return deployment{d}, nil
-}
-
-func (deploymentKind) informer(cs kubernetes.Interface, ns string, tweak internalinterfaces.TweakListOptionsFunc) cache.SharedIndexInformer {
-	return appsinformers.NewFilteredDeploymentInformer(cs, ns, 0, cache.Indexers{}, tweak)
-}
-
-func (deploymentKind) asWorkload(obj any) (workload, bool) {
-	d, ok := obj.(*appsv1.Deployment)
-	if !ok {
-		return nil, false
-	}
-	return deployment{d}, true
+func newDeploymentKind() deploymentKind {
+	return deploymentKind{typedKind[*appsv1.Deployment]{
+		client: func(cs kubernetes.Interface, ns string) typedClient[*appsv1.Deployment] {
+			return cs.AppsV1().Deployments(ns)
+		},
+		wrap:        func(d *appsv1.Deployment) workload { return deployment{d} },
+		newInformer: appsinformers.NewFilteredDeploymentInformer,
+	}}
 }
 
 func (deploymentKind) revisionResource() string { return "replicasets" }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
+	appsinformers "k8s.io/client-go/informers/apps/v1"
 	"k8s.io/client-go/informers/internalinterfaces"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -55,14 +57,76 @@ type kind interface {
 func kindFor(k rollout.WorkloadKind) kind {
 	switch k {
 	case rollout.KindDeployment:
-		return deploymentKind{}
+		return newDeploymentKind()
 	case rollout.KindStatefulSet:
-		return statefulSetKind{}
+		return newStatefulSetKind()
 	case rollout.KindDaemonSet:
-		return daemonSetKind{}
+		return newDaemonSetKind()
 	}
 	return nil
 }
+
+// typedClient is the part of a typed client-go client (DeploymentInterface,
+// StatefulSetInterface, ...) that a kind uses.
+type typedClient[T any] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
+}
+
+// typedKind implements the part of kind that differs between kinds only by
+// their API type T: reading, patching and watching the workload.
+type typedKind[T any] struct {
+	client      func(cs kubernetes.Interface, ns string) typedClient[T]
+	wrap        func(T) workload
+	newInformer func(cs kubernetes.Interface, ns string, resync time.Duration, indexers cache.Indexers, tweak internalinterfaces.TweakListOptionsFunc) cache.SharedIndexInformer
+}
+
+func (k typedKind[T]) get(ctx context.Context, cs kubernetes.Interface, ns, name string) (workload, error) {
+	o, err := k.client(cs, ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return k.wrap(o), nil
+}
+
+func (k typedKind[T]) patch(ctx context.Context, cs kubernetes.Interface, ns, name string, data []byte) (workload, error) {
+	o, err := k.client(cs, ns).Patch(ctx, name, types.StrategicMergePatchType, data, patchOptions())
+	if err != nil {
+		return nil, err
+	}
+	return k.wrap(o), nil
+}
+
+func (k typedKind[T]) informer(cs kubernetes.Interface, ns string, tweak internalinterfaces.TweakListOptionsFunc) cache.SharedIndexInformer {
+	return k.newInformer(cs, ns, 0, cache.Indexers{}, tweak)
+}
+
+func (k typedKind[T]) asWorkload(obj any) (workload, bool) {
+	o, ok := obj.(T)
+	if !ok {
+		return nil, false
+	}
+	return k.wrap(o), true
+}
+
+// controllerRevisions implements the part of kind shared by the kinds whose
+// pod templates are ControllerRevisions (StatefulSet, DaemonSet); ownerKind
+// is the owning kind as ownerReferences name it.
+type controllerRevisions struct{ ownerKind string }
+
+func (controllerRevisions) revisionResource() string { return "controllerrevisions" }
+
+func (controllerRevisions) revisionInformer(cs kubernetes.Interface, ns string, tweak internalinterfaces.TweakListOptionsFunc) cache.SharedIndexInformer {
+	return appsinformers.NewFilteredControllerRevisionInformer(cs, ns, 0, cache.Indexers{}, tweak)
+}
+
+func (c controllerRevisions) revision(obj any, owner types.UID) (revision, bool) {
+	return controllerRevision(obj, c.ownerKind, owner)
+}
+
+func (controllerRevisions) revisionCreated() rollout.EventKind { return rollout.EventRevisionCreated }
+
+func (controllerRevisions) tag(e *rollout.Event, rev string) { e.Revision = rev }
 
 // workload is one observed state of the workload.
 type workload interface {

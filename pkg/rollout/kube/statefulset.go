@@ -1,7 +1,6 @@
 package kube
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,9 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	appsinformers "k8s.io/client-go/informers/apps/v1"
-	"k8s.io/client-go/informers/internalinterfaces"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/rolltest/rolltest/pkg/rollout"
 )
@@ -23,44 +20,19 @@ import (
 // controller-revision-hash label holds that name. The controller replaces
 // pods one at a time from the highest ordinal down, and a replacement keeps
 // the old pod's name: pods are told apart by UID.
-type statefulSetKind struct{}
-
-func (statefulSetKind) get(ctx context.Context, cs kubernetes.Interface, ns, name string) (workload, error) {
-	s, err := cs.AppsV1().StatefulSets(ns).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return nil, err
-	}
-	return statefulSet{s}, nil
+type statefulSetKind struct {
+	typedKind[*appsv1.StatefulSet]
+	controllerRevisions
 }
 
-func (statefulSetKind) patch(ctx context.Context, cs kubernetes.Interface, ns, name string, data []byte) (workload, error) {
-	s, err := cs.AppsV1().StatefulSets(ns).Patch(ctx, name, types.StrategicMergePatchType, data, patchOptions())
-	if err != nil {
-		return nil, err
-	}
-	return statefulSet{s}, nil
-}
-
-func (statefulSetKind) informer(cs kubernetes.Interface, ns string, tweak internalinterfaces.TweakListOptionsFunc) cache.SharedIndexInformer {
-	return appsinformers.NewFilteredStatefulSetInformer(cs, ns, 0, cache.Indexers{}, tweak)
-}
-
-func (statefulSetKind) asWorkload(obj any) (workload, bool) {
-	s, ok := obj.(*appsv1.StatefulSet)
-	if !ok {
-		return nil, false
-	}
-	return statefulSet{s}, true
-}
-
-func (statefulSetKind) revisionResource() string { return "controllerrevisions" }
-
-func (statefulSetKind) revisionInformer(cs kubernetes.Interface, ns string, tweak internalinterfaces.TweakListOptionsFunc) cache.SharedIndexInformer {
-	return appsinformers.NewFilteredControllerRevisionInformer(cs, ns, 0, cache.Indexers{}, tweak)
-}
-
-func (statefulSetKind) revision(obj any, owner types.UID) (revision, bool) {
-	return controllerRevision(obj, "StatefulSet", owner)
+func newStatefulSetKind() statefulSetKind {
+	return statefulSetKind{typedKind[*appsv1.StatefulSet]{
+		client: func(cs kubernetes.Interface, ns string) typedClient[*appsv1.StatefulSet] {
+			return cs.AppsV1().StatefulSets(ns)
+		},
+		wrap:        func(s *appsv1.StatefulSet) workload { return statefulSet{s} },
+		newInformer: appsinformers.NewFilteredStatefulSetInformer,
+	}, controllerRevisions{ownerKind: "StatefulSet"}}
 }
 
 func (statefulSetKind) podRevision(pod *corev1.Pod, w workload) (string, types.UID, bool) {
@@ -69,10 +41,6 @@ func (statefulSetKind) podRevision(pod *corev1.Pod, w workload) (string, types.U
 	}
 	return pod.Labels[appsv1.StatefulSetRevisionLabel], "", true
 }
-
-func (statefulSetKind) revisionCreated() rollout.EventKind { return rollout.EventRevisionCreated }
-
-func (statefulSetKind) tag(e *rollout.Event, rev string) { e.Revision = rev }
 
 // statefulSet is an observed StatefulSet.
 type statefulSet struct{ *appsv1.StatefulSet }
