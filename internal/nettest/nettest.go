@@ -6,6 +6,7 @@ package nettest
 import (
 	"errors"
 	"net"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -34,4 +35,35 @@ func WaitRefused(t testing.TB, addr string, bound time.Duration) {
 		time.Sleep(pollEvery)
 	}
 	t.Fatalf("connections to %s were still not refused after %v (last dial: %v)", addr, bound, last)
+}
+
+// Serve accepts connections on a fresh loopback port and hands each to
+// handle on its own goroutine, with a deadline of bound so that a test
+// that forgets a connection cannot hang. It returns the address and stop,
+// which closes the listener and waits for every handler; stop also runs
+// when t ends.
+func Serve(t testing.TB, bound time.Duration, handle func(net.Conn)) (addr string, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(bound))
+				handle(c)
+			})
+		}
+	})
+	var once sync.Once
+	stop = func() { once.Do(func() { ln.Close(); wg.Wait() }) }
+	t.Cleanup(stop)
+	return ln.Addr().String(), stop
 }

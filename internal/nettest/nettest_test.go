@@ -1,6 +1,7 @@
 package nettest
 
 import (
+	"io"
 	"net"
 	"runtime"
 	"testing"
@@ -46,4 +47,28 @@ func (r *fatalRecorder) Helper() {}
 func (r *fatalRecorder) Fatalf(string, ...any) {
 	r.failed = true
 	runtime.Goexit()
+}
+
+// Serve hands every connection to its handler and stop waits for them.
+func TestServe(t *testing.T) {
+	served := make(chan string, 1)
+	addr, stop := Serve(t, 10*time.Second, func(c net.Conn) {
+		buf := make([]byte, 5)
+		if _, err := io.ReadFull(c, buf); err == nil {
+			served <- string(buf)
+		}
+	})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-served; got != "hello" {
+		t.Errorf("handler read %q, want hello", got)
+	}
+	c.Close()
+	stop()
+	WaitRefused(t, addr, 10*time.Second)
 }

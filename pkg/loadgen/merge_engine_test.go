@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rolltest/rolltest/internal/nettest"
 	"github.com/rolltest/rolltest/pkg/loadgen"
 	"github.com/rolltest/rolltest/pkg/report"
 )
@@ -23,61 +24,42 @@ import (
 // closed, 503 without identity, 503 naming the pod, or 200 naming it.
 func byIDServer(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
 	pods := []struct{ name, version string }{{"web-a", "v1"}, {"web-b", "v1"}, {"web-c", "v2"}}
-	wg.Go(func() {
+	addr, _ := nettest.Serve(t, 30*time.Second, func(c net.Conn) {
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			req, err := http.ReadRequest(br)
 			if err != nil {
 				return
 			}
-			wg.Go(func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					id, _ := strconv.Atoi(req.Header.Get("X-Request-Id"))
-					pod := pods[id%len(pods)]
-					named := pod.name + " >> 127.0.0.1 >> " + pod.version
-					var status int
-					var body string
-					switch {
-					case id%11 == 4:
-						_ = c.(*net.TCPConn).SetLinger(0)
-						return // reset
-					case id%13 == 6:
-						return // closed without an answer
-					case id%7 == 3:
-						status, body = 503, "shutting down"
-					case id%5 == 2:
-						status, body = 503, named
-					default:
-						status, body = 200, named
-					}
-					conn := ""
-					if req.Close {
-						conn = "Connection: close\r\n"
-					}
-					if _, err := fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Length: %d\r\n%s\r\n%s", status, http.StatusText(status), len(body), conn, body); err != nil || req.Close {
-						return
-					}
-				}
-			})
+			id, _ := strconv.Atoi(req.Header.Get("X-Request-Id"))
+			pod := pods[id%len(pods)]
+			named := pod.name + " >> 127.0.0.1 >> " + pod.version
+			var status int
+			var body string
+			switch {
+			case id%11 == 4:
+				_ = c.(*net.TCPConn).SetLinger(0)
+				return // reset
+			case id%13 == 6:
+				return // closed without an answer
+			case id%7 == 3:
+				status, body = 503, "shutting down"
+			case id%5 == 2:
+				status, body = 503, named
+			default:
+				status, body = 200, named
+			}
+			conn := ""
+			if req.Close {
+				conn = "Connection: close\r\n"
+			}
+			if _, err := fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Length: %d\r\n%s\r\n%s", status, http.StatusText(status), len(body), conn, body); err != nil || req.Close {
+				return
+			}
 		}
 	})
-	return "http://" + ln.Addr().String() + "/"
+	return "http://" + addr + "/"
 }
 
 // TestMergedShardsBuildTheSameReport runs one schedule three times at

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rolltest/rolltest/internal/nettest"
 )
 
 // scripted is one round trip of a fakeConn: a response, or an error.
@@ -303,23 +305,6 @@ func TestHTTP1PreflightCancel(t *testing.T) {
 // stallServer accepts connections and reads requests but never answers.
 func stallServer(t *testing.T) (stop func(), url string) {
 	t.Helper()
-	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-				_, _ = io.Copy(io.Discard, c)
-			})
-		}
-	})
-	return func() { ln.Close(); wg.Wait() }, "http://" + ln.Addr().String() + "/"
+	addr, stop := nettest.Serve(t, 30*time.Second, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	return stop, "http://" + addr + "/"
 }
