@@ -429,8 +429,7 @@ func attributeByTimeline(r *Result) {
 		if f.AttributedBy != loadgen.AttrNone.String() {
 			continue
 		}
-		from, to := f.span()
-		cand, _ := suspects(r.Pods, from, to, f.Status > 0)
+		cand, _ := suspects(r.Pods, f)
 		if len(cand) != 1 {
 			continue
 		}
@@ -526,20 +525,38 @@ func suspectAt(p *Pod, from, to float64, answered bool) string {
 	return suspectNone
 }
 
-// suspects lists the pods that may have failed an attempt spanning
-// [from, to], and the state they share ("" when they differ or none).
-func suspects(pods []Pod, from, to float64, answered bool) (idx []int, shared string) {
+// suspects lists the pods that may have failed the attempt f, and the
+// state they share ("" when they differ or none).
+func suspects(pods []Pod, f *Failure) (idx []int, shared string) {
+	from, to := f.span()
+	answered := f.Status > 0
 	for i := range pods {
-		if k := suspectAt(&pods[i], from, to, answered); k != suspectNone {
-			if len(idx) == 0 {
-				shared = k
-			} else if shared != k {
-				shared = suspectNone
-			}
-			idx = append(idx, i)
+		k := suspectAt(&pods[i], from, to, answered)
+		if k == suspectNone || !couldFail(k, f) {
+			continue
 		}
+		if len(idx) == 0 {
+			shared = k
+		} else if shared != k {
+			shared = suspectNone
+		}
+		idx = append(idx, i)
 	}
 	return idx, shared
+}
+
+// couldFail says whether a pod in the given suspect state can cause f's
+// outcome. A starting pod's container is running, so its kernel answers
+// every SYN, by accepting or refusing: a connect that timed out or found
+// no route without any answer is a pod that is gone or going (its network
+// torn down while a proxy still routes to it), never one that is starting.
+// Refusals fit both and stay ambiguous.
+func couldFail(state string, f *Failure) bool {
+	if state != suspectStarting || f.Status > 0 {
+		return true
+	}
+	o, _ := loadgen.ParseOutcome(f.Outcome)
+	return o != loadgen.TimeoutConnect && o != loadgen.Unreachable
 }
 
 func buildVersions(pods []Pod) []Version {

@@ -118,3 +118,62 @@ func TestWorkloadRef(t *testing.T) {
 		}
 	}
 }
+
+// TestTimelineAttributionByOutcome: while an old pod terminates and a new
+// one is Ready but has not yet served, a connect that timed out or found
+// no route can only be the old pod's (a running container's kernel answers
+// every SYN), while a refusal fits both and stays unattributed.
+func TestTimelineAttributionByOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		outcome loadgen.Outcome
+		status  int
+		wantPod string
+		wantBy  string
+	}{
+		{loadgen.TimeoutConnect, 0, "web-old-1", "timeline"},
+		{loadgen.Unreachable, 0, "web-old-1", "timeline"},
+		{loadgen.Refused, 0, "", "none"},
+		{loadgen.HTTP5xx, 503, "", "none"},
+	} {
+		t.Run(tc.outcome.String(), func(t *testing.T) {
+			start := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+			at := func(s float64) time.Time { return start.Add(time.Duration(s * float64(time.Second))) }
+			var unknown, old loadgen.PodStats
+			unknown.Outcomes[tc.outcome] = 1
+			unknown.AttributedBy[loadgen.AttrNone] = 1
+			old.PodIdentity = loadgen.PodIdentity{Pod: "web-old-1", IP: "10.0.0.1", Version: "v1"}
+			old.Outcomes[loadgen.OK] = 10
+			var sec loadgen.SecondStats
+			sec.Outcomes[loadgen.OK], sec.Outcomes[tc.outcome] = 10, 1
+			sec.ByPod = map[int]int64{0: 1, 1: 10}
+			sec.FailedByPod = map[int]int64{0: 1}
+			st := &loadgen.Stats{
+				Start: start, SendEnd: 900 * time.Millisecond, End: time.Second,
+				Latency: hdrhistogram.New(1, 10_000_000, 3),
+				Pods:    []loadgen.PodStats{unknown, old},
+				Seconds: []loadgen.SecondStats{sec},
+				Failures: []loadgen.FailureRecord{{
+					Seq: 4, Attempt: 1, Intended: 500 * time.Millisecond, Latency: 2 * time.Millisecond,
+					Outcome: tc.outcome, Status: tc.status, Conn: 7, AttributedBy: loadgen.AttrNone,
+				}},
+			}
+			st.Counts.Outcomes[loadgen.OK], st.Counts.Outcomes[tc.outcome] = 10, 1
+			ev := func(s float64, kind rollout.EventKind, pod, rs string, g rollout.Generation) rollout.Event {
+				return rollout.Event{Time: at(s), Kind: kind, Pod: pod, ReplicaSet: rs, Generation: g}
+			}
+			r := Build(Input{
+				Config: Config{Mode: "concurrency", Concurrency: 1, KeepAlive: true, Identity: "line"},
+				Stats:  st,
+				Rollout: &RolloutInput{Driver: "test", Action: rollout.ActionRestart, Status: rollout.Status{Done: true}, Events: []rollout.Event{
+					ev(0.1, rollout.EventPodCreated, "web-new-1", "web-new", rollout.GenerationNew),
+					ev(0.2, rollout.EventPodReady, "web-new-1", "web-new", rollout.GenerationNew),
+					ev(0.4, rollout.EventPodTerminating, "web-old-1", "web-old", rollout.GenerationOld),
+				}},
+			})
+			f := r.Failures.Records[0]
+			if f.Pod != tc.wantPod || f.AttributedBy != tc.wantBy {
+				t.Fatalf("%s attributed to %q by %s, want %q by %s", tc.outcome, f.Pod, f.AttributedBy, tc.wantPod, tc.wantBy)
+			}
+		})
+	}
+}
