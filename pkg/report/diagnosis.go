@@ -155,44 +155,68 @@ func countOutcomes(fs []Failure) string {
 // a connection that fails without any response, on a new connection, fits
 // a terminating pod (its process is gone while the Service still routes to
 // it); an HTTP error or a refusal fits a pod that is routed to but not yet
-// serving. It names the pods whose windows matched. This is evidence for
-// the hints, not attribution: the records keep "none".
-func inWindows(r *Result, state string) (n int, outcomes map[string]int64, pods []string) {
+// serving. It names the pods whose windows matched, and counts how many of
+// the failures fit the other state as well: a refusal while one pod leaves
+// and another starts could be either's, and the hints must say so rather
+// than each claim it. This is evidence for the hints, not attribution: the
+// records keep "none".
+func inWindows(r *Result, state string) (n, alsoOther int, outcomes map[string]int64, pods []string) {
+	other := suspectStarting
+	if state == suspectStarting {
+		other = suspectTerminating
+	}
 	outcomes = map[string]int64{}
 	seen := map[string]bool{}
 	for _, f := range r.Failures.Records {
-		if f.AttributedBy != "none" {
+		if f.AttributedBy != "none" || !fitsState(&f, state) {
 			continue
 		}
+		from, to := f.span()
 		answered := f.Status > 0
-		fits := false
-		switch state {
-		case suspectTerminating:
-			fits = !answered && f.ConnRequests == 0
-		case suspectStarting:
-			fits = answered || f.Outcome == loadgen.Refused.String()
-		}
-		if !fits {
-			continue
-		}
-		matched := false
+		matched, matchedOther := false, false
 		for i := range r.Pods {
-			from, to := f.span()
-			if suspectAt(&r.Pods[i], from, to, answered) != state {
-				continue
-			}
-			matched = true
-			if name := podLabel(&r.Pods[i]); !seen[name] {
-				seen[name] = true
-				pods = append(pods, name)
+			switch suspectAt(&r.Pods[i], from, to, answered) {
+			case state:
+				matched = true
+				if name := podLabel(&r.Pods[i]); !seen[name] {
+					seen[name] = true
+					pods = append(pods, name)
+				}
+			case other:
+				matchedOther = true
 			}
 		}
 		if matched {
 			n++
 			outcomes[f.Outcome]++
+			if matchedOther && fitsState(&f, other) {
+				alsoOther++
+			}
 		}
 	}
-	return n, outcomes, pods
+	return n, alsoOther, outcomes, pods
+}
+
+// fitsState says whether an unattributed failure's kind fits a pod in the
+// given suspect state (see inWindows).
+func fitsState(f *Failure, state string) bool {
+	answered := f.Status > 0
+	switch state {
+	case suspectTerminating:
+		return !answered && f.ConnRequests == 0
+	case suspectStarting:
+		return answered || f.Outcome == loadgen.Refused.String()
+	}
+	return false
+}
+
+// alsoFits qualifies an evidence line whose failures may be another
+// state's pods' doing.
+func alsoFits(n int, other string) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d of them fit %s as well: from outside the cluster they cannot be told apart)", n, other)
 }
 
 func preStopHint(r *Result) *Hint {
@@ -213,7 +237,7 @@ func preStopHint(r *Result) *Hint {
 		from, _ := f.span()
 		return between(from, lc.TerminatingS, end) && f.ConnRequests == 0 && connFailure(f.Outcome)
 	})
-	amb, ambOut, ambPods := inWindows(r, suspectTerminating)
+	amb, ambBoth, ambOut, ambPods := inWindows(r, suspectTerminating)
 	if len(groups) == 0 && amb == 0 {
 		return nil
 	}
@@ -231,8 +255,8 @@ func preStopHint(r *Result) *Hint {
 		h.Evidence = append(h.Evidence, e)
 	}
 	if amb > 0 {
-		h.Evidence = append(h.Evidence, fmt.Sprintf("%d failures (%s) on new connections, without any response, while these pods were terminating but still routed to: %s",
-			amb, outcomeSentence(ambOut), strings.Join(ambPods, ", ")))
+		h.Evidence = append(h.Evidence, fmt.Sprintf("%d failures (%s) on new connections, without any response, while these pods were terminating but still routed to: %s%s",
+			amb, outcomeSentence(ambOut), strings.Join(ambPods, ", "), alsoFits(ambBoth, "a new pod that had not yet served")))
 	}
 	prop := "a few seconds"
 	if r.Rollout.EndpointPropagationMaxMs > 0 {
@@ -257,7 +281,7 @@ func notReadyHint(r *Result) *Hint {
 		beforeReady := lc.ReadyS == nil || f.AtS < *lc.ReadyS
 		return !servedYet || beforeReady
 	})
-	amb, ambOut, ambPods := inWindows(r, suspectStarting)
+	amb, ambBoth, ambOut, ambPods := inWindows(r, suspectStarting)
 	if len(groups) == 0 && amb == 0 {
 		return nil
 	}
@@ -282,8 +306,8 @@ func notReadyHint(r *Result) *Hint {
 		h.Evidence = append(h.Evidence, e)
 	}
 	if amb > 0 {
-		h.Evidence = append(h.Evidence, fmt.Sprintf("%d failures (%s) while these pods were routed to but had not yet served a request: %s",
-			amb, outcomeSentence(ambOut), strings.Join(ambPods, ", ")))
+		h.Evidence = append(h.Evidence, fmt.Sprintf("%d failures (%s) while these pods were routed to but had not yet served a request: %s%s",
+			amb, outcomeSentence(ambOut), strings.Join(ambPods, ", "), alsoFits(ambBoth, "a terminating pod")))
 	}
 	return h
 }

@@ -91,14 +91,49 @@ func TestFailureSpan(t *testing.T) {
 	pod := Pod{ID: "p", Lifecycle: &Lifecycle{TerminatingS: ptr(10.9)}}
 	f := Failure{AtS: 1.26, StartS: 1.26, LatencyMs: 10000, Outcome: "timeout_connect", AttributedBy: "none"}
 	r := &Result{Pods: []Pod{pod}, Failures: Failures{Records: []Failure{f}}}
-	if n, _, _ := inWindows(r, suspectTerminating); n != 0 {
+	if n, _, _, _ := inWindows(r, suspectTerminating); n != 0 {
 		t.Fatalf("a dial from the baseline was counted against a pod that began terminating at 10.9 s")
 	}
 	f.StartS, f.AtS = 11, 11
 	r.Failures.Records[0] = f
-	if n, _, _ := inWindows(r, suspectTerminating); n != 1 {
+	if n, _, _, _ := inWindows(r, suspectTerminating); n != 1 {
 		t.Fatalf("a dial while the pod was terminating was not counted")
 	}
 }
 
 func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
+
+// TestAmbiguousRefusals: a refusal while one pod terminates and another
+// has just become Ready fits both, so each hint counts it and says that it
+// fits the other too; a connect timeout in the same window fits only the
+// terminating pod (and the timeline pins it there, see
+// TestTimelineAttributionByOutcome).
+func TestAmbiguousRefusals(t *testing.T) {
+	old := Pod{ID: "old", Name: "db-0", Lifecycle: &Lifecycle{Generation: "old", TerminatingS: ptr(6.49), EndpointRemoved: ptr(6.64), DeletedS: ptr(7.49)}}
+	starting := Pod{ID: "new", Name: "db-1", Lifecycle: &Lifecycle{Generation: "new", CreatedS: ptr(5.49), ReadyS: ptr(6.47)}, FirstOKS: ptr(7.1)}
+	r := &Result{Pods: []Pod{old, starting}, Failures: Failures{Records: []Failure{
+		{AtS: 6.5, StartS: 6.5, Outcome: "refused", AttributedBy: "none"},
+		{AtS: 6.52, StartS: 6.52, Outcome: "refused", AttributedBy: "none"},
+		{AtS: 6.7, StartS: 6.7, LatencyMs: 10000, Outcome: "timeout_connect", AttributedBy: "none"},
+	}}}
+	for _, tc := range []struct {
+		state         string
+		n, alsoOther  int
+		wantPods      string
+		otherEvidence string
+	}{
+		{suspectTerminating, 3, 2, "db-0", "(2 of them fit a new pod that had not yet served as well"},
+		{suspectStarting, 2, 2, "db-1", "(2 of them fit a terminating pod as well"},
+	} {
+		n, also, _, pods := inWindows(r, tc.state)
+		if n != tc.n || also != tc.alsoOther || strings.Join(pods, ",") != tc.wantPods {
+			t.Errorf("%s: n=%d alsoOther=%d pods=%v, want %d %d %s", tc.state, n, also, pods, tc.n, tc.alsoOther, tc.wantPods)
+		}
+	}
+	r.Rollout = &Rollout{}
+	for _, h := range []*Hint{preStopHint(r), notReadyHint(r)} {
+		if h == nil || !strings.Contains(strings.Join(h.Evidence, "\n"), "as well: from outside the cluster they cannot be told apart") {
+			t.Errorf("hint %+v does not say its refusals fit the other explanation too", h)
+		}
+	}
+}
