@@ -89,7 +89,7 @@ release:
 		echo "build $$name"; mkdir -p $$stage/ci; \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$stage/rolltest ./cmd/rolltest; \
 		cp README.md dist/kubectl_complete-rolltest $$stage/; cp dist/ci/run.sh $$stage/ci/; \
-		tar -C $$stage --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf - . | gzip -n > $(RELEASE_DIR)/$$name.tar.gz; \
+		tar -C $$stage --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf - rolltest README.md kubectl_complete-rolltest ci | gzip -n > $(RELEASE_DIR)/$$name.tar.gz; \
 		rm -rf $$stage; done
 	cd $(RELEASE_DIR) && sha256sum *.tar.gz > SHA256SUMS
 	@cat $(RELEASE_DIR)/SHA256SUMS
