@@ -226,6 +226,9 @@ func outputs(t *testing.T, path string) map[string]string {
 // that is wrong (usage error), and checks the exit code, the reports where
 // the templates collect them, the step summary and the outputs.
 func TestCIScripts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds rolltest and runs the CI scripts")
+	}
 	root := repoRoot(t)
 	good := startTestapp(t, app.Config{PodID: "testapp-1", PodIP: "10.244.0.9", Version: "v1"}) + "/common/healthy"
 	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
