@@ -32,6 +32,7 @@ func reportFormats() []reportFormat {
 		{name: "JSON", flag: "json", help: "write the result document (schema " + report.Schema + ") to this file", write: report.WriteJSON},
 		{name: "HTML", flag: "html", help: "write the self-contained HTML report to this file", write: html.Write, rerender: true},
 		{name: "JUnit", flag: "junit", help: "write JUnit XML, one test case per gate, to this file", write: report.WriteJUnit, rerender: true},
+		{name: "Markdown", flag: "markdown", help: "write a Markdown summary (verdict, key numbers, drops by pod) for a CI job summary or merge request note to this file", write: report.WriteMarkdown, rerender: true},
 		{name: ".hgrm", flag: "hgrm", help: "write the latency histogram in HdrHistogram's .hgrm format to this file", write: report.WriteHGRM, rerender: true},
 	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/rolltest/rolltest/pkg/rollout"
 	"github.com/rolltest/rolltest/pkg/rollout/kube"
 )
@@ -10,24 +12,35 @@ import (
 // kubeDriver builds the Kubernetes driver from the validated flags, finding
 // the cluster the way kubectl does.
 func kubeDriver(f *rolloutFlags) (rollout.Driver, error) {
-	rest, err := kube.RESTConfig(f.kubeconfig, f.kubeContext)
+	rest, ns, err := kubeCluster(f)
 	if err != nil {
-		return nil, usagef("--kubeconfig", "cannot load the cluster configuration: %v", err)
+		return nil, err
 	}
 	w := f.target
-	w.Namespace, w.Service = f.namespace, f.service
-	if w.Namespace == "" {
-		ns, err := kube.DefaultNamespace(f.kubeconfig, f.kubeContext)
-		if err != nil {
-			return nil, usagef("--namespace", "cannot read the default namespace from the kubeconfig: %v", err)
-		}
-		w.Namespace = ns
-	}
+	w.Namespace, w.Service = ns, f.service
 	d, err := kube.NewDriver(kube.Config{REST: rest, Workload: w, Action: f.action, RolloutTimeout: f.timeout})
 	if err != nil {
 		return nil, setupError(err, f)
 	}
 	return d, nil
+}
+
+// kubeCluster resolves --kubeconfig, --context and -n/--namespace as
+// kubectl does, without contacting the cluster: its REST configuration and
+// the namespace to work in.
+func kubeCluster(f *rolloutFlags) (*rest.Config, string, error) {
+	cfg, err := kube.RESTConfig(f.kubeconfig, f.kubeContext)
+	if err != nil {
+		return nil, "", usagef("--kubeconfig", "cannot load the cluster configuration: %v", err)
+	}
+	ns := f.namespace
+	if ns == "" {
+		ns, err = kube.DefaultNamespace(f.kubeconfig, f.kubeContext)
+		if err != nil {
+			return nil, "", usagef("--namespace", "cannot read the default namespace from the kubeconfig: %v", err)
+		}
+	}
+	return cfg, ns, nil
 }
 
 // setupError turns a problem the user must fix before a rollout can be

@@ -43,12 +43,21 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	os.Exit(execute(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(executeAs(ctx, os.Args[0], os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // execute runs the command line and returns the process exit code.
 func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return executeAs(ctx, "rolltest", args, stdout, stderr)
+}
+
+// executeAs is execute for a process started as arg0: as kubectl-rolltest,
+// rolltest speaks as the kubectl plugin.
+func executeAs(ctx context.Context, arg0 string, args []string, stdout, stderr io.Writer) int {
 	cmd := newRootCmd(stdout, stderr)
+	if isKubectlPlugin(arg0) {
+		asKubectlPlugin(cmd)
+	}
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(ctx)
 	if err == nil {

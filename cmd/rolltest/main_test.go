@@ -204,12 +204,15 @@ func TestReportRerenders(t *testing.T) {
 		"--requests", "300", "--json", jsonPath, "--quiet"); code != 0 || out != "" {
 		t.Fatalf("run: exit %d\n%s%s", code, out, errOut)
 	}
-	html, junit, hgrm := filepath.Join(dir, "r.html"), filepath.Join(dir, "j.xml"), filepath.Join(dir, "l.hgrm")
-	code, out, errOut := cli(t, context.Background(), "report", jsonPath, "--html", html, "--junit", junit, "--hgrm", hgrm)
+	html, junit, hgrm, md := filepath.Join(dir, "r.html"), filepath.Join(dir, "j.xml"), filepath.Join(dir, "l.hgrm"), filepath.Join(dir, "s.md")
+	code, out, errOut := cli(t, context.Background(), "report", jsonPath, "--html", html, "--junit", junit, "--hgrm", hgrm, "--markdown", md)
 	if code != 0 || !strings.Contains(out, "PASS: 0 of 300 requests dropped") {
 		t.Fatalf("report: exit %d\n%s%s", code, out, errOut)
 	}
-	for _, p := range []string{html, junit, hgrm} {
+	if b, _ := os.ReadFile(md); !strings.HasPrefix(string(b), "## ✅ rolltest: PASS\n") || !strings.Contains(string(b), "| 300 | 0 | 0% |") {
+		t.Errorf("Markdown summary:\n%s", b)
+	}
+	for _, p := range []string{html, junit, hgrm, md} {
 		if st, err := os.Stat(p); err != nil || st.Size() == 0 {
 			t.Errorf("%s not written: %v", p, err)
 		} else if st.Mode().Perm()&0o044 != 0o044 {

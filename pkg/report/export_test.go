@@ -4,3 +4,7 @@ package report
 // those use the fixtures of internal/reporttest, which imports this
 // package, so they cannot be tests inside it.
 var GoldenCompare = goldenCompare
+
+// MDEscape is the Markdown escape, for the fuzz test in package
+// report_test.
+var MDEscape = mdEscape
