@@ -682,7 +682,7 @@ func (s httpSampler) field(name string) string {
 }
 
 type argument struct {
-	name, value     string
+	name, value    string
 	encode, equals bool
 }
 

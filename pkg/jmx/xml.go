@@ -86,7 +86,7 @@ func decode(r io.Reader) (*node, error) {
 		}
 	}
 	if root == nil {
-		return nil, errors.New("empty document")
+		return nil, errors.New("no XML element in the document")
 	}
 	return root, nil
 }
