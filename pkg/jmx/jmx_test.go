@@ -49,7 +49,9 @@ func controller(class, name, props, kids string) string {
 	return `<` + class + ` testclass="` + class + `" testname="` + name + `">` + props + `</` + class + `><hashTree>` + kids + `</hashTree>`
 }
 
-func sp(name, value string) string { return `<stringProp name="` + name + `">` + value + `</stringProp>` }
+func sp(name, value string) string {
+	return `<stringProp name="` + name + `">` + value + `</stringProp>`
+}
 
 func mustParse(t *testing.T, doc string) *Plan {
 	t.Helper()
