@@ -20,6 +20,14 @@ const maxCSVRows = 10000
 // more than is kept, which tells that rows were left out.
 const maxCSVRecords = maxCSVRows + 2
 
+const (
+	// maxCSVColumns bounds the variables of one CSV Data Set Config.
+	maxCSVColumns = 1000
+	// maxCSVTotal bounds the CSV data one plan reads, which many CSV
+	// elements naming one large file would otherwise multiply.
+	maxCSVTotal = 2 * MaxPlanSize
+)
+
 // csvData is a CSV Data Set Config read whole.
 type csvData struct {
 	vars []string
@@ -46,6 +54,9 @@ func (t *translator) loadCSV(el *element, path string) (*csvData, error) {
 	data, err := readBounded(file)
 	if err != nil {
 		return nil, fmt.Errorf("%s: CSV file: %w", path, err)
+	}
+	if t.csvRead += len(data); t.csvRead > maxCSVTotal {
+		return nil, fmt.Errorf("%s: the plan's CSV files come to more than %d MiB", path, maxCSVTotal>>20)
 	}
 	if enc := strings.ToLower(str(n, "fileEncoding")); enc != "" && enc != "utf-8" && enc != "utf8" {
 		t.note(path, fmt.Sprintf("file encoding %s not supported: read as UTF-8", enc))
@@ -83,6 +94,9 @@ func (t *translator) loadCSV(el *element, path string) (*csvData, error) {
 		if str(n, "ignoreFirstLine") == "true" && len(recs) > 0 {
 			recs = recs[1:]
 		}
+	}
+	if len(d.vars) > maxCSVColumns {
+		return nil, fmt.Errorf("%s: CSV file %s has %d columns, more than %d", path, name, len(d.vars), maxCSVColumns)
 	}
 	for i := range d.vars {
 		d.vars[i] = strings.TrimSpace(d.vars[i])

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // plan wraps body, the children of one thread group, in a JMeter 5.6 test
@@ -228,6 +229,60 @@ func TestExpandBounded(t *testing.T) {
 	_, err := Parse(strings.NewReader(doc), "")
 	if err == nil || !strings.Contains(err.Error(), "MiB") {
 		t.Fatalf("err = %v, want the substitution limit", err)
+	}
+}
+
+// TestWorkBounded: many headers, or many default arguments, repeated over
+// many samplers stop at a limit quickly instead of taking minutes.
+func TestWorkBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and parses plans of megabytes")
+	}
+	var args, hdrs, samplers strings.Builder
+	for i := range 5000 {
+		args.WriteString(`<elementProp name="" elementType="HTTPArgument"><stringProp name="Argument.name">a` + itoa(i) + `</stringProp></elementProp>`)
+		hdrs.WriteString(`<elementProp name="" elementType="Header"><stringProp name="Header.name">X</stringProp></elementProp>`)
+		samplers.WriteString(get("s", "/", "", ""))
+	}
+	withArgs := defaults("D", sp("HTTPSampler.domain", "h")+`<elementProp name="HTTPsampler.Arguments" elementType="Arguments"><collectionProp name="Arguments.arguments">`+
+		args.String()+`</collectionProp></elementProp>`)
+	withHeaders := defaults("D", sp("HTTPSampler.domain", "h")) +
+		`<HeaderManager testclass="HeaderManager" testname="H"><collectionProp name="HeaderManager.headers">` + hdrs.String() + `</collectionProp></HeaderManager><hashTree/>`
+	for _, tt := range []struct{ name, body, want string }{
+		{"arguments", withArgs, "too large to translate"},
+		{"headers", withHeaders, "too large to translate"},
+	} {
+		start := time.Now()
+		_, err := Parse(strings.NewReader(plan("1", "1", tt.body+samplers.String())), "")
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.want)
+		}
+		if el := time.Since(start); el > 20*time.Second {
+			t.Errorf("%s: took %v to refuse", tt.name, el)
+		}
+	}
+}
+
+func TestReferences(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"", nil},
+		{"${a}/${b}", []string{"a", "b"}},
+		{"${__P(${a},${b})}", []string{"a", "b"}},
+		{"${${${x}", []string{"x"}},
+		{"${a", nil},
+		{"$a} ${}", []string{""}},
+	}
+	for _, tt := range tests {
+		var got []string
+		for n := range references(tt.in) {
+			got = append(got, n)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("references(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }
 

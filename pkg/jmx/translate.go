@@ -19,7 +19,15 @@ const (
 	maxThreads = 1_000_000
 )
 
+// maxWork bounds the look-ups translating samplers costs: every request
+// looks at every argument, header and CSV variable in its scope, and a
+// crafted plan could put many of those over many samplers. Text scanned
+// counts a unit a byte.
+const maxWork = 1 << 24
+
 type translator struct {
+	work     int // against maxWork
+	csvRead  int // bytes of CSV read, against maxCSVTotal
 	dir      string
 	vars     map[string]string
 	notes    []Note
@@ -68,9 +76,22 @@ const (
 // scope is what the config elements of one level of the tree give the
 // samplers at that level and below.
 type scope struct {
-	defaults []*node
-	headers  []*element
-	csvs     []*csvData
+	// fields are the HTTP Request Defaults' values at this level, and
+	// args their arguments, read once: a sampler looks up every level.
+	fields  map[string]string
+	args    []argument
+	headers []Header // the Header Managers', in order
+	keys    []string // headers' names in lower case
+	csvs    []*csvData
+	// cost is what a sampler pays to look at this level: its arguments,
+	// headers and CSV variables.
+	cost int
+}
+
+// defaultFields are the HTTP Request Defaults fields a sampler inherits.
+var defaultFields = []string{
+	"HTTPSampler.protocol", "HTTPSampler.domain", "HTTPSampler.port", "HTTPSampler.path",
+	"HTTPSampler.connect_timeout", "HTTPSampler.response_timeout",
 }
 
 // walk is where the translation is in the tree.
@@ -298,7 +319,7 @@ func (t *translator) children(kids []*element, w walk) error {
 // configs reads the elements of one level that are neither samplers nor
 // controllers, and notes those rolltest does not carry over.
 func (t *translator) configs(kids []*element, w walk) (*scope, error) {
-	sc := &scope{}
+	sc := &scope{fields: map[string]string{}}
 	for _, k := range kids {
 		if !k.enabled || isSampler(k.class) || isController(k.class) || isThreadGroup(k.class) {
 			continue
@@ -306,15 +327,29 @@ func (t *translator) configs(kids []*element, w walk) (*scope, error) {
 		path := w.at(k.name).String()
 		switch {
 		case k.class == "ConfigTestElement" && k.gui == "HttpDefaultsGui":
-			sc.defaults = append(sc.defaults, k.props)
+			for _, f := range defaultFields {
+				if v := str(k.props, f); v != "" && sc.fields[f] == "" {
+					sc.fields[f] = v
+				}
+			}
+			a := httpArgs(k.props)
+			sc.args = append(sc.args, a...)
+			sc.cost += 1 + len(a)
 		case k.class == "HeaderManager":
-			sc.headers = append(sc.headers, k)
+			for _, h := range items(k.props, "HeaderManager.headers") {
+				if name := strings.TrimSpace(str(h, "Header.name")); name != "" {
+					sc.headers = append(sc.headers, Header{Name: name, Value: str(h, "Header.value")})
+					sc.keys = append(sc.keys, strings.ToLower(name))
+				}
+			}
+			sc.cost += 1 + len(sc.headers)
 		case k.class == "CSVDataSet":
 			d, err := t.loadCSV(k, path)
 			if err != nil {
 				return nil, err
 			}
 			sc.csvs = append(sc.csvs, d)
+			sc.cost += 1 + len(d.vars)
 		case k.class == "Arguments":
 			// Defined before the walk: see userVariables.
 		case k.class == "ResponseAssertion":
@@ -626,7 +661,10 @@ func (t *translator) sampler(el *element, w walk) error {
 	}
 	w.scopes = append(w.scopes[:len(w.scopes):len(w.scopes)], sc)
 	s := httpSampler{el: el, scopes: w.scopes}
-	csvs := s.csvsUsed()
+	if err := t.charge(s, path); err != nil {
+		return err
+	}
+	csvs := t.csvsUsed(s)
 	if len(csvs) == 0 {
 		return t.addRequest(s, w, nil, w.mult)
 	}
@@ -672,10 +710,8 @@ func (s httpSampler) field(name string) string {
 		return v
 	}
 	for i := len(s.scopes) - 1; i >= 0; i-- {
-		for _, d := range s.scopes[i].defaults {
-			if v := str(d, name); v != "" {
-				return v
-			}
+		if v := s.scopes[i].fields[name]; v != "" {
+			return v
 		}
 	}
 	return ""
@@ -689,23 +725,23 @@ type argument struct {
 // args are the sampler's arguments, then those of the defaults in scope,
 // which JMeter adds to every sampler.
 func (s httpSampler) args() []argument {
-	read := func(n *node) []argument {
-		var out []argument
-		for _, a := range items(prop(n, "HTTPsampler.Arguments"), "Arguments.arguments") {
-			out = append(out, argument{
-				name:   str(a, "Argument.name"),
-				value:  str(a, "Argument.value"),
-				encode: str(a, "HTTPArgument.always_encode") != "false",
-				equals: str(a, "HTTPArgument.use_equals") != "false",
-			})
-		}
-		return out
-	}
-	out := read(s.el.props)
+	out := httpArgs(s.el.props)
 	for i := len(s.scopes) - 1; i >= 0; i-- {
-		for _, d := range s.scopes[i].defaults {
-			out = append(out, read(d)...)
-		}
+		out = append(out, s.scopes[i].args...)
+	}
+	return out
+}
+
+// httpArgs are the arguments of a sampler or HTTP Request Defaults.
+func httpArgs(n *node) []argument {
+	var out []argument
+	for _, a := range items(prop(n, "HTTPsampler.Arguments"), "Arguments.arguments") {
+		out = append(out, argument{
+			name:   str(a, "Argument.name"),
+			value:  str(a, "Argument.value"),
+			encode: str(a, "HTTPArgument.always_encode") != "false",
+			equals: str(a, "HTTPArgument.use_equals") != "false",
+		})
 	}
 	return out
 }
@@ -714,19 +750,15 @@ func (s httpSampler) args() []argument {
 // name; the sampler's own come last.
 func (s httpSampler) headers() []Header {
 	var out []Header
+	at := map[string]int{} // lower-case name → index in out
 	for _, sc := range s.scopes {
-		for _, hm := range sc.headers {
-			for _, h := range items(hm.props, "HeaderManager.headers") {
-				name := strings.TrimSpace(str(h, "Header.name"))
-				if name == "" {
-					continue
-				}
-				hdr := Header{Name: name, Value: str(h, "Header.value")}
-				if i := slices.IndexFunc(out, func(o Header) bool { return strings.EqualFold(o.Name, name) }); i >= 0 {
-					out[i] = hdr
-				} else {
-					out = append(out, hdr)
-				}
+		for j, h := range sc.headers {
+			key := sc.keys[j]
+			if i, ok := at[key]; ok {
+				out[i] = h
+			} else {
+				at[key] = len(out)
+				out = append(out, h)
 			}
 		}
 	}
@@ -747,14 +779,18 @@ func (s httpSampler) texts() []string {
 
 // csvsUsed are the CSV Data Set Configs in scope whose variables the
 // sampler refers to.
-func (s httpSampler) csvsUsed() []*csvData {
-	strs := s.texts()
+func (t *translator) csvsUsed(s httpSampler) []*csvData {
+	refs := map[string]bool{}
+	for _, txt := range s.texts() {
+		t.work += len(txt)
+		for name := range references(txt) {
+			refs[name] = true
+		}
+	}
 	var used []*csvData
 	for _, sc := range s.scopes {
 		for _, d := range sc.csvs {
-			if slices.ContainsFunc(d.vars, func(v string) bool {
-				return slices.ContainsFunc(strs, func(s string) bool { return strings.Contains(s, "${"+v+"}") })
-			}) {
+			if slices.ContainsFunc(d.vars, func(v string) bool { return refs[v] }) {
 				used = append(used, d)
 			}
 		}
@@ -762,10 +798,35 @@ func (s httpSampler) csvsUsed() []*csvData {
 	return used
 }
 
+// references yields the names of the plain ${name} references in s, those
+// inside function arguments too, in one pass over s.
+func references(s string) func(yield func(string) bool) {
+	return func(yield func(string) bool) {
+		for {
+			i := strings.Index(s, "${")
+			if i < 0 {
+				return
+			}
+			s = s[i+2:]
+			end := strings.IndexAny(s, "${}")
+			if end < 0 {
+				return
+			}
+			if s[end] == '}' && !yield(s[:end]) {
+				return
+			}
+			s = s[end:]
+		}
+	}
+}
+
 func (t *translator) addRequest(s httpSampler, w walk, row map[string]string, weight *big.Rat) error {
 	path := w.String()
 	if t.nreq++; t.nreq > maxRequests {
 		return fmt.Errorf("%s: the plan expands to more than %d requests", path, maxRequests)
+	}
+	if err := t.charge(s, path); err != nil {
+		return err
 	}
 	x := func(v string) (string, error) { return t.expand(v, path, row) }
 	var f [5]string
@@ -870,6 +931,18 @@ func (t *translator) addRequest(s httpSampler, w walk, row map[string]string, we
 		return err
 	}
 	w.g.reqs = append(w.g.reqs, weighted{req: req, w: weight})
+	return nil
+}
+
+// charge counts what looking up sampler s's scope costs against maxWork.
+func (t *translator) charge(s httpSampler, path string) error {
+	t.work += 1 + len(s.scopes)
+	for _, sc := range s.scopes {
+		t.work += sc.cost
+	}
+	if t.work > maxWork {
+		return fmt.Errorf("%s: the plan is too large to translate: its samplers look up more than %d arguments, headers and variables", path, maxWork)
+	}
 	return nil
 }
 

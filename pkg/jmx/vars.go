@@ -6,9 +6,11 @@ import (
 )
 
 const (
-	// maxExpanded bounds all text that substitution produces in one Parse:
-	// a variable defined as ${a}${a} doubles with each definition, and CSV
-	// rows multiply every string of a sampler.
+	// maxExpanded bounds all text that substitution reads and produces in
+	// one Parse: a variable defined as ${a}${a} doubles with each
+	// definition, CSV rows multiply every string of a sampler, and defaults
+	// repeat their arguments in every sampler. Each string counts one byte
+	// more than its length, so that empty ones count too.
 	maxExpanded = 64 << 20
 	// maxNesting bounds ${…} inside function arguments inside ${…}.
 	maxNesting = 16
@@ -23,6 +25,9 @@ func (t *translator) expand(s, path string, row map[string]string) (string, erro
 }
 
 func (t *translator) expandDepth(s, path string, row map[string]string, depth int) (string, error) {
+	if t.expanded += len(s) + 1; t.expanded > maxExpanded {
+		return "", t.tooMuch(path)
+	}
 	if !strings.Contains(s, "${") {
 		return s, nil
 	}
@@ -46,11 +51,15 @@ func (t *translator) expandDepth(s, path string, row map[string]string, depth in
 		b.WriteString(v)
 		s = s[end+1:]
 		if t.expanded+b.Len() > maxExpanded {
-			return "", fmt.Errorf("%s: variable substitution produces more than %d MiB", path, maxExpanded>>20)
+			return "", t.tooMuch(path)
 		}
 	}
 	t.expanded += b.Len()
 	return b.String(), nil
+}
+
+func (t *translator) tooMuch(path string) error {
+	return fmt.Errorf("%s: the plan's strings, variables substituted, come to more than %d MiB", path, maxExpanded>>20)
 }
 
 // closing is the index of the '}' that closes a "${" ending at from, or -1.
