@@ -147,7 +147,15 @@ func TestTranslate(t *testing.T) {
 			note: [2]string{"P › G › x", "no server name"},
 		},
 		{
-			name: "weights stay whole across thread groups of different sizes", threads: "3", loops: "1",
+			name: "throughput controller scales by its percentage, 0% is left out with a note", threads: "1", loops: "1",
+			body: dom + get("x", "/x", "", "") +
+				controller("ThroughputController", "T", `<intProp name="ThroughputController.style">1</intProp><FloatProperty><name>ThroughputController.percentThroughput</name><value>12.5</value></FloatProperty>`, get("a", "/a", "", "")) +
+				controller("ThroughputController", "Z", `<intProp name="ThroughputController.style">1</intProp><FloatProperty><name>ThroughputController.percentThroughput</name><value>0</value></FloatProperty>`, get("z", "/z", "", "")),
+			want: []reqSummary{{"x", "http://svc:81/x", 8}, {"a", "http://svc:81/a", 1}},
+			note: [2]string{"P › G › Z › z", "0%"},
+		},
+		{
+			name: "a group's threads do not change its proportions", threads: "3", loops: "1",
 			body: dom + get("a", "/a", "", "") + get("b", "/b", "", "") + get("c", "/c", "", ""),
 			want: []reqSummary{{"a", "http://svc:81/a", 1}, {"b", "http://svc:81/b", 1}, {"c", "http://svc:81/c", 1}},
 		},

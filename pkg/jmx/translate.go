@@ -53,8 +53,9 @@ type group struct {
 }
 
 type weighted struct {
-	req Request
-	w   *big.Rat
+	req  Request
+	w    *big.Rat
+	path string
 }
 
 // rateTimer is a throughput timer; its rate applies per thread, per thread
@@ -151,7 +152,7 @@ func (t *translator) plan(top *element) error {
 		}
 	}
 	if len(t.groups) == 0 {
-		return fmt.Errorf("%s: no enabled thread group", w)
+		return fmt.Errorf("%s: no enabled thread group that sends anything", w)
 	}
 	return nil
 }
@@ -930,7 +931,7 @@ func (t *translator) addRequest(s httpSampler, w walk, row map[string]string, we
 	if err := t.samplerTimeout(s, path); err != nil {
 		return err
 	}
-	w.g.reqs = append(w.g.reqs, weighted{req: req, w: weight})
+	w.g.reqs = append(w.g.reqs, weighted{req: req, w: weight, path: path})
 	return nil
 }
 
@@ -1001,7 +1002,7 @@ func (t *translator) result(top *element) (*Plan, error) {
 	total := new(big.Rat)
 	bounded := true
 	var shares []*big.Rat
-	var reqs []Request
+	var reqs []weighted
 	for _, g := range t.groups {
 		p.Threads += g.threads
 		p.RampUp = max(p.RampUp, g.rampUp)
@@ -1035,7 +1036,7 @@ func (t *translator) result(top *element) (*Plan, error) {
 		for _, r := range g.reqs {
 			s := new(big.Rat).Mul(r.w, big.NewRat(int64(g.threads), 1))
 			shares = append(shares, s.Quo(s, perIter))
-			reqs = append(reqs, r.req)
+			reqs = append(reqs, r)
 		}
 	}
 	if bounded && total.Sign() > 0 {
@@ -1050,10 +1051,11 @@ func (t *translator) result(top *element) (*Plan, error) {
 	}
 	for i, r := range reqs {
 		if weights[i] == 0 {
+			t.note(r.path, "sent 0% of the time: left out")
 			continue
 		}
-		r.Weight = weights[i]
-		p.Requests = append(p.Requests, r)
+		r.req.Weight = weights[i]
+		p.Requests = append(p.Requests, r.req)
 	}
 	for _, rt := range t.timers {
 		f := 1.0
