@@ -354,6 +354,7 @@ func TestParseErrors(t *testing.T) {
 		{"orphan hashTree", `<jmeterTestPlan><hashTree><hashTree/></hashTree></jmeterTestPlan>`, "", "hashTree with no element"},
 		{"bad threads", plan("many", "1", ok), "", `P › G: ThreadGroup.num_threads "many"`},
 		{"too many threads", plan("2000000", "1", ok), "", "threads"},
+		{"negative ramp-up", strings.Replace(plan("1", "1", ok), "<stringProp name=\"ThreadGroup.num_threads\">", sp("ThreadGroup.ramp_time", "-5")+"<stringProp name=\"ThreadGroup.num_threads\">", 1), "", "ThreadGroup.ramp_time -5"},
 		{"bad loop count", plan("1", "1", controller("LoopController", "L", sp("LoopController.loops", "x"), ok)), "", `P › G › L: LoopController.loops "x"`},
 		{"bad calcMode", plan("1", "1", ok+`<ConstantThroughputTimer testclass="ConstantThroughputTimer" testname="T"><intProp name="calcMode">9</intProp>`+sp("throughput", "60")+`</ConstantThroughputTimer><hashTree/>`), "", "P › G › T: calcMode"},
 		{"CSV without a directory", plan("1", "1", `<CSVDataSet testclass="CSVDataSet" testname="C">`+sp("filename", "u.csv")+`</CSVDataSet><hashTree/>`+ok), "", "P › G › C: CSV file u.csv is relative"},
@@ -449,8 +450,8 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if p.Threads < 0 || p.Rate < 0 || len(p.Requests) > maxRequests {
-			t.Fatalf("threads %d, rate %v, %d requests", p.Threads, p.Rate, len(p.Requests))
+		if p.Threads < 0 || p.Rate < 0 || p.Duration < 0 || p.RampUp < 0 || p.Timeout < 0 || p.Total < 0 || len(p.Requests) > maxRequests {
+			t.Fatalf("plan %+v", p)
 		}
 		for _, r := range p.Requests {
 			if r.Weight <= 0 || r.Weight > maxWeight || r.Method == "" {

@@ -90,9 +90,11 @@ type scope struct {
 }
 
 // defaultFields are the HTTP Request Defaults fields a sampler inherits.
-var defaultFields = []string{
-	"HTTPSampler.protocol", "HTTPSampler.domain", "HTTPSampler.port", "HTTPSampler.path",
-	"HTTPSampler.connect_timeout", "HTTPSampler.response_timeout",
+func defaultFields() []string {
+	return []string{
+		"HTTPSampler.protocol", "HTTPSampler.domain", "HTTPSampler.port", "HTTPSampler.path",
+		"HTTPSampler.connect_timeout", "HTTPSampler.response_timeout",
+	}
 }
 
 // walk is where the translation is in the tree.
@@ -217,7 +219,7 @@ func (t *translator) threadGroup(el *element, w walk) error {
 	if err != nil {
 		return err
 	}
-	ramp, err := t.intProp(el.props, "ThreadGroup.ramp_time", path, 0)
+	ramp, err := t.seconds(el.props, "ThreadGroup.ramp_time", path)
 	if err != nil {
 		return err
 	}
@@ -237,12 +239,12 @@ func (t *translator) threadGroup(el *element, w walk) error {
 		g.loops = max(g.loops, -1)
 	}
 	if str(el.props, "ThreadGroup.scheduler") == "true" {
-		d, err := t.intProp(el.props, "ThreadGroup.duration", path, 0)
+		d, err := t.seconds(el.props, "ThreadGroup.duration", path)
 		if err != nil {
 			return err
 		}
 		g.duration = time.Duration(d) * time.Second
-		delay, err := t.intProp(el.props, "ThreadGroup.delay", path, 0)
+		delay, err := t.seconds(el.props, "ThreadGroup.delay", path)
 		if err != nil {
 			return err
 		}
@@ -271,6 +273,22 @@ func (t *translator) intProp(n *node, name, path string, def int) (int, error) {
 	v, err := strconv.Atoi(s)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %s %q is not a whole number", path, name, s)
+	}
+	return v, nil
+}
+
+// maxSeconds bounds a thread group's times: a year is longer than any
+// test, and keeps a time.Duration far from overflowing.
+const maxSeconds = 365 * 24 * 3600
+
+// seconds reads a thread group's time in seconds; empty is 0.
+func (t *translator) seconds(n *node, name, path string) (int, error) {
+	v, err := t.intProp(n, name, path, 0)
+	if err != nil {
+		return 0, err
+	}
+	if v < 0 || v > maxSeconds {
+		return 0, fmt.Errorf("%s: %s %d: want 0 to %d seconds", path, name, v, maxSeconds)
 	}
 	return v, nil
 }
@@ -328,7 +346,7 @@ func (t *translator) configs(kids []*element, w walk) (*scope, error) {
 		path := w.at(k.name).String()
 		switch {
 		case k.class == "ConfigTestElement" && k.gui == "HttpDefaultsGui":
-			for _, f := range defaultFields {
+			for _, f := range defaultFields() {
 				if v := str(k.props, f); v != "" && sc.fields[f] == "" {
 					sc.fields[f] = v
 				}
@@ -386,11 +404,11 @@ func (t *translator) configs(kids []*element, w walk) (*scope, error) {
 // unsupported says why an element that is not carried over is not.
 func unsupported(class string) string {
 	switch {
-	case listeners[class]:
+	case isListener(class):
 		return "not needed: rolltest reports itself"
 	case strings.HasPrefix(class, "BeanShell") || strings.HasPrefix(class, "JSR223"):
 		return "not supported (scripted)"
-	case extractors[class]:
+	case isExtractor(class):
 		return "not supported: rolltest does not extract values from responses"
 	case strings.HasSuffix(class, "Timer") || class == "Synchronizer":
 		return "not carried over: rolltest paces by --rate or --concurrency, not by think time"
@@ -408,14 +426,22 @@ func unsupported(class string) string {
 	return "not supported (" + class + ")"
 }
 
-var listeners = map[string]bool{
-	"ResultCollector": true, "BackendListener": true, "Summariser": true, "ResultSaver": true,
-	"kg.apc.jmeter.vizualizers.CorrectedResultCollector": true, "kg.apc.jmeter.reporters.FlexibleFileWriter": true,
+func isListener(class string) bool {
+	switch class {
+	case "ResultCollector", "BackendListener", "Summariser", "ResultSaver",
+		"kg.apc.jmeter.vizualizers.CorrectedResultCollector", "kg.apc.jmeter.reporters.FlexibleFileWriter":
+		return true
+	}
+	return false
 }
 
-var extractors = map[string]bool{
-	"RegexExtractor": true, "JSONPostProcessor": true, "BoundaryExtractor": true, "XPathExtractor": true,
-	"XPath2Extractor": true, "HtmlExtractor": true, "JMESPathExtractor": true, "DebugPostProcessor": true,
+func isExtractor(class string) bool {
+	switch class {
+	case "RegexExtractor", "JSONPostProcessor", "BoundaryExtractor", "XPathExtractor",
+		"XPath2Extractor", "HtmlExtractor", "JMESPathExtractor", "DebugPostProcessor":
+		return true
+	}
+	return false
 }
 
 func isThreadGroup(class string) bool { return strings.HasSuffix(class, "ThreadGroup") }
