@@ -153,9 +153,9 @@ const (
 	// should be split.
 	maxConnectionsCap = 100_000
 	// MaxTargets and MaxTargetWeight bound Targets: every target has its
-	// own latency histogram in each recorder, and the schedule has one
-	// entry per unit of weight.
-	MaxTargets      = 1000
+	// own latency histogram (about 20 KiB) in each recorder, one recorder
+	// per connection, and the schedule has one entry per unit of weight.
+	MaxTargets      = 100
 	MaxTargetWeight = 1000
 	// maxSchedule bounds the weighted schedule's length (weights divided
 	// by their greatest common divisor, summed).
@@ -312,7 +312,7 @@ func (c *Config) validateTargets() error {
 	case len(c.Body) > 0:
 		return cfgErr("--body", "each target of --targets has its own body; drop --body")
 	case len(c.Targets) > MaxTargets:
-		return cfgErr("--targets", "%d targets; at most %d", len(c.Targets), MaxTargets)
+		return cfgErr("--targets", "%d targets; at most %d in one run (each costs memory per connection): split the file", len(c.Targets), MaxTargets)
 	}
 	first, err := parseURL("--targets", c.Targets[0].URL)
 	if err != nil {

@@ -210,7 +210,7 @@ func TestTargetsConfigErrors(t *testing.T) {
 		{Config{Targets: []Target{{Method: "GET", URL: "ftp://h/"}}}, "scheme must be"},
 		{Config{Targets: []Target{{Method: "GET", URL: "http://h/", Weight: 1001}}}, "between 1 and 1000"},
 		{Config{Targets: []Target{{Method: "GET", URL: "http://h/", Headers: []Header{{Name: "X", Value: "a\nb"}}}}}, "cannot be sent"},
-		{Config{Targets: slices.Repeat(ok, MaxTargets+1)}, "at most 1000"},
+		{Config{Targets: slices.Repeat(ok, MaxTargets+1)}, "101 targets; at most 100"},
 	} {
 		tc.cfg.Rate = 1
 		err := tc.cfg.Validate()
