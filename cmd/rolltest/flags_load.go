@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rolltest/rolltest/pkg/loadgen"
+	"github.com/rolltest/rolltest/pkg/targets"
 )
 
 // loadFlags are the flags that describe the load; run and demo share them.
@@ -25,6 +26,9 @@ type loadFlags struct {
 	identity, expectBody, reqID    string
 	insecure                       bool
 	maxFailureRecords              int
+	// targetsFile and targetsFormat are run's --targets (see
+	// registerTargets); empty for demo.
+	targetsFile, targetsFormat string
 }
 
 func (f *loadFlags) register(cmd *cobra.Command) {
@@ -48,6 +52,47 @@ func (f *loadFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.reqID, "request-id-header", "", "send each request's number in this header, to match server logs with failures")
 	fs.BoolVar(&f.insecure, "insecure", false, "skip TLS certificate verification")
 	fs.IntVar(&f.maxFailureRecords, "max-failure-records", loadgen.DefaultMaxFailures, "failed attempts recorded one by one (counts are never capped)")
+}
+
+// registerTargets adds --targets, for run alone: the demo loads a Service
+// whose address it makes up itself.
+func (f *loadFlags) registerTargets(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&f.targetsFile, "targets", "", "send many requests instead of --target: a file of vegeta's http format ('METHOD URL', header lines, @body-file; '# weight N' and '# name LABEL' per target) or one JSON object per line; -H adds to every target")
+	fs.StringVar(&f.targetsFormat, "targets-format", "auto", "format of the --targets file: http, json, or auto (json when it starts with '{')")
+}
+
+// loadTargets reads --targets into cfg, in place of --target, --method
+// and --body, which each target has its own of.
+func (f *loadFlags) loadTargets(cmd *cobra.Command, cfg *loadgen.Config) error {
+	if f.targetsFile == "" {
+		if cmd.Flags().Changed("targets-format") {
+			return usagef("--targets-format", "applies to a --targets file; give --targets FILE")
+		}
+		return nil
+	}
+	switch {
+	case f.target != "":
+		return usagef("--targets", "use --target URL or --targets FILE, not both")
+	case cmd.Flags().Changed("method"):
+		return usagef("--method", "each target of --targets has its own method; drop --method")
+	case f.body != "" || f.bodyFile != "":
+		return usagef("--body", "each target of --targets has its own body (an @path line); drop --body and --body-file")
+	}
+	format, err := targets.ParseFormat(f.targetsFormat)
+	if err != nil {
+		return usagef("--targets-format", "%v", err)
+	}
+	ts, err := targets.ReadFile(f.targetsFile, format)
+	if err != nil {
+		// targets.Error already reads "FILE line N: what".
+		return &usageError{msg: "--targets " + err.Error()}
+	}
+	cfg.Target, cfg.Method = "", ""
+	for _, t := range ts {
+		cfg.Targets = append(cfg.Targets, loadgen.Target{Name: t.Name, URL: t.URL, Method: t.Method, Headers: t.Header, Body: t.Body, Weight: t.Weight})
+	}
+	return nil
 }
 
 // loadConfig turns the flags into an engine configuration, naming the
@@ -83,6 +128,9 @@ func (f *loadFlags) loadConfig(cmd *cobra.Command) (loadgen.Config, error) {
 			return cfg, usagef("--body-file", "cannot read %s: %v", f.bodyFile, unwrapPathErr(err))
 		}
 		cfg.Body = b
+	}
+	if err := f.loadTargets(cmd, &cfg); err != nil {
+		return cfg, err
 	}
 	if f.expectBody != "" {
 		cfg.ExpectBody = []byte(f.expectBody)

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,7 +27,7 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 		rf rolloutFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "run --target URL (--rate R | --concurrency N) [--duration D | --requests N] [--workload KIND/NAME | --deployment NAME]",
+		Use:   "run (--target URL | --targets FILE) (--rate R | --concurrency N) [--duration D | --requests N] [--workload KIND/NAME | --deployment NAME]",
 		Short: "Send load, optionally roll a Deployment, StatefulSet or DaemonSet mid-run, report and gate on dropped requests",
 		Example: `  # 2000 req/s for 30 s; exit 1 if any request is dropped
   rolltest run --target http://127.0.0.1:8080/common/healthy --rate 2000 --duration 30s
@@ -33,6 +35,10 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
   # roll deployment/web while sending 500 req/s, HTML and JUnit for CI
   rolltest run --target http://127.0.0.1:30080/common/healthy --rate 500 \
       --deployment web -n shop --html report.html --junit junit.xml
+
+  # many requests in one rollout: each line of shop.txt is 'METHOD URL', then headers,
+  # @body-file, '# weight N'; exit 1 if any request to any of them is dropped
+  rolltest run --targets shop.txt --rate 500 --deployment web -n shop
 
   # the same for a StatefulSet, with a new image for its container "db"
   rolltest run --target http://127.0.0.1:30091/common/healthy --rate 500 \
@@ -47,7 +53,7 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			job := &job{load: cfg, out: of, thresholds: thr, stdout: stdout, stderr: stderr}
+			job := &job{load: cfg, out: of, thresholds: thr, stdout: stdout, stderr: stderr, targetsFile: lf.targetsFile}
 			if rf.deployment != "" && rf.workload != "" {
 				return usagef("--workload", "--deployment NAME is shorthand for --workload deployment/NAME: give one of them")
 			}
@@ -69,6 +75,7 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	lf.register(cmd)
+	lf.registerTargets(cmd)
 	of.register(cmd)
 	rf.register(cmd)
 	return cmd
@@ -96,12 +103,14 @@ type job struct {
 	// the load starts: the demo snapshots its pods' own counts there, as
 	// the result document does not count the preflight.
 	beforeLoad func()
+	// targetsFile is run's --targets, for the report.
+	targetsFile string
 }
 
 func (j *job) run(ctx context.Context) error {
 	eng, err := loadgen.New(ctx, j.load)
 	if err != nil {
-		return &usageError{msg: fmt.Sprintf("--target: %v", err)}
+		return &usageError{msg: fmt.Sprintf("%s: %v", targetFlag(j.load), err)}
 	}
 	pre, err := j.preflight(ctx, eng)
 	if err != nil {
@@ -159,14 +168,14 @@ func (j *job) preflight(ctx context.Context, eng *loadgen.Engine) (*report.Prefl
 		if ctx.Err() != nil {
 			return nil, exitCode(report.ExitInterrupted)
 		}
-		return nil, &usageError{msg: "--target: " + preflightMessage(j.load, err)}
+		return nil, &usageError{msg: targetFlag(j.load) + ": " + preflightMessage(j.load, err)}
 	}
 	pre := &report.Preflight{Status: status, Pod: id.Pod, Version: id.Version}
 	if j.out.quiet {
 		return pre, nil
 	}
 	if status < 200 || status > 299 {
-		fmt.Fprintf(j.stderr, "rolltest: warning: %s answered HTTP %d before the run; every such response counts as dropped\n", j.load.Target, status)
+		fmt.Fprintf(j.stderr, "rolltest: warning: %s answered HTTP %d before the run; every such response counts as dropped\n", preflightURL(j.load), status)
 	}
 	if j.load.Identity.Enabled() && id.Pod == "" {
 		fmt.Fprintf(j.stderr, "rolltest: note: the response carries no pod identity (--identity %s); requests will not be attributed to pods\n", j.load.Identity)
@@ -178,6 +187,7 @@ func (j *job) preflight(ctx context.Context, eng *loadgen.Engine) (*report.Prefl
 // that fit: nothing answered, the server answered but not with HTTP/1.1,
 // or its response could not be read to the end.
 func preflightMessage(cfg loadgen.Config, err error) string {
+	cfg.Target = preflightURL(cfg)
 	var (
 		pe *loadgen.PreflightError
 		me *loadgen.MalformedError
@@ -204,6 +214,23 @@ func preflightMessage(cfg loadgen.Config, err error) string {
 	return fmt.Sprintf("%s is unreachable before the run started: %v; is the service running and the URL right?", cfg.Target, err)
 }
 
+// targetFlag names the flag that gave the URLs: --target, or --targets.
+func targetFlag(c loadgen.Config) string {
+	if len(c.Targets) > 0 {
+		return "--targets"
+	}
+	return "--target"
+}
+
+// preflightURL is the URL the preflight request goes to: the target, or
+// the first of --targets.
+func preflightURL(c loadgen.Config) string {
+	if c.Target == "" && len(c.Targets) > 0 {
+		return c.Targets[0].URL
+	}
+	return c.Target
+}
+
 func (j *job) reportConfig(c loadgen.Config) report.Config {
 	rc := report.Config{
 		Target: c.Target, Method: c.Method, BodyBytes: len(c.Body), Connections: c.Connections, MaxConnections: c.MaxConnections,
@@ -219,7 +246,27 @@ func (j *job) reportConfig(c loadgen.Config) report.Config {
 	for _, h := range c.Headers {
 		rc.Headers = append(rc.Headers, h.Name+": "+redact(h.Name, h.Value))
 	}
+	if len(c.Targets) > 0 {
+		rc.TargetsFile = j.targetsFile
+		rc.Target, rc.Method = targetsSummary(c.Targets)
+	}
 	return rc
+}
+
+// targetsSummary is what config.target and config.method say of a run of
+// many: the scheme, host and port every target shares, and the methods in
+// order of first use.
+func targetsSummary(ts []loadgen.Target) (base, methods string) {
+	if u, err := url.Parse(ts[0].URL); err == nil {
+		base = u.Scheme + "://" + u.Host
+	}
+	var ms []string
+	for _, t := range ts {
+		if !slices.Contains(ms, t.Method) {
+			ms = append(ms, t.Method)
+		}
+	}
+	return base, strings.Join(ms, ",")
 }
 
 // redact hides credentials: the report is an artifact that many people read.

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -42,8 +43,32 @@ func TestHTTP1RoundTripDoesNotAllocate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(context.Background(), Config{Target: url, Concurrency: 1, KeepAlive: true, Identity: id,
-		RequestIDHeader: "X-Request-Id", ExpectBody: []byte(">> v1")})
+	for _, targets := range []int{1, 5} {
+		t.Run(fmt.Sprintf("%d targets", targets), func(t *testing.T) {
+			cfg := Config{Target: url, Concurrency: 1, KeepAlive: true, Identity: id,
+				RequestIDHeader: "X-Request-Id", ExpectBody: []byte(">> v1")}
+			if targets > 1 {
+				cfg.Target, cfg.Targets = "", fiveTargets(url)
+			}
+			roundTripDoesNotAllocate(t, cfg)
+		})
+	}
+}
+
+// fiveTargets are five requests of different methods, headers and bodies
+// on base's host.
+func fiveTargets(base string) []Target {
+	return []Target{
+		{Name: "a", Method: "GET", URL: base, Weight: 3},
+		{Name: "b", Method: "POST", URL: base + "?b", Body: []byte(`{"order":1}`), Headers: []Header{{Name: "Content-Type", Value: "application/json"}}},
+		{Name: "c", Method: "PUT", URL: base + "/c", Body: []byte("c"), Headers: []Header{{Name: "Idempotency-Key", Value: "k"}}},
+		{Name: "d", Method: "DELETE", URL: base + "/d"},
+		{Name: "e", Method: "GET", URL: base + "/e", Headers: []Header{{Name: "X-E", Value: "e"}}, Weight: 2},
+	}
+}
+
+func roundTripDoesNotAllocate(t *testing.T, cfg Config) {
+	e, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +82,7 @@ func TestHTTP1RoundTripDoesNotAllocate(t *testing.T) {
 	ctx := context.Background()
 	roundTrip := func() {
 		req.Seq++
+		req.Target = e.TargetOf(req.Seq)
 		req.Deadline = time.Now().Add(10 * time.Second)
 		if err := c.RoundTrip(ctx, &req, &res); err != nil {
 			t.Fatal(err)
@@ -79,7 +105,19 @@ func TestWorkerRequestDoesNotAllocate(t *testing.T) {
 		t.Skip("allocation counts are meaningless under the race detector")
 	}
 	url := allocServer(t)
-	e, err := New(context.Background(), Config{Target: url, Concurrency: 1, KeepAlive: true, RequestIDHeader: "X-Request-Id"})
+	for _, targets := range []int{1, 5} {
+		t.Run(fmt.Sprintf("%d targets", targets), func(t *testing.T) {
+			cfg := Config{Target: url, Concurrency: 1, KeepAlive: true, RequestIDHeader: "X-Request-Id"}
+			if targets > 1 {
+				cfg.Target, cfg.Targets = "", fiveTargets(url)
+			}
+			workerRequestDoesNotAllocate(t, cfg)
+		})
+	}
+}
+
+func workerRequestDoesNotAllocate(t *testing.T, cfg Config) {
+	e, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +125,7 @@ func TestWorkerRequestDoesNotAllocate(t *testing.T) {
 	out := make(chan *secSlot, 4)
 	var budget atomic.Int64
 	rec := newRecorder(out, &budget, &liveCounters{}, 30_000_000)
+	rec.initTargets(len(cfg.Targets))
 	w := newWorker(e, rec, newPodRegistry(), &e.conns)
 	defer w.closeConn()
 	var seq uint64
@@ -101,5 +140,17 @@ func TestWorkerRequestDoesNotAllocate(t *testing.T) {
 	// 1 + AllocsPerRun's warm-up + 500
 	if rec.pods[1].Outcomes[OK] != 502 || w.c.id != 1 {
 		t.Fatalf("pod 1 answered %d requests on connection %d: want 502 on connection 1", rec.pods[1].Outcomes[OK], w.c.id)
+	}
+	if len(cfg.Targets) > 0 {
+		var sum int64
+		for i := range rec.targets {
+			sum += rec.targets[i].Outcomes[OK]
+			if rec.targets[i].Outcomes[OK] == 0 {
+				t.Errorf("target %d got no request", i)
+			}
+		}
+		if sum != 502 {
+			t.Errorf("targets counted %d requests, want 502", sum)
+		}
 	}
 }

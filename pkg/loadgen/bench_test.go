@@ -69,16 +69,22 @@ func BenchmarkRoundTrip(b *testing.B) {
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBody(payload) }}
 	go srv.Serve(ln) //nolint:errcheck // ends with the listener
 	defer srv.Shutdown()
-	for _, ka := range []bool{true, false} {
-		name := "keepalive"
-		if !ka {
-			name = "no-keepalive"
-		}
-		b.Run(name, func(b *testing.B) {
-			e, err := New(context.Background(), Config{
-				Target: "http://" + ln.Addr().String() + "/common/healthy", Concurrency: 4,
-				Requests: uint64(b.N), KeepAlive: ka,
-			})
+	url := "http://" + ln.Addr().String() + "/common/healthy"
+	for _, tc := range []struct {
+		name    string
+		ka      bool
+		targets []Target
+	}{
+		{"keepalive", true, nil},
+		{"no-keepalive", false, nil},
+		{"keepalive-5-targets", true, fiveTargets(url)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := Config{Target: url, Concurrency: 4, Requests: uint64(b.N), KeepAlive: tc.ka, Targets: tc.targets}
+			if tc.targets != nil {
+				cfg.Target = ""
+			}
+			e, err := New(context.Background(), cfg)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -15,6 +15,23 @@ type Header struct {
 	Name, Value string
 }
 
+// Target is one of the requests a run of many sends (Config.Targets).
+type Target struct {
+	// Name labels the target in Stats and reports.
+	Name string
+	// URL is absolute; every target shares the first one's scheme, host
+	// and port: a run loads one service.
+	URL    string
+	Method string
+	// Headers are the target's own; Config.Headers of the same name give
+	// way to them.
+	Headers []Header
+	Body    []byte
+	// Weight is the target's share of the requests relative to the
+	// others'; 0 means 1.
+	Weight int
+}
+
 // Config describes the load to send. Exactly one of Rate (open model) and
 // Concurrency (closed model) is set.
 type Config struct {
@@ -26,6 +43,13 @@ type Config struct {
 	Headers []Header
 	// Body is sent with every request.
 	Body []byte
+	// Targets, when set, replaces Target, Method and Body: request n is
+	// sent to Targets[TargetOf(n)], round-robin over the targets in
+	// proportion to their weights, by sequence number alone, so shards of
+	// a schedule send each request where one engine would. Headers are
+	// added to every target's request unless the target sets the same
+	// header itself.
+	Targets []Target
 
 	// Rate is the open model's arrival rate in requests per second: request
 	// n is due at n/Rate seconds whether or not earlier requests have
@@ -128,6 +152,14 @@ const (
 	// maxConnectionsCap bounds any pool: beyond it a single generator
 	// should be split.
 	maxConnectionsCap = 100_000
+	// MaxTargets and MaxTargetWeight bound Targets: every target has its
+	// own latency histogram (about 20 KiB) in each recorder, one recorder
+	// per connection, and the schedule has one entry per unit of weight.
+	MaxTargets      = 100
+	MaxTargetWeight = 1000
+	// maxSchedule bounds the weighted schedule's length (weights divided
+	// by their greatest common divisor, summed).
+	maxSchedule = 1 << 16
 	// fdReserve is left of the open-file limit for everything else the
 	// process opens (the Kubernetes client, reports, the runtime).
 	fdReserve = 256
@@ -172,7 +204,7 @@ type target struct {
 
 func (c *Config) withDefaults() Config {
 	out := *c
-	if out.Method == "" {
+	if out.Method == "" && len(out.Targets) == 0 {
 		out.Method = "GET"
 	}
 	if out.Connections == 0 {
@@ -246,6 +278,9 @@ func (c *Config) Validate() error {
 	case c.Shard < 0 || c.Shard >= max(c.Shards, 1):
 		return cfgErr("Shard", "must be between 0 and Shards-1 (%d), got %d", max(c.Shards, 1)-1, c.Shard)
 	}
+	if err := c.validateTargets(); err != nil {
+		return err
+	}
 	if c.RequestIDHeader != "" && !validHeaderName(c.RequestIDHeader) {
 		return cfgErr("--request-id-header", "%q is not a valid header name", c.RequestIDHeader)
 	}
@@ -263,17 +298,81 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// validateTargets checks Targets: each a request the engine can send,
+// all on the first one's connection target, weights within bounds.
+func (c *Config) validateTargets() error {
+	if len(c.Targets) == 0 {
+		return nil
+	}
+	switch {
+	case c.Target != "":
+		return cfgErr("--targets", "use --target URL or --targets FILE, not both")
+	case c.Method != "":
+		return cfgErr("--method", "each target of --targets has its own method; drop --method")
+	case len(c.Body) > 0:
+		return cfgErr("--body", "each target of --targets has its own body; drop --body")
+	case len(c.Targets) > MaxTargets:
+		return cfgErr("--targets", "%d targets; at most %d in one run (each costs memory per connection): split the file", len(c.Targets), MaxTargets)
+	}
+	first, err := parseURL("--targets", c.Targets[0].URL)
+	if err != nil {
+		return err
+	}
+	for i, t := range c.Targets {
+		u, err := parseURL("--targets", t.URL)
+		if err != nil {
+			return err
+		}
+		if u.addr != first.addr || u.https != first.https || u.serverName != first.serverName {
+			return cfgErr("--targets", "target %d (%s) is not on the first target's scheme, host and port; a run loads one service", i+1, t.URL)
+		}
+		if !validHeaderName(t.Method) {
+			return cfgErr("--targets", "target %d: %q is not a valid HTTP method", i+1, t.Method)
+		}
+		for _, h := range t.Headers {
+			if !validHeaderName(h.Name) || strings.ContainsAny(h.Value, "\r\n") {
+				return cfgErr("--targets", "target %d: header %q cannot be sent", i+1, h.Name)
+			}
+		}
+		if t.Weight < 0 || t.Weight > MaxTargetWeight {
+			return cfgErr("--targets", "target %d: weight %d must be between 1 and %d", i+1, t.Weight, MaxTargetWeight)
+		}
+	}
+	if n := scheduleLen(c.targetWeights()); n > maxSchedule {
+		return cfgErr("--targets", "the weights, divided by their greatest common divisor, sum to %d; at most %d", n, maxSchedule)
+	}
+	return nil
+}
+
+// targetWeights are the targets' weights, 0 read as 1.
+func (c *Config) targetWeights() []int {
+	w := make([]int, len(c.Targets))
+	for i, t := range c.Targets {
+		w[i] = max(t.Weight, 1)
+	}
+	return w
+}
+
 func (c *Config) parseTarget() (target, error) {
+	if c.Target == "" && len(c.Targets) > 0 {
+		return parseURL("--targets", c.Targets[0].URL)
+	}
 	if c.Target == "" {
 		return target{}, cfgErr("--target", "required: the URL to load, e.g. http://127.0.0.1:8080/common/healthy")
 	}
-	u, err := url.Parse(c.Target)
+	return parseURL("--target", c.Target)
+}
+
+// parseURL reads an absolute http or https URL into the connection it
+// names; field says which setting it came from.
+func parseURL(field, raw string) (target, error) {
+	u, err := url.Parse(raw)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return target{}, cfgErr("--target", "%q is not a URL: %v", c.Target, err)
+		return target{}, cfgErr(field, "%q is not a URL: %v", raw, err)
 	}
 	var t target
 	switch u.Scheme {
@@ -281,13 +380,13 @@ func (c *Config) parseTarget() (target, error) {
 	case "https":
 		t.https = true
 	default:
-		return target{}, cfgErr("--target", "%q: scheme must be http or https", c.Target)
+		return target{}, cfgErr(field, "%q: scheme must be http or https", raw)
 	}
 	if u.Host == "" {
-		return target{}, cfgErr("--target", "%q has no host; write it as http://HOST:PORT/PATH", c.Target)
+		return target{}, cfgErr(field, "%q has no host; write it as http://HOST:PORT/PATH", raw)
 	}
 	if u.User != nil {
-		return target{}, cfgErr("--target", "credentials in the URL are not supported; send them with -H 'Authorization: ...'")
+		return target{}, cfgErr(field, "credentials in the URL are not supported; send them with -H 'Authorization: ...'")
 	}
 	t.host = u.Host
 	t.serverName = u.Hostname()

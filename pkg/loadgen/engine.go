@@ -1,11 +1,13 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,13 +20,18 @@ import (
 // Engine sends the load described by a Config. Create it with New, run it
 // once with Run; Progress and MarkPhase may be called concurrently with Run.
 type Engine struct {
-	cfg        Config
-	transport  Transport
-	identity   *Identity
-	pacer      Pacer
-	limit      uint64 // requests of the whole schedule (all shards); 0: none
-	planned    uint64 // this shard's share of limit
-	replayable bool
+	cfg       Config
+	transport Transport
+	identity  *Identity
+	pacer     Pacer
+	limit     uint64 // requests of the whole schedule (all shards); 0: none
+	planned   uint64 // this shard's share of limit
+	// replayable says, by target, whether a request may be re-sent
+	// (Config.Retries).
+	replayable []bool
+	// schedule maps a sequence number to its target (see TargetOf); nil
+	// for a run of one target.
+	schedule []uint32
 
 	seq     atomic.Uint64
 	conns   atomic.Uint64
@@ -55,15 +62,20 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	c := cfg.withDefaults()
 	t, _ := c.parseTarget()
 	e := &Engine{
-		cfg:        c,
-		identity:   c.Identity,
-		pods:       newPodRegistry(),
-		phases:     []phaseMark{{name: "load"}},
-		replayable: replayable(c.Method, c.Headers),
+		cfg:      c,
+		identity: c.Identity,
+		pods:     newPodRegistry(),
+		phases:   []phaseMark{{name: "load"}},
 	}
 	tc, err := transportConfig(ctx, &c, t)
 	if err != nil {
 		return nil, err
+	}
+	for _, r := range tc.Requests {
+		e.replayable = append(e.replayable, replayable(r.Method, r.Headers))
+	}
+	if len(c.Targets) > 1 {
+		e.schedule = weightedSchedule(c.targetWeights())
 	}
 	newTransport := c.NewTransport
 	if newTransport == nil {
@@ -99,6 +111,16 @@ func transportConfig(ctx context.Context, c *Config, t target) (TransportConfig,
 		KeepAlive: c.KeepAlive, RequestIDHeader: c.RequestIDHeader, ExpectBody: c.ExpectBody,
 		MaxBodyBytes: c.MaxBodyBytes, Capture: captureHeaders(c.Identity),
 	}
+	if len(c.Targets) == 0 {
+		tc.Requests = []RequestSpec{{URL: c.Target, Method: c.Method, Headers: c.Headers, Body: c.Body}}
+	}
+	for _, tg := range c.Targets {
+		// Bodies are cloned: transports share them between connections
+		// for the whole run, whatever the caller does with its slices.
+		tc.Requests = append(tc.Requests, RequestSpec{URL: tg.URL, Method: tg.Method, Headers: targetHeaders(tg.Headers, c.Headers), Body: bytes.Clone(tg.Body)})
+	}
+	first := tc.Requests[0]
+	tc.Target, tc.Method, tc.Headers, tc.Body = first.URL, first.Method, first.Headers, first.Body
 	host, port, _ := net.SplitHostPort(t.addr)
 	if ip := net.ParseIP(host); ip != nil {
 		tc.Addrs = []string{t.addr}
@@ -119,6 +141,34 @@ func transportConfig(ctx context.Context, c *Config, t target) (TransportConfig,
 		}
 	}
 	return tc, nil
+}
+
+// targetHeaders are a target's own headers followed by the run's common
+// ones that the target does not set itself.
+func targetHeaders(own, common []Header) []Header {
+	out := append([]Header(nil), own...)
+	for _, h := range common {
+		overridden := false
+		for _, o := range own {
+			if strings.EqualFold(o.Name, h.Name) {
+				overridden = true
+				break
+			}
+		}
+		if !overridden {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// TargetOf is the index in Config.Targets of request seq's target; 0 in a
+// run of one target.
+func (e *Engine) TargetOf(seq uint64) int {
+	if e.schedule == nil {
+		return 0
+	}
+	return int(e.schedule[seq%uint64(len(e.schedule))])
 }
 
 // shareOf is how many of the sequence numbers below limit are shard's,
@@ -245,6 +295,7 @@ func (e *PreflightError) Unwrap() error { return e.Err }
 // found, if any; the error, a *PreflightError unless ctx ended, is set
 // only when no complete response arrived.
 func (e *Engine) Preflight(ctx context.Context) (status int, id PodIdentity, err error) {
+	// Target 0: the first target of many is the one a preflight checks.
 	req := Request{Deadline: time.Now().Add(e.cfg.Timeout)}
 	c, err := e.transport.Dial(ctx, req.Deadline)
 	if err != nil {
@@ -292,6 +343,7 @@ func (e *Engine) Run(ctx context.Context) (*Stats, error) {
 	workers := make([]*worker, n)
 	for i := range recs {
 		recs[i] = newRecorder(col.in, &e.budget, &e.live[i], histMax)
+		recs[i].initTargets(len(e.cfg.Targets))
 	}
 	for i := range workers {
 		workers[i] = newWorker(e, recs[i], e.pods, &e.conns)
@@ -425,10 +477,35 @@ func (e *Engine) merge(recs []*recorder, conns connStats, col *collector, histMa
 		st.SendEnd = max(st.SendEnd, r.lastSent)
 		st.End = max(st.End, r.lastEnd)
 	}
+	st.Targets = e.targetStats(recs, histMax)
 	st.endPhases()
 	sortFailures(st.Failures)
 	return st
 }
+
+// targetStats adds up the recorders' per-target records; nil in a run
+// without Config.Targets.
+func (e *Engine) targetStats(recs []*recorder, histMax int64) []TargetStats {
+	if len(e.cfg.Targets) == 0 {
+		return nil
+	}
+	out := make([]TargetStats, len(e.cfg.Targets))
+	for i, t := range e.cfg.Targets {
+		out[i] = TargetStats{Name: t.Name, Method: t.Method, URL: t.URL, Weight: max(t.Weight, 1), Latency: newTargetHistogram(histMax)}
+	}
+	for _, r := range recs {
+		for i := range r.targets {
+			out[i].add(&r.targets[i].Counts)
+			out[i].Latency.Merge(r.targets[i].hist)
+		}
+	}
+	return out
+}
+
+// newTargetHistogram is the shape of a target's latency histogram: two
+// significant digits (values within 1%), as every recorder holds one per
+// target and a run may have hundreds of targets.
+func newTargetHistogram(maxUs int64) *hdrhistogram.Histogram { return hdrhistogram.New(1, maxUs, 2) }
 
 // newHistogram is the shape of every latency histogram: 1 µs to the given
 // maximum in µs, three significant digits.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"strconv"
 	"sync"
@@ -20,15 +21,22 @@ import (
 // the body are handled here, so that every error keeps its cause (reset,
 // EOF or timeout) and nothing is retried behind the caller.
 type http1 struct {
-	cfg         TransportConfig
-	tls         *tls.Config // cfg.TLS offering http/1.1 alone; nil for http
-	headRequest bool        // responses have no body, whatever their headers say
-	next        atomic.Uint64
+	cfg TransportConfig
+	tls *tls.Config // cfg.TLS offering http/1.1 alone; nil for http
+	// head says, by target, that the request is a HEAD: its responses
+	// have no body, whatever their headers say.
+	head []bool
+	next atomic.Uint64
 	// free holds closed connections with their buffers (32 KiB each) and
 	// formatted request, so that a run without keep-alive does not
 	// allocate them for every request.
 	free sync.Pool
 }
+
+// errNoSuchTarget is a Request.Target outside TransportConfig.Requests: a
+// bug in the caller, reported as an attempt that failed rather than a
+// panic in the middle of a run.
+var errNoSuchTarget = errors.New("no request of that index")
 
 // staleAfter is how long a connection must have been idle before it is
 // checked for a close by the server. A busy connection is never checked, so
@@ -36,7 +44,13 @@ type http1 struct {
 const staleAfter = time.Millisecond
 
 func newHTTP1(cfg TransportConfig) *http1 {
-	t := &http1{cfg: cfg, headRequest: equalFold(cfg.Method, "HEAD")}
+	if len(cfg.Requests) == 0 {
+		cfg.Requests = []RequestSpec{{URL: cfg.Target, Method: cfg.Method, Headers: cfg.Headers, Body: cfg.Body}}
+	}
+	t := &http1{cfg: cfg}
+	for _, r := range cfg.Requests {
+		t.head = append(t.head, equalFold(r.Method, "HEAD"))
+	}
 	if cfg.TLS != nil {
 		t.tls = cfg.TLS.Clone()
 		t.tls.NextProtos = []string{"http/1.1"}
@@ -53,10 +67,13 @@ type h1conn struct {
 	bw      *bufio.Writer
 	raw     syscall.RawConn // the TCP socket under any TLS, for the stale check
 	idleAt  time.Time       // when the last response ended
-	req     fasthttp.Request
-	resp    fasthttp.ResponseHeader
-	idBuf   []byte // scratch for the request id header
-	body    bodySink
+	// reqs are the run's requests formatted, by target; head is the one
+	// being answered's.
+	reqs  []fasthttp.Request
+	head  bool
+	resp  fasthttp.ResponseHeader
+	idBuf []byte // scratch for the request id header
+	body  bodySink
 	// gotHeader: the final header block of the response being read had
 	// arrived, so a failure is the body's.
 	gotHeader bool
@@ -122,18 +139,22 @@ func (t *http1) conn() *h1conn {
 	c := &h1conn{t: t, body: newBodySink(t.cfg.ExpectBody, t.cfg.MaxBodyBytes)}
 	c.br = bufio.NewReaderSize(&c.counted, readBufferSize)
 	c.bw = bufio.NewWriterSize(&c.counted, 8<<10)
-	t.prepare(&c.req)
+	c.reqs = make([]fasthttp.Request, len(t.cfg.Requests))
+	for i := range c.reqs {
+		t.prepare(&c.reqs[i], &t.cfg.Requests[i])
+	}
 	return c
 }
 
-// prepare formats the request every connection sends; only the request
-// id header changes from one request to the next.
-func (t *http1) prepare(req *fasthttp.Request) {
+// prepare formats a request every connection sends; only the request id
+// header changes from one request to the next. The body is not copied:
+// every connection shares the one in the TransportConfig.
+func (t *http1) prepare(req *fasthttp.Request, r *RequestSpec) {
 	c := &t.cfg
-	req.SetRequestURI(c.Target)
-	req.Header.SetMethod(c.Method)
+	req.SetRequestURI(r.URL)
+	req.Header.SetMethod(r.Method)
 	hasUA := false
-	for _, h := range c.Headers {
+	for _, h := range r.Headers {
 		switch {
 		case equalFold(h.Name, "Host"):
 			req.Header.SetHost(h.Value)
@@ -151,8 +172,8 @@ func (t *http1) prepare(req *fasthttp.Request) {
 	if !c.KeepAlive {
 		req.Header.SetConnectionClose()
 	}
-	if len(c.Body) > 0 {
-		req.SetBody(c.Body)
+	if len(r.Body) > 0 {
+		req.SetBodyRaw(r.Body)
 	}
 }
 
@@ -195,14 +216,19 @@ func (c *h1conn) roundTrip(req *Request, res *Response) error {
 // exchange writes the request and reads its response into res.
 func (c *h1conn) exchange(req *Request, res *Response) error {
 	c.gotHeader = false
+	if req.Target < 0 || req.Target >= len(c.reqs) {
+		return &AttemptError{Outcome: Other, Op: "request", Err: errNoSuchTarget}
+	}
+	r := &c.reqs[req.Target]
+	c.head = c.t.head[req.Target]
 	if err := c.nc.SetDeadline(req.Deadline); err != nil {
 		return &AttemptError{Outcome: Other, Op: "set deadline", Err: err}
 	}
 	if name := c.t.cfg.RequestIDHeader; name != "" {
 		c.idBuf = strconv.AppendUint(c.idBuf[:0], req.Seq+1, 10)
-		c.req.Header.SetBytesV(name, c.idBuf)
+		r.Header.SetBytesV(name, c.idBuf)
 	}
-	err := c.req.Write(c.bw)
+	err := r.Write(c.bw)
 	if err == nil {
 		err = c.bw.Flush()
 	}

@@ -73,7 +73,7 @@ func (c *h1conn) readResponse() error {
 	c.gotHeader = true
 	code := c.resp.StatusCode()
 	c.body.reset(code >= 200 && code < 300)
-	if c.t.headRequest || code < 200 || code == fasthttp.StatusNoContent || code == fasthttp.StatusNotModified {
+	if c.head || code < 200 || code == fasthttp.StatusNoContent || code == fasthttp.StatusNotModified {
 		return nil
 	}
 	switch cl := c.resp.ContentLength(); {

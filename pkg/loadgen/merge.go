@@ -47,6 +47,10 @@ var ErrUnaligned = errors.New("loadgen: the runs' starts are not a whole number 
 //     entry's P99 and Max are the largest of its parts', its P50 and P90
 //     their mean weighted by requests (exact when only one part has
 //     requests; otherwise an approximation, as for buckets).
+//   - Targets (a run of Config.Targets) are matched by position and must
+//     be the same list (name, method, URL, weight) in both, or absent
+//     from both; otherwise Merge returns an error. Their counts add up
+//     and their histograms merge exactly.
 //   - Failures are ordered by sequence number, attempt and intended time,
 //     and capped at the larger FailureCap (none when either has none);
 //     records beyond it count as omitted, as o's omitted ones do.
@@ -70,6 +74,9 @@ func (s *Stats) Merge(o *Stats) error {
 	}
 	if err := o.checkPodRefs(); err != nil {
 		return fmt.Errorf("loadgen: merge: %w", err)
+	}
+	if err := checkTargets(empty, s.Targets, o.Targets); err != nil {
+		return err
 	}
 	if empty {
 		s.Start, s.FailureCap = o.Start, o.FailureCap
@@ -106,7 +113,42 @@ func (s *Stats) Merge(o *Stats) error {
 	s.mergePhases(o.Phases, shiftO)
 	s.Seconds = mergeSeconds(s.Seconds, o.Seconds, int(shiftO/time.Second), podMap)
 	s.mergeFailures(o, shiftO, podMap)
+	s.mergeTargets(o.Targets)
 	return nil
+}
+
+// checkTargets reports whether two runs' targets can merge: the same list,
+// or none in either. A zero Stats (empty) takes any.
+func checkTargets(empty bool, a, b []TargetStats) error {
+	if empty {
+		return nil
+	}
+	if len(a) != len(b) {
+		return fmt.Errorf("loadgen: merge: one run sent %d targets and the other %d", len(a), len(b))
+	}
+	for i := range a {
+		x, y := &a[i], &b[i]
+		if x.Name != y.Name || x.Method != y.Method || x.URL != y.URL || x.Weight != y.Weight {
+			return fmt.Errorf("loadgen: merge: target %d is %s %s (%q, weight %d) in one run and %s %s (%q, weight %d) in the other",
+				i+1, x.Method, x.URL, x.Name, x.Weight, y.Method, y.URL, y.Name, y.Weight)
+		}
+	}
+	return nil
+}
+
+// mergeTargets adds o's per-target counts and latencies into s's, position
+// by position (checkTargets has matched them).
+func (s *Stats) mergeTargets(o []TargetStats) {
+	if len(o) > 0 && s.Targets == nil {
+		s.Targets = make([]TargetStats, len(o))
+		for i := range o {
+			s.Targets[i] = TargetStats{Name: o[i].Name, Method: o[i].Method, URL: o[i].URL, Weight: o[i].Weight}
+		}
+	}
+	for i := range o {
+		s.Targets[i].add(&o[i].Counts)
+		s.Targets[i].Latency = mergeHist(s.Targets[i].Latency, o[i].Latency)
+	}
 }
 
 // checkPhases reports whether two phase lists can merge: the same names

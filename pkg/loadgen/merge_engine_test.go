@@ -70,6 +70,21 @@ func byIDServer(t *testing.T) string {
 // connections and latency counts. Keep-alive is off, so that which pod a
 // failure is blamed on does not depend on which connection carried it.
 func TestMergedShardsBuildTheSameReport(t *testing.T) {
+	t.Run("one target", func(t *testing.T) { mergedShardsBuildTheSameReport(t, nil) })
+	// With targets, the per-target counts and the failures' targets must
+	// come out the same too: request n has its target by n alone.
+	t.Run("weighted targets", func(t *testing.T) {
+		mergedShardsBuildTheSameReport(t, func(url string) []loadgen.Target {
+			return []loadgen.Target{
+				{Name: "a", Method: "GET", URL: url + "a", Weight: 3},
+				{Name: "b", Method: "GET", URL: url + "b"},
+				{Name: "c", Method: "GET", URL: url + "c", Weight: 2},
+			}
+		})
+	})
+}
+
+func mergedShardsBuildTheSameReport(t *testing.T, targets func(url string) []loadgen.Target) {
 	const (
 		rate     = 10.0
 		requests = 40
@@ -78,6 +93,9 @@ func TestMergedShardsBuildTheSameReport(t *testing.T) {
 	url := byIDServer(t)
 	start := time.Now().Add(300 * time.Millisecond)
 	base := loadgen.Config{Target: url, Rate: rate, Requests: requests, Connections: 2, RequestIDHeader: "X-Request-Id", Timeout: 10 * time.Second, Start: start}
+	if targets != nil {
+		base.Target, base.Targets = "", targets(url)
+	}
 	configs := []loadgen.Config{base, base, base} // whole, shard 0, shard 1
 	for i := 1; i < 3; i++ {
 		configs[i].Shard, configs[i].Shards = i-1, 2
@@ -120,6 +138,9 @@ func TestMergedShardsBuildTheSameReport(t *testing.T) {
 		if err := merged.Merge(st); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if targets != nil && (len(whole.Targets) != 3 || whole.Targets[0].Requests() != 20 || whole.Targets[1].Failed() == 0) {
+		t.Fatalf("the whole run's targets %+v: want 20 requests of a, and failures of b", whole.Targets)
 	}
 	if whole.Requests() != requests || whole.Failed() == 0 || whole.Outcomes[loadgen.OK] == 0 {
 		t.Fatalf("the whole run: %d requests, outcomes %v: want %d with failures and successes", whole.Requests(), whole.Outcomes, requests)
@@ -173,6 +194,10 @@ func deterministic(r *report.Result, phases bool) *report.Result {
 	for i := range r.Failures.Records {
 		f := &r.Failures.Records[i]
 		f.StartS, f.Detail, f.LatencyMs, f.Conn, f.ConnRequests = 0, "", 0, 0, 0
+	}
+	for i := range r.Targets {
+		tg := &r.Targets[i]
+		tg.P50Ms, tg.P99Ms, tg.MaxMs = 0, 0, 0
 	}
 	return r
 }

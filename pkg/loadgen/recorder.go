@@ -11,6 +11,7 @@ import (
 // sample is one attempt's result on its way to the recorder.
 type sample struct {
 	seq        uint64
+	target     int32 // index into Config.Targets; 0 with one target
 	attempt    int
 	intended   time.Duration
 	start      time.Duration // when this attempt began: the dial, or the write on a reused connection
@@ -35,6 +36,7 @@ type sample struct {
 type recorder struct {
 	phases   []phaseRec
 	pods     []podRec
+	targets  []phaseRec // by target, in a run of Config.Targets; nil otherwise
 	status   [600]int64
 	late     int64
 	behind   int64 // sends later than ScheduleTolerance
@@ -141,6 +143,18 @@ func newRecorder(out chan<- *secSlot, budget *atomic.Int64, live *liveCounters, 
 	return r
 }
 
+// initTargets gives the recorder a record per target of a run of n
+// targets (none when n is 0).
+func (r *recorder) initTargets(n int) {
+	if n == 0 {
+		return
+	}
+	r.targets = make([]phaseRec, n)
+	for i := range r.targets {
+		r.targets[i].hist = newTargetHistogram(r.histMax)
+	}
+}
+
 func (r *recorder) phase(i int32) *phaseRec {
 	for int(i) >= len(r.phases) {
 		r.phases = append(r.phases, phaseRec{hist: newHistogram(r.histMax)})
@@ -196,6 +210,11 @@ func (r *recorder) retried(s *sample) {
 	ph := r.phase(s.phase)
 	ph.Retried++
 	ph.RetriedOutcomes[s.outcome]++
+	if r.targets != nil {
+		tr := &r.targets[s.target]
+		tr.Retried++
+		tr.RetriedOutcomes[s.outcome]++
+	}
 	p := r.pod(s.pod)
 	p.Retried++
 	p.RetriedOutcomes[s.outcome]++
@@ -211,6 +230,11 @@ func (r *recorder) finish(s *sample, end time.Duration) {
 	failed := s.outcome.Failed()
 	ph := r.phase(s.phase)
 	ph.Outcomes[s.outcome]++
+	var tr *phaseRec
+	if r.targets != nil {
+		tr = &r.targets[s.target]
+		tr.Outcomes[s.outcome]++
+	}
 	if s.hasLatency {
 		us := int64(s.latency / time.Microsecond)
 		if us < 1 {
@@ -222,6 +246,9 @@ func (r *recorder) finish(s *sample, end time.Duration) {
 		// RecordValue only fails for values outside the trackable range,
 		// which the clamp above rules out.
 		_ = ph.hist.RecordValue(us)
+		if tr != nil {
+			_ = tr.hist.RecordValue(us)
+		}
 	}
 	if s.status > 0 && s.status < len(r.status) {
 		r.status[s.status]++
@@ -262,7 +289,7 @@ func (r *recorder) failure(s *sample, retried bool) int {
 	r.failures = append(r.failures, FailureRecord{
 		Seq: s.seq, Attempt: s.attempt, Retried: retried, Intended: s.intended, Start: s.start, Latency: s.latency,
 		Outcome: s.outcome, Status: s.status, Detail: s.detail, Conn: s.conn, ConnRequests: s.connReqs,
-		Pod: int(s.pod), AttributedBy: s.attr,
+		Pod: int(s.pod), AttributedBy: s.attr, Target: int(s.target),
 	})
 	return len(r.failures) - 1
 }

@@ -99,6 +99,9 @@ type Stats struct {
 	// Pods are the pods seen; Pods[0] is the unknown pod that failures
 	// without attribution are counted against.
 	Pods []PodStats
+	// Targets are the requests of a run of Config.Targets, in its order;
+	// nil in a run of one Config.Target.
+	Targets []TargetStats
 	// Seconds is the run's series by intended send time: second n holds
 	// the requests due in [Start+n s, Start+n+1 s). One entry per second,
 	// except in a long run, whose seconds away from its start, its
@@ -119,6 +122,16 @@ type PhaseStats struct {
 	Name       string
 	Start, End time.Duration
 	Counts
+	Latency *hdrhistogram.Histogram
+}
+
+// TargetStats is the traffic sent to one of Config.Targets.
+type TargetStats struct {
+	Name, Method, URL string
+	Weight            int
+	Counts
+	// Latency is as Stats.Latency, of this target's requests, with two
+	// significant digits (see newTargetHistogram).
 	Latency *hdrhistogram.Histogram
 }
 
@@ -171,6 +184,9 @@ type FailureRecord struct {
 	ConnRequests int64
 	Pod          int // index into Stats.Pods; 0 = unknown
 	AttributedBy Attribution
+	// Target is the request's index into Stats.Targets; 0 in a run of
+	// one target.
+	Target int
 }
 
 // endPhases ends each phase where the next begins, and the last at End:

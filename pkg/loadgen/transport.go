@@ -73,7 +73,10 @@ type Conn interface {
 type Request struct {
 	// Seq is the request's sequence number; the request id header, when
 	// configured, carries Seq+1.
-	Seq      uint64
+	Seq uint64
+	// Target indexes TransportConfig.Requests: which of the run's
+	// requests to send.
+	Target   int
 	Deadline time.Time
 }
 
@@ -152,6 +155,15 @@ func asAttemptError(err error, connecting bool) *AttemptError {
 	return ae
 }
 
+// RequestSpec is one of the requests of a run: Config.Target or one of
+// Config.Targets, with the headers it carries.
+type RequestSpec struct {
+	URL     string
+	Method  string
+	Headers []Header
+	Body    []byte
+}
+
 // TransportConfig is what a Transport is built from: the request every
 // connection sends and what the engine reads of each response, resolved
 // from Config by New.
@@ -167,11 +179,19 @@ type TransportConfig struct {
 	// protocols it speaks (ALPN) on its own clone.
 	TLS *tls.Config
 	// Method, Headers (in order, Host and User-Agent among them when set),
-	// UserAgent (unless Headers set one) and Body make the request.
+	// UserAgent (unless Headers set one) and Body make the request. In a
+	// run of many targets they are the first target's: Requests holds
+	// every one.
 	Method    string
 	Headers   []Header
 	UserAgent string
 	Body      []byte
+	// Requests are the run's requests, Request.Target their index; at
+	// least one, and Requests[0] is Target, Method, Headers and Body.
+	// Each is fixed for the run, so a transport renders it once; its
+	// Body is the transport's to share between connections, never to
+	// change.
+	Requests []RequestSpec
 	// KeepAlive keeps a connection for further requests; without it every
 	// request asks the server to close its connection.
 	KeepAlive bool

@@ -102,7 +102,7 @@ func (w *worker) do(j job) {
 	w.lockRec()
 	w.rec.sent(j.due, sent)
 	w.unlockRec()
-	s := sample{seq: j.seq, intended: j.due, phase: j.phase, start: sent}
+	s := sample{seq: j.seq, target: int32(e.TargetOf(j.seq)), intended: j.due, phase: j.phase, start: sent}
 	for s.attempt = 1; ; s.attempt++ {
 		retryable := w.attempt(&s)
 		end := e.elapsed()
@@ -130,7 +130,7 @@ func (w *worker) do(j job) {
 func (w *worker) attempt(s *sample) (retryable bool) {
 	e := w.e
 	s.status, s.detail, s.pod, s.attr, s.conn, s.connReqs, s.record = 0, "", 0, AttrNone, 0, 0, -1
-	w.req = Request{Seq: s.seq, Deadline: time.Now().Add(e.cfg.Timeout)}
+	w.req = Request{Seq: s.seq, Target: int(s.target), Deadline: time.Now().Add(e.cfg.Timeout)}
 	if w.c.Conn != nil && !w.c.Reusable() {
 		w.closeConn()
 	}
@@ -154,7 +154,7 @@ func (w *worker) attempt(s *sample) (retryable bool) {
 			s.pod, s.attr = w.c.lastPod, AttrConnection
 		}
 		w.closeConn()
-		return reused && !ae.Answered && e.replayable && (s.outcome == EOF || s.outcome == Reset)
+		return reused && !ae.Answered && e.replayable[s.target] && (s.outcome == EOF || s.outcome == Reset)
 	}
 	s.hasLatency = true
 	s.status = w.res.Status

@@ -80,6 +80,7 @@ func Build(in Input) *Result {
 	if in.Rollout != nil {
 		r.Rollout = buildRollout(in.Rollout, st.Start)
 	}
+	r.Targets = buildTargets(st)
 	r.Pods = buildPods(st, r.Rollout)
 	r.Failures = buildFailures(st, r.Pods)
 	r.Series = buildSeries(st, r)
@@ -211,6 +212,21 @@ func buildRollout(in *RolloutInput, start time.Time) *Rollout {
 		ro.EndpointPropagationMaxMs = round3(props[len(props)-1])
 	}
 	return ro
+}
+
+// buildTargets lists the traffic per target of a run of many; nil
+// otherwise.
+func buildTargets(st *loadgen.Stats) []Target {
+	var out []Target
+	for _, t := range st.Targets {
+		lat := summarize(t.Latency)
+		out = append(out, Target{
+			Name: t.Name, Method: t.Method, URL: t.URL, Weight: t.Weight,
+			Requests: t.Requests(), OK: t.Outcomes[loadgen.OK], Failed: t.Failed(), Retried: t.Retried,
+			P50Ms: lat.P50Ms, P99Ms: lat.P99Ms, MaxMs: lat.MaxMs,
+		})
+	}
+	return out
 }
 
 // buildPods lists the pods that answered, plus the unattributed bucket when
@@ -399,6 +415,9 @@ func buildFailures(st *loadgen.Stats, pods []Pod) Failures {
 		if rec.Pod > 0 && rec.Pod < len(st.Pods) {
 			p := st.Pods[rec.Pod]
 			out.Pod, out.Version = p.Pod, p.Version
+		}
+		if rec.Target >= 0 && rec.Target < len(st.Targets) {
+			out.Target = st.Targets[rec.Target].Name
 		}
 		f.Records = append(f.Records, out)
 	}

@@ -31,6 +31,7 @@ type Result struct {
 	Phases    []Phase   `json:"phases"`
 	Pods      []Pod     `json:"pods"`
 	Versions  []Version `json:"versions"`
+	Targets   []Target  `json:"targets,omitempty"` // a run of --targets: traffic per target
 	Windows   []Window  `json:"windows"`
 	Series    []Second  `json:"series"`
 	Failures  Failures  `json:"failures"`
@@ -65,6 +66,10 @@ type Config struct {
 	Retries        int        `json:"retries"`
 	Identity       string     `json:"identity"`
 	Thresholds     Thresholds `json:"thresholds"`
+	// TargetsFile is the --targets file of a run of many requests; Target
+	// is then the scheme, host and port they share and Method their
+	// methods, comma-separated.
+	TargetsFile string `json:"targets_file,omitempty"`
 }
 
 // Thresholds are the gate limits. A negative value means "no limit".
@@ -215,6 +220,23 @@ type Lifecycle struct {
 	EndpointNotReadyS *float64 `json:"endpoint_not_ready_s,omitempty"`
 }
 
+// Target is the traffic sent to one request of a run of many: every
+// request it was chosen for, whichever pod answered.
+type Target struct {
+	Name     string `json:"name"`
+	Method   string `json:"method"`
+	URL      string `json:"url"`
+	Weight   int    `json:"weight"`
+	Requests int64  `json:"requests"`
+	OK       int64  `json:"ok"`
+	Failed   int64  `json:"failed"`
+	Retried  int64  `json:"retried"`
+	// The latency of its requests, within 1% (two significant digits).
+	P50Ms float64 `json:"p50_ms"`
+	P99Ms float64 `json:"p99_ms"`
+	MaxMs float64 `json:"max_ms"`
+}
+
 // Version is the traffic served by one application version.
 type Version struct {
 	Version  string  `json:"version"`
@@ -322,6 +344,8 @@ type Failure struct {
 	// connection), "timeline" (the only pod that was terminating or not yet
 	// ready at that moment), or "none".
 	AttributedBy string `json:"attributed_by"`
+	// Target names the request's target in a run of many (Targets[].Name).
+	Target string `json:"target,omitempty"`
 }
 
 // Rollout describes the rolling update, when there was one.

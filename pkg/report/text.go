@@ -28,7 +28,11 @@ func WriteText(w io.Writer, r *Result, opt TextOptions) error {
 	}
 	tw := &textWriter{w: w}
 	c := r.Config
-	tw.line("rolltest %s — %s %s", r.Tool.Version, c.Method, c.Target)
+	if c.TargetsFile != "" {
+		tw.line("rolltest %s — %d targets from %s on %s", r.Tool.Version, len(r.Targets), c.TargetsFile, c.Target)
+	} else {
+		tw.line("rolltest %s — %s %s", r.Tool.Version, c.Method, c.Target)
+	}
 	load := ""
 	if c.Mode == "rate" {
 		load = fmt.Sprintf("open model, %s req/s over %d connections", trimFloat(c.Rate), c.Connections)
@@ -86,6 +90,16 @@ func WriteText(w io.Writer, r *Result, opt TextOptions) error {
 		for _, p := range r.Phases {
 			tab.row(p.Name, fmt.Sprintf("%.1fs", p.StartS), fmt.Sprintf("%.1fs", p.EndS), FormatCount(p.Requests), FormatCount(p.Failed), FormatCount(p.Retried),
 				msText(p.Latency.P50Ms), msText(p.Latency.P90Ms), msText(p.Latency.P99Ms), msText(p.Latency.P999Ms), msText(p.Latency.MaxMs))
+		}
+		tab.flush()
+	}
+
+	if len(r.Targets) > 1 {
+		tw.section("Targets")
+		tab := tw.table("TARGET", "METHOD", "REQUESTS", "SHARE", "DROPPED", "RETRIED", "P50", "P99", "MAX")
+		for _, tg := range r.Targets {
+			tab.row(tg.Name, tg.Method, FormatCount(tg.Requests), percent(share(tg.Requests, t.Requests)), FormatCount(tg.Failed), FormatCount(tg.Retried),
+				msText(tg.P50Ms), msText(tg.P99Ms), msText(tg.MaxMs))
 		}
 		tab.flush()
 	}
@@ -167,6 +181,9 @@ func WriteText(w io.Writer, r *Result, opt TextOptions) error {
 			}
 			if f.Retried {
 				req += " (retried)"
+			}
+			if f.Target != "" && len(r.Targets) > 1 {
+				req += " → " + f.Target
 			}
 			conn := fmt.Sprintf("%d", f.Conn)
 			if f.Conn == 0 {

@@ -132,6 +132,9 @@ func TestHTMLEscapesInputs(t *testing.T) {
 	if strings.Contains(strings.ToLower(out), "<script") {
 		t.Error("a <script in the output")
 	}
+	if !strings.Contains(out, `<tr><td class="mono nw">&lt;script&gt;window.__pwned=1&lt;/script&gt;</td>`) {
+		t.Error("the targets table does not show the hostile target name, escaped")
+	}
 }
 
 type startTag struct {
@@ -212,6 +215,12 @@ func xssResult(t testing.TB) *report.Result {
 	for i := range r.Failures.Records {
 		f := &r.Failures.Records[i]
 		f.Detail, f.Pod, f.Version, f.AttributedBy, f.Outcome = p(i), rename[f.Pod], p(i+1), p(i+2), p(i+3)
+		f.Target = p(i + 4)
+	}
+	// A targets file is outside input too: names, methods and URLs.
+	r.Config.TargetsFile = p(5)
+	for i := range 3 {
+		r.Targets = append(r.Targets, report.Target{Name: p(i), Method: p(i + 1), URL: p(i + 2), Weight: 1})
 	}
 	for i := range r.Rollout.Events {
 		e := &r.Rollout.Events[i]

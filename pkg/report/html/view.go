@@ -405,6 +405,7 @@ func facts(r *report.Result) (run, cfg, thr []kv) {
 	c := r.Config
 	add(&cfg, "Target", c.Target)
 	add(&cfg, "Method", c.Method)
+	add(&cfg, "Targets file", c.TargetsFile)
 	if len(c.Headers) > 0 {
 		add(&cfg, "Headers", strings.Join(c.Headers, "\n"))
 	}

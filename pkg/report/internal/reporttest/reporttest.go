@@ -25,10 +25,13 @@ const (
 	// PassingNoRollout is a 30 s run at 40 req/s against two pods, no
 	// rollout, nothing dropped.
 	PassingNoRollout = "passing-norollout.json"
+	// MultiTarget is a 40 s run of --targets (three requests weighted
+	// 3:1:1) at 50 req/s through the same failing rollout.
+	MultiTarget = "multi-target.json"
 )
 
 // Fixtures lists every fixture's file name.
-func Fixtures() []string { return []string{FailingRollout, PassingNoRollout} }
+func Fixtures() []string { return []string{FailingRollout, PassingNoRollout, MultiTarget} }
 
 //go:embed testdata/*.json
 var testdata embed.FS

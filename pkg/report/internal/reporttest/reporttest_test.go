@@ -117,6 +117,27 @@ func checkResultConsistent(t *testing.T, r *report.Result) {
 	if r.Failures.Omitted == 0 && podReq+unattributed != tot.Requests {
 		t.Errorf("sum(pods.requests) %d + unattributed %d != requests %d", podReq, unattributed, tot.Requests)
 	}
+	if len(r.Targets) > 0 {
+		var tr, tok, tf, trt int64
+		for _, tg := range r.Targets {
+			tr += tg.Requests
+			tok += tg.OK
+			tf += tg.Failed
+			trt += tg.Retried
+		}
+		if tr != tot.Requests || tok != tot.OK || tf != tot.Failed || trt != tot.Retried {
+			t.Errorf("target sums %d/%d/%d/%d, totals %d/%d/%d/%d", tr, tok, tf, trt, tot.Requests, tot.OK, tot.Failed, tot.Retried)
+		}
+		names := map[string]bool{}
+		for _, tg := range r.Targets {
+			names[tg.Name] = true
+		}
+		for _, f := range r.Failures.Records {
+			if !names[f.Target] {
+				t.Errorf("failure of request %d names target %q, not one of the run's", f.Seq, f.Target)
+			}
+		}
+	}
 	var verReq int64
 	for _, v := range r.Versions {
 		verReq += v.Requests

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -45,6 +47,40 @@ type simSpec struct {
 	maxRecs   int
 	thresh    report.Thresholds
 	extraRSEv bool // a replicaset_scaled event (to reach 20 events at 6 pods)
+	// targets, when set, make a run of --targets: request n goes to the
+	// target simSchedule gives it, as the engine's schedule does.
+	targets []simTarget
+}
+
+// simTarget is one request of a simulated run of many.
+type simTarget struct {
+	name, method, path string
+	weight             int
+	extraMs            float64 // added to its successful requests' latency
+}
+
+// simSchedule is one cycle of smooth weighted round-robin over weights,
+// the engine's rule, so that the fixture's per-target counts are the ones
+// a run would have.
+func simSchedule(ts []simTarget) []int {
+	total := 0
+	for _, t := range ts {
+		total += t.weight
+	}
+	cur := make([]int, len(ts))
+	var out []int
+	for range total {
+		best := 0
+		for i, t := range ts {
+			cur[i] += t.weight
+			if cur[i] > cur[best] {
+				best = i
+			}
+		}
+		cur[best] -= total
+		out = append(out, best)
+	}
+	return out
 }
 
 type simPod struct {
@@ -109,6 +145,13 @@ func simPodName(rng *rand.Rand, hash string) string {
 		b[i] = alnum[rng.IntN(len(alnum))]
 	}
 	return "testapp-" + hash + "-" + string(b)
+}
+
+func simTargetName(ts []simTarget, i int) string {
+	if i < 0 {
+		return ""
+	}
+	return ts[i].name
 }
 
 // simulate runs the spec and returns a complete, consistent Result.
@@ -252,10 +295,19 @@ func simulate(s simSpec) *report.Result {
 		return math.Round(l*1000) / 1000
 	}
 
+	targetAgg := make([]*simAgg, len(s.targets))
+	for i := range targetAgg {
+		targetAgg[i] = &simAgg{outcomes: map[string]int64{}, hist: hdrhistogram.New(1, 60_000_000, 2)}
+	}
+	sched := simSchedule(s.targets)
 	seq := uint64(0)
 	n := s.durationS * s.rate
 	for i := 0; i < n; i++ {
 		seq++
+		ti := -1
+		if len(sched) > 0 {
+			ti = sched[(seq-1)%uint64(len(sched))]
+		}
 		t := float64(i)/float64(s.rate) + rng.Float64()*0.0004
 		t = math.Round(t*1e6) / 1e6
 		sec := int(t)
@@ -299,7 +351,7 @@ func simulate(s simSpec) *report.Result {
 				records = append(records, report.Failure{
 					AtS: t, Seq: seq, Attempt: 1, Retried: true, Outcome: o, Detail: d,
 					LatencyMs: math.Round(l*1000) / 1000, Conn: connID[ci], ConnRequests: connCount[ci],
-					Pod: p.name, Version: p.version, AttributedBy: a,
+					Pod: p.name, Version: p.version, AttributedBy: a, Target: simTargetName(s.targets, ti),
 				})
 				podStats[p.name].retried++
 				podStats[p.name].attributed[a]++
@@ -322,6 +374,9 @@ func simulate(s simSpec) *report.Result {
 		}
 		if outcome == "ok" {
 			latency += okLatency(t)
+			if ti >= 0 {
+				latency += s.targets[ti].extraMs
+			}
 		}
 		latency = math.Round(latency*1000) / 1000
 		attempts++
@@ -336,6 +391,7 @@ func simulate(s simSpec) *report.Result {
 			rec := report.Failure{
 				AtS: t, Seq: seq, Attempt: attempt, Outcome: outcome, Status: status, Detail: detail,
 				LatencyMs: latency, Conn: connID[ci], ConnRequests: connCount[ci], AttributedBy: attr,
+				Target: simTargetName(s.targets, ti),
 			}
 			if servedBy != nil {
 				rec.Pod, rec.Version = servedBy.name, servedBy.version
@@ -350,7 +406,11 @@ func simulate(s simSpec) *report.Result {
 		}
 
 		us := int64(math.Max(1, math.Round(latency*1000)))
-		for _, a := range []*simAgg{total, phases[ph], perSec[sec]} {
+		aggs := []*simAgg{total, phases[ph], perSec[sec]}
+		if ti >= 0 {
+			aggs = append(aggs, targetAgg[ti])
+		}
+		for _, a := range aggs {
 			a.requests++
 			a.outcomes[outcome]++
 			if outcome == "ok" {
@@ -430,6 +490,24 @@ func simulate(s simSpec) *report.Result {
 		res.Totals.RetriedOutcomes = retriedOutcomes
 	}
 	res.Latency = report.Latency{LatencySummary: simSummary(total.hist), Basis: "intended", Histogram: hs}
+	if len(s.targets) > 0 {
+		var methods []string
+		for _, tg := range s.targets {
+			if !slices.Contains(methods, tg.method) {
+				methods = append(methods, tg.method)
+			}
+		}
+		res.Config.Target, res.Config.Method, res.Config.TargetsFile = "http://127.0.0.1:30080", strings.Join(methods, ","), "targets.txt"
+		for i, tg := range s.targets {
+			a := targetAgg[i]
+			sum := simSummary(a.hist)
+			res.Targets = append(res.Targets, report.Target{
+				Name: tg.name, Method: tg.method, URL: "http://127.0.0.1:30080" + tg.path, Weight: tg.weight,
+				Requests: a.requests, OK: a.ok, Failed: a.failed, Retried: a.retried,
+				P50Ms: sum.P50Ms, P99Ms: sum.P99Ms, MaxMs: sum.MaxMs,
+			})
+		}
+	}
 
 	phaseSpans := [][3]any{{"load", 0.0, float64(s.durationS)}}
 	if hasRollout {
@@ -682,8 +760,28 @@ func simTenMinutes() *report.Result {
 	return r
 }
 
+// simMultiTarget is a run of --targets through the failing rollout: three
+// requests weighted 3:1:1, each failing in its share.
+func simMultiTarget() *report.Result {
+	r := simulate(simSpec{
+		seed: 13, start: time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC),
+		durationS: 40, rate: 50, retries: 1, conns: 8,
+		oldPods: 2, newPods: 2, oldVer: "v1", newVer: "v2",
+		triggerS: 8.2, stepS: 1.5, readyS: 3.2, propS: 1.8, failP: 0.85, graceS: 4,
+		thresh: report.Thresholds{MaxErrors: 0, MaxErrorRate: 0.001, MaxP99Ms: 250, MaxP99Ratio: 3},
+		targets: []simTarget{
+			{name: "catalogue", method: "GET", path: "/api/items?page=1", weight: 3},
+			{name: "POST /api/orders", method: "POST", path: "/api/orders", weight: 1, extraMs: 6},
+			{name: "update stock", method: "PUT", path: "/api/stock/42", weight: 1, extraMs: 2.5},
+		},
+	})
+	simGates(r)
+	return r
+}
+
 // simFixtures are the generators of the fixtures in testdata, by file name.
 var simFixtures = map[string]func() *report.Result{
 	"failing-rollout.json":   simFailingRollout,
 	"passing-norollout.json": simPassingNoRollout,
+	"multi-target.json":      simMultiTarget,
 }
