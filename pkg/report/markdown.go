@@ -113,9 +113,26 @@ func WriteMarkdownOpts(w io.Writer, r *Result, opt MarkdownOptions) error {
 		m.blank()
 	}
 
+	m.targetTable(r)
 	m.podTable(r, opt.MaxPods)
 	m.failureTable(r, opt.MaxFailures)
 	return m.err
+}
+
+// targetTable lists a --targets run's requests, where a drop on one
+// endpoint alone points at that endpoint rather than at the rollout.
+func (m *mdWriter) targetTable(r *Result) {
+	if len(r.Targets) < 2 {
+		return
+	}
+	m.line("### Requests by target")
+	m.blank()
+	m.row("Target", "Method", "Requests", "Dropped", "p50", "p99")
+	m.row("---", "---", "---:", "---:", "---:", "---:")
+	for _, t := range r.Targets {
+		m.row(mdText(t.Name), mdText(t.Method), FormatCount(t.Requests), FormatCount(t.Failed), msText(t.P50Ms), msText(t.P99Ms))
+	}
+	m.blank()
 }
 
 // podTable lists the pods that dropped requests, and the drops no pod was
