@@ -47,7 +47,7 @@ func (f *loadFlags) register(cmd *cobra.Command) {
 	fs.DurationVar(&f.timeout, "timeout", loadgen.DefaultTimeout, "per attempt, from dialling to the last response byte")
 	fs.BoolVar(&f.keepAlive, "keepalive", true, "reuse connections, as browsers and JMeter do; --keepalive=false opens one per request")
 	fs.IntVar(&f.retries, "retries", 0, "re-send a request whose reused connection failed before any response byte, as Go and browsers do (each re-send is counted as retried)")
-	fs.StringVar(&f.identity, "identity", "line", "how to tell which pod answered: line (a body that is the line 'POD >> IP >> VERSION'), header:NAME[,VERSIONHEADER], regex:EXPR with (?P<pod>) and (?P<version>) groups, or none")
+	fs.StringVar(&f.identity, "identity", "auto", "how to tell which pod answered: auto (the first of: a 'POD >> IP >> VERSION' body, an X-Pod-Name, X-Pod, X-Hostname, X-Served-By, X-Backend-Server or X-Server-Hostname header, a JSON body's hostname/pod/podName/pod_name/host field, a 'Hostname: NAME' line; settled after 3 responses in a row), line, header:NAME[,VERSIONHEADER], regex:EXPR with (?P<pod>) and (?P<version>) groups, or none")
 	fs.StringVar(&f.expectBody, "expect-body", "", "count a 2xx whose body lacks this text as body_mismatch")
 	fs.StringVar(&f.reqID, "request-id-header", "", "send each request's number in this header, to match server logs with failures")
 	fs.BoolVar(&f.insecure, "insecure", false, "skip TLS certificate verification")

@@ -178,7 +178,7 @@ func (j *job) preflight(ctx context.Context, eng *loadgen.Engine) (*report.Prefl
 		fmt.Fprintf(j.stderr, "rolltest: warning: %s answered HTTP %d before the run; every such response counts as dropped\n", preflightURL(j.load), status)
 	}
 	if j.load.Identity.Enabled() && id.Pod == "" {
-		fmt.Fprintf(j.stderr, "rolltest: note: the response carries no pod identity (--identity %s); requests will not be attributed to pods\n", j.load.Identity)
+		fmt.Fprintf(j.stderr, "rolltest: note: the response carries no pod identity (--identity %s); requests will not be attributed to pods unless later responses name one; set --identity header:NAME or --identity 'regex:(?P<pod>...)' to say where your app names its pod\n", j.load.Identity)
 	}
 	return pre, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -152,5 +153,97 @@ func workerRequestDoesNotAllocate(t *testing.T, cfg Config) {
 		if sum != 502 {
 			t.Errorf("targets counted %d requests, want 502", sum)
 		}
+	}
+}
+
+// autoAllocServers answer like the demo apps auto identity reads, each
+// with something that changes on every response (a counter standing for a
+// time or the client's port), so that only a cache keyed by the fields
+// found, not by the bytes, spares the worker a parse.
+func autoAllocServers() []struct {
+	name, rule string
+	pod        PodIdentity
+	handler    fasthttp.RequestHandler
+} {
+	var n atomic.Int64
+	counter := func(ctx *fasthttp.RequestCtx) {
+		var buf [20]byte
+		ctx.Response.AppendBody(strconv.AppendInt(buf[:0], n.Add(1), 10))
+	}
+	return []struct {
+		name, rule string
+		pod        PodIdentity
+		handler    fasthttp.RequestHandler
+	}{
+		{"json", "json:hostname", PodIdentity{Pod: "web-7d9f-abc", IP: "10.244.0.17", Version: "1.2.0"}, func(ctx *fasthttp.RequestCtx) {
+			ctx.SetBodyString(`{"hostname":"web-7d9f-\u0061bc","version":"1.2.0","podIP":"10.244.0.17","n":`)
+			counter(ctx)
+			ctx.Response.AppendBodyString("}")
+		}},
+		{"whoami", "text:Hostname", PodIdentity{Pod: "web-5f7c-k2x9p", IP: "10.244.1.7"}, func(ctx *fasthttp.RequestCtx) {
+			ctx.SetBodyString("Hostname: web-5f7c-k2x9p\nIP: 127.0.0.1\nIP: 10.244.1.7\nRemoteAddr: 10.244.0.1:")
+			counter(ctx)
+		}},
+		{"header", "header:X-Served-By", PodIdentity{Pod: "web-2", Version: "v3"}, func(ctx *fasthttp.RequestCtx) {
+			ctx.Response.Header.Set("X-Served-By", "web-2")
+			ctx.Response.Header.Set("X-App-Version", "v3")
+			ctx.SetBodyString("hello ")
+			counter(ctx)
+		}},
+		{"line", "line", PodIdentity{Pod: "testapp-1", IP: "10.0.0.1", Version: "v1"}, func(ctx *fasthttp.RequestCtx) {
+			ctx.SetBodyString("testapp-1 >> 10.0.0.1 >> v1")
+		}},
+	}
+}
+
+// TestAutoIdentityDoesNotAllocate: once auto identity has settled on a
+// rule, a request through a worker allocates nothing, whichever rule it is.
+func TestAutoIdentityDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	for _, srv := range autoAllocServers() {
+		t.Run(srv.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := &fasthttp.Server{Handler: srv.handler}
+			go s.Serve(ln) //nolint:errcheck // ends with the listener
+			t.Cleanup(func() { _ = s.Shutdown() })
+			id, err := ParseIdentity("auto")
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := New(context.Background(), Config{Target: "http://" + ln.Addr().String() + "/", Concurrency: 1, KeepAlive: true, Identity: id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.start = time.Now()
+			out := make(chan *secSlot, 4)
+			var budget atomic.Int64
+			rec := newRecorder(out, &budget, &liveCounters{}, 30_000_000)
+			pods := newPodRegistry()
+			w := newWorker(e, rec, pods, &e.conns)
+			defer w.closeConn()
+			var seq uint64
+			do := func() {
+				seq++
+				w.do(job{seq: seq})
+			}
+			for range AutoSettleAfter {
+				do()
+			}
+			if r := e.auto.settled(); r < 0 || autoRules[r].name != srv.rule {
+				t.Fatalf("settled on rule %d (%q), want %q", r, e.auto.ruleName(), srv.rule)
+			}
+			if n := testing.AllocsPerRun(200, do); n != 0 {
+				t.Errorf("%v allocations per request, want 0", n)
+			}
+			want := int64(AutoSettleAfter + 201)
+			if got := pods.snapshot(); len(got) != 2 || got[1] != srv.pod || rec.pods[1].Outcomes[OK] != want {
+				t.Fatalf("pods %+v, pod 1 answered %d; want [unknown %+v], %d", got, rec.pods[1].Outcomes[OK], srv.pod, want)
+			}
+		})
 	}
 }

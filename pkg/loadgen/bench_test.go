@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -96,6 +97,50 @@ func BenchmarkRoundTrip(b *testing.B) {
 			}
 			if st.Failed() != 0 {
 				b.Fatalf("%d failures", st.Failed())
+			}
+		})
+	}
+}
+
+// BenchmarkIdentifyAuto measures auto identity on a warm worker: settled
+// on each kind of rule, and while detecting on a 4 KiB body that names no
+// pod, the worst case, in which every rule reads every response.
+func BenchmarkIdentifyAuto(b *testing.B) {
+	id, err := ParseIdentity("auto")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		res  *Response
+		want string // the rule settled on, "" for none
+	}{
+		{"line", autoResponse(200, "testapp-7d9f8b6c5-x2k4q >> 10.244.0.17 >> v1", nil), "line"},
+		{"header", autoResponse(200, "ok", map[string]string{"X-Served-By": "web-2", "X-Version": "v3"}), "header:X-Served-By"},
+		{"json", autoResponse(200, `{"status":"ok","hostname":"web-7d9f-abc","version":"1.2.0","time":"2025-01-01T00:00:00Z"}`, nil), "json:hostname"},
+		{"whoami", autoResponse(200, "Hostname: web-5f7c-k2x9p\nIP: 127.0.0.1\nIP: 10.244.1.7\nRemoteAddr: 10.244.0.1:51234\nGET / HTTP/1.1\n", nil), "text:Hostname"},
+		{"detecting-4KiB-none", autoResponse(200, strings.Repeat("no pod here\n", MaxIdentityBytes/12), nil), ""},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			e, err := New(context.Background(), Config{Target: "http://127.0.0.1:1/", Concurrency: 1, Identity: id})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var conns atomic.Uint64
+			w := newWorker(e, nil, newPodRegistry(), &conns)
+			w.res = *c.res
+			for range AutoSettleAfter {
+				w.identify()
+			}
+			if got := e.auto.ruleName(); got != c.want {
+				b.Fatalf("rule %q, want %q", got, c.want)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if (w.identify() == 0) != (c.want == "") {
+					b.Fatal("identity found or lost")
+				}
 			}
 		})
 	}

@@ -23,6 +23,7 @@ type Engine struct {
 	cfg       Config
 	transport Transport
 	identity  *Identity
+	auto      *autoState // for auto identity: the run's detection; nil otherwise
 	pacer     Pacer
 	limit     uint64 // requests of the whole schedule (all shards); 0: none
 	planned   uint64 // this shard's share of limit
@@ -66,6 +67,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		identity: c.Identity,
 		pods:     newPodRegistry(),
 		phases:   []phaseMark{{name: "load"}},
+	}
+	if c.Identity.Auto() {
+		e.auto = &autoState{}
 	}
 	tc, err := transportConfig(ctx, &c, t)
 	if err != nil {
@@ -306,7 +310,15 @@ func (e *Engine) Preflight(ctx context.Context) (status int, id PodIdentity, err
 	if err := c.RoundTrip(ctx, &req, &res); err != nil {
 		return 0, PodIdentity{}, preflightError(ctx, asAttemptError(err, false))
 	}
-	if src, ver := identitySource(e.identity, &res); len(src) > 0 {
+	if e.auto != nil {
+		// The preflight is not part of the run: it does not count
+		// towards settling a rule.
+		var s autoScan
+		s.reset(&res)
+		if r, f := e.auto.detect(&s, res.Status, false); r >= 0 {
+			id = f.identity()
+		}
+	} else if src, ver := identitySource(e.identity, &res); len(src) > 0 {
 		id, _ = e.identity.Parse(src, ver)
 	}
 	return res.Status, id, nil
@@ -424,6 +436,11 @@ func (e *Engine) merge(recs []*recorder, conns connStats, col *collector, histMa
 		BytesIn:     conns.bytesIn,
 		BytesOut:    conns.bytesOut,
 		Seconds:     col.seconds(),
+	}
+	if e.auto != nil {
+		st.IdentityRule = e.auto.ruleName()
+	} else {
+		st.IdentityRule = e.identity.rule()
 	}
 	idents := e.pods.snapshot()
 	st.Pods = make([]PodStats, len(idents))

@@ -31,12 +31,20 @@ type Identity struct {
 	re            *regexp.Regexp // for regex identities
 	pod, ip, ver  int            // submatch indexes in re, -1 when absent
 	line          bool           // the POD >> IP >> VERSION line
+	auto          bool           // the first of autoRules that names pods; see autoState
 }
 
 // ParseIdentity parses an --identity value:
 //
-//	line                      a body that is the line "POD >> IP >> VERSION" (default);
-//	                          "seed", its first name, is still accepted
+//	auto                      the first rule that names a pod on AutoSettleAfter
+//	                          consecutive 2xx responses: the line below, then the
+//	                          headers X-Pod-Name, X-Pod, X-Hostname, X-Served-By,
+//	                          X-Backend-Server, X-Server-Hostname, then a JSON
+//	                          body's hostname, pod, podName, pod_name or host, then
+//	                          a "Hostname: NAME" text line (see autoRules)
+//	line                      a body that is the line "POD >> IP >> VERSION" (the
+//	                          default of Config); "seed", its first name, is still
+//	                          accepted
 //	header:NAME               the pod is the value of response header NAME
 //	header:NAME,VERSIONNAME   ... and the version the value of header VERSIONNAME
 //	regex:EXPR                a regular expression over the body's first 4 KiB with
@@ -49,6 +57,8 @@ func ParseIdentity(spec string) (*Identity, error) {
 		return &Identity{spec: "line", line: true}, nil
 	case spec == "none":
 		return &Identity{spec: "none"}, nil
+	case spec == "auto":
+		return &Identity{spec: "auto", auto: true}, nil
 	case kind == "header" && hasArg:
 		pod, ver, _ := strings.Cut(arg, ",")
 		pod, ver = strings.TrimSpace(pod), strings.TrimSpace(ver)
@@ -71,7 +81,7 @@ func ParseIdentity(spec string) (*Identity, error) {
 		}
 		return id, nil
 	}
-	return nil, fmt.Errorf("unknown identity %q: use line, header:NAME, regex:EXPR or none", spec)
+	return nil, fmt.Errorf("unknown identity %q: use auto, line, header:NAME, regex:EXPR or none", spec)
 }
 
 func validHeaderName(s string) bool {
@@ -100,17 +110,43 @@ func (id *Identity) String() string {
 func (id *Identity) FromHeaders() bool { return id != nil && id.header != "" }
 
 // Enabled reports whether the identity extracts anything at all.
-func (id *Identity) Enabled() bool { return id != nil && (id.line || id.re != nil || id.header != "") }
+func (id *Identity) Enabled() bool {
+	return id != nil && (id.line || id.re != nil || id.header != "" || id.auto)
+}
+
+// Auto reports whether the identity is auto: which rule reads a run's pods
+// is found during the run (Stats.IdentityRule).
+func (id *Identity) Auto() bool { return id != nil && id.auto }
+
+// rule is the rule a fixed identity reads pods with, as
+// Stats.IdentityRule reports it; "" for none.
+func (id *Identity) rule() string {
+	if !id.Enabled() {
+		return ""
+	}
+	return id.spec
+}
 
 // Parse extracts the identity from b: the body (at most its first
 // MaxIdentityBytes are looked at), or for header identities the pod header's
-// value. versionHeader is the version header's value, if any.
+// value. versionHeader is the version header's value, if any. An auto
+// identity tries its body rules in order, with nothing to settle on: a run
+// reads headers too, and settles (autoState).
 func (id *Identity) Parse(b, versionHeader []byte) (PodIdentity, bool) {
 	if len(b) > MaxIdentityBytes {
 		b = b[:MaxIdentityBytes]
 	}
 	switch {
 	case id == nil:
+		return PodIdentity{}, false
+	case id.auto:
+		s := autoScan{}
+		s.reset(&Response{Body: b})
+		for r := range autoRules {
+			if f, ok := s.rule(r); ok {
+				return f.identity(), true
+			}
+		}
 		return PodIdentity{}, false
 	case id.line:
 		return parsePodLine(b)
@@ -142,23 +178,33 @@ var lineSep = []byte(">>")
 // parsePodLine parses "POD >> IP >> VERSION". The pod must be non-empty;
 // anything but exactly three fields is not such a line.
 func parsePodLine(b []byte) (PodIdentity, bool) {
+	pod, ip, ver, ok := podLineFields(b)
+	if !ok {
+		return PodIdentity{}, false
+	}
+	return PodIdentity{Pod: string(pod), IP: string(ip), Version: string(ver)}, true
+}
+
+// podLineFields is parsePodLine without allocating: the fields are
+// slices of b.
+func podLineFields(b []byte) (pod, ip, ver []byte, ok bool) {
 	b = bytes.TrimSpace(b)
 	first := bytes.Index(b, lineSep)
 	if first < 0 {
-		return PodIdentity{}, false
+		return nil, nil, nil, false
 	}
 	rest := b[first+len(lineSep):]
 	second := bytes.Index(rest, lineSep)
 	if second < 0 {
-		return PodIdentity{}, false
+		return nil, nil, nil, false
 	}
-	pod := bytes.TrimSpace(b[:first])
-	ip := bytes.TrimSpace(rest[:second])
-	ver := bytes.TrimSpace(rest[second+len(lineSep):])
+	pod = bytes.TrimSpace(b[:first])
+	ip = bytes.TrimSpace(rest[:second])
+	ver = bytes.TrimSpace(rest[second+len(lineSep):])
 	if len(pod) == 0 || bytes.Contains(ver, lineSep) || !printable(pod) || !printable(ip) || !printable(ver) {
-		return PodIdentity{}, false
+		return nil, nil, nil, false
 	}
-	return PodIdentity{Pod: string(pod), IP: string(ip), Version: string(ver)}, true
+	return pod, ip, ver, true
 }
 
 // printable rejects control characters and newlines, so that a body that

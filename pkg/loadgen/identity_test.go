@@ -16,6 +16,7 @@ func TestParseIdentitySpec(t *testing.T) {
 		{spec: "line", str: "line"},
 		{spec: "seed", str: "line"},
 		{spec: "none", str: "none"},
+		{spec: "auto", str: "auto"},
 		{spec: "header:X-Pod", str: "header:X-Pod", headers: true},
 		{spec: "header:x-pod,x-version", str: "header:x-pod,x-version", headers: true},
 		{spec: "header:", wantErr: "valid header names"},
@@ -112,7 +113,7 @@ func FuzzPodLine(f *testing.F) {
 }
 
 func FuzzParseIdentitySpec(f *testing.F) {
-	for _, s := range []string{"line", "seed", "none", "header:X-Pod", "header:a,b", "regex:(?P<pod>.*)", "regex:(", "x:y"} {
+	for _, s := range []string{"auto", "line", "seed", "none", "header:X-Pod", "header:a,b", "regex:(?P<pod>.*)", "regex:(", "x:y"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {

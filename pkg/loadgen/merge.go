@@ -54,6 +54,8 @@ var ErrUnaligned = errors.New("loadgen: the runs' starts are not a whole number 
 //   - Failures are ordered by sequence number, attempt and intended time,
 //     and capped at the larger FailureCap (none when either has none);
 //     records beyond it count as omitted, as o's omitted ones do.
+//   - IdentityRule is s's, or o's when s read none: engines of one run
+//     share a target and an identity, and settle alike.
 //
 // On error s is unchanged.
 func (s *Stats) Merge(o *Stats) error {
@@ -80,6 +82,9 @@ func (s *Stats) Merge(o *Stats) error {
 	}
 	if empty {
 		s.Start, s.FailureCap = o.Start, o.FailureCap
+	}
+	if s.IdentityRule == "" {
+		s.IdentityRule = o.IdentityRule
 	}
 	// The earlier Start is the time base: the later Stats' offsets grow.
 	shiftS, shiftO := time.Duration(0), delta

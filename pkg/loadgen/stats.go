@@ -115,6 +115,12 @@ type Stats struct {
 	// FailureCap is the most records Failures may hold
 	// (Config.MaxFailureRecords); 0: no cap.
 	FailureCap int
+	// IdentityRule is the rule that read pods from responses: for auto
+	// identity the one it settled on (e.g. "json:hostname"; see
+	// autoRules), or for a run too short to settle the one that named
+	// most; otherwise the identity itself ("line", "header:X-Pod", ...).
+	// "" when nothing was read.
+	IdentityRule string
 }
 
 // PhaseStats is the part of a run between two MarkPhase calls.

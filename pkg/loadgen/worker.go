@@ -25,6 +25,7 @@ type worker struct {
 	res   Response
 	cache map[string]int32 // identity source bytes → pod index
 	key   []byte           // scratch for cache keys
+	scan  autoScan         // scratch for auto identity
 	// bytes moved by every round trip so far
 	bytesIn, bytesOut int64
 }
@@ -222,6 +223,9 @@ func (w *worker) closeConn() {
 // looked up in a per-worker cache first: the common case parses nothing,
 // takes no lock and allocates nothing.
 func (w *worker) identify() int32 {
+	if a := w.e.auto; a != nil {
+		return w.identifyAuto(a)
+	}
 	id := w.e.identity
 	src, ver := identitySource(id, &w.res)
 	if len(src) == 0 {
@@ -244,9 +248,47 @@ func (w *worker) identify() int32 {
 	return i
 }
 
+// identifyAuto is identify for auto identity. Until a rule is settled on,
+// every rule reads the response and the first in order that names a pod
+// attributes it, so no request is lost to the unknown pod while detecting;
+// afterwards the settled rule alone runs. The cache is keyed by the fields
+// found, not the raw bytes: JSON and text bodies often carry what changes
+// with every response (a time, the client's port), the pod does not.
+func (w *worker) identifyAuto(a *autoState) int32 {
+	w.scan.reset(&w.res)
+	var f podFields
+	if r := a.settled(); r >= 0 {
+		var ok bool
+		if f, ok = w.scan.rule(r); !ok {
+			return 0
+		}
+	} else if r, g := a.detect(&w.scan, w.res.Status, true); r >= 0 {
+		f = g
+	} else {
+		return 0
+	}
+	cacheable := len(f.pod)+len(f.ip)+len(f.ver)+2 < identityCacheKeyMax
+	if cacheable {
+		// The fields are printable, so a 0 byte cannot be part of one.
+		w.key = append(append(append(append(append(w.key[:0], f.pod...), 0), f.ip...), 0), f.ver...)
+		if i, ok := w.cache[string(w.key)]; ok {
+			return i
+		}
+	}
+	i := w.pods.intern(f.identity())
+	if cacheable && len(w.cache) < identityCacheEntries {
+		w.cache[string(w.key)] = i
+	}
+	return i
+}
+
 // captureHeaders names the response headers a transport must hand back
-// for id: the pod's and the version's, for header identities.
+// for id: the pod's and the version's, for header identities, and every
+// header an auto rule reads.
 func captureHeaders(id *Identity) []string {
+	if id.Auto() {
+		return autoHeaders
+	}
 	if !id.FromHeaders() {
 		return nil
 	}

@@ -51,6 +51,10 @@ func Build(in Input) *Result {
 		Config:    in.Config,
 		Diagnosis: []Hint{},
 	}
+	if r.Config.IdentityRule == "" {
+		// The rule is found during the run (--identity auto), not set.
+		r.Config.IdentityRule = st.IdentityRule
+	}
 	r.Run = Run{
 		StartedAt:   st.Start,
 		EndedAt:     in.EndedAt,

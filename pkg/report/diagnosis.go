@@ -520,11 +520,16 @@ func identityHint(r *Result) *Hint {
 			return nil
 		}
 	}
+	detail := fmt.Sprintf("With --identity %s rolltest found no pod identity in the responses, so nothing is attributed to pods or versions.", r.Config.Identity)
+	if r.Config.Identity == "auto" {
+		detail = "--identity auto tried every rule it knows (" + strings.Join(loadgen.AutoRuleNames(), ", ") +
+			") and none named a pod, so nothing is attributed to pods or versions."
+	}
 	return &Hint{
 		Code: HintNoIdentity, Severity: "warning",
 		Title:  "Responses did not say which pod answered",
-		Detail: fmt.Sprintf("With --identity %s rolltest found no pod identity in the responses, so nothing is attributed to pods or versions.", r.Config.Identity),
-		Fix:    "Point --target at an endpoint whose body names the pod as 'POD_ID >> POD_IP >> version' (as the reference app, testapp, does on /common/healthy), or use --identity header:NAME or --identity 'regex:(?P<pod>...)'.",
+		Detail: detail,
+		Fix:    "Point --target at an endpoint whose body names the pod as 'POD_ID >> POD_IP >> version' (as the reference app, testapp, does on /common/healthy), or tell rolltest where your app names it: --identity header:NAME or --identity 'regex:(?P<pod>...)'.",
 	}
 }
 

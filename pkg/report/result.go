@@ -70,6 +70,24 @@ type Config struct {
 	// is then the scheme, host and port they share and Method their
 	// methods, comma-separated.
 	TargetsFile string `json:"targets_file,omitempty"`
+
+	// IdentityRule is the rule that read pods from responses: for
+	// identity "auto" the one it settled on ("line", "header:X-Hostname",
+	// "json:hostname", "text:Hostname", ...), "" when no rule named a pod;
+	// for any other identity, that identity ("" for none).
+	IdentityRule string `json:"identity_rule"`
+}
+
+// IdentityText says how pods were identified, for a reader: the identity,
+// and for auto the rule it chose, e.g. "auto → json:hostname".
+func (c Config) IdentityText() string {
+	if c.Identity != "auto" {
+		return c.Identity
+	}
+	if c.IdentityRule == "" {
+		return "auto → no rule named a pod"
+	}
+	return "auto → " + c.IdentityRule
 }
 
 // Thresholds are the gate limits. A negative value means "no limit".

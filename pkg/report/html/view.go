@@ -433,7 +433,7 @@ func facts(r *report.Result) (run, cfg, thr []kv) {
 	}
 	add(&cfg, "Timeout", jsonFloat(c.TimeoutMs)+" ms")
 	add(&cfg, "Retries", strconv.Itoa(c.Retries))
-	add(&cfg, "Pod identity from", c.Identity)
+	add(&cfg, "Pod identity from", c.IdentityText())
 
 	lim := func(v float64, unit string) string {
 		if v < 0 {
