@@ -29,6 +29,9 @@ type loadFlags struct {
 	// targetsFile and targetsFormat are run's --targets (see
 	// registerTargets); empty for demo.
 	targetsFile, targetsFormat string
+	// jmxFile is run's --jmx; jmx is its translation, once read.
+	jmxFile string
+	jmx     *jmxPlan
 }
 
 func (f *loadFlags) register(cmd *cobra.Command) {
@@ -60,6 +63,7 @@ func (f *loadFlags) registerTargets(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.targetsFile, "targets", "", "send many requests instead of --target: a file of vegeta's http format ('METHOD URL', header lines, @body-file; '# weight N' and '# name LABEL' per target) or one JSON object per line; -H adds to every target")
 	fs.StringVar(&f.targetsFormat, "targets-format", "auto", "format of the --targets file: http, json, or auto (json when it starts with '{')")
+	fs.StringVar(&f.jmxFile, "jmx", "", "run a JMeter test plan (.jmx): its HTTP requests become the targets, its throughput timer --rate (else its threads --concurrency), unless given; what cannot be carried over is listed before the run (see rolltest import jmx)")
 }
 
 // loadTargets reads --targets into cfg, in place of --target, --method
@@ -134,6 +138,9 @@ func (f *loadFlags) loadConfig(cmd *cobra.Command) (loadgen.Config, error) {
 	}
 	if f.expectBody != "" {
 		cfg.ExpectBody = []byte(f.expectBody)
+	}
+	if err := f.loadJMX(cmd, &cfg); err != nil {
+		return cfg, err
 	}
 	id, err := loadgen.ParseIdentity(f.identity)
 	if err != nil {

@@ -27,7 +27,7 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 		rf rolloutFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "run (--target URL | --targets FILE) (--rate R | --concurrency N) [--duration D | --requests N] [--workload KIND/NAME | --deployment NAME]",
+		Use:   "run (--target URL | --targets FILE | --jmx PLAN) (--rate R | --concurrency N) [--duration D | --requests N] [--workload KIND/NAME | --deployment NAME]",
 		Short: "Send load, optionally roll a Deployment, StatefulSet or DaemonSet mid-run, report and gate on dropped requests",
 		Example: `  # 2000 req/s for 30 s; exit 1 if any request is dropped
   rolltest run --target http://127.0.0.1:8080/common/healthy --rate 2000 --duration 30s
@@ -68,9 +68,13 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 					return err
 				}
 				job.rollout = &rf
-			} else if cfg.Duration == 0 && cfg.Requests == 0 {
-				return usagef("--duration", "set --duration (e.g. 30s) or --requests N so that the run ends")
+			} else {
+				lf.jmx.bound(&job.load)
+				if job.load.Duration == 0 && job.load.Requests == 0 {
+					return usagef("--duration", "set --duration (e.g. 30s) or --requests N so that the run ends")
+				}
 			}
+			lf.jmx.report(stderr, job.load)
 			return job.run(cmd.Context())
 		},
 	}

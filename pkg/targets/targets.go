@@ -263,3 +263,37 @@ func checkWeight(w int) error {
 	}
 	return nil
 }
+
+// Check validates targets made by a program rather than read from a file
+// (a translated JMeter plan): each must be a request the engine can send,
+// and all must share one scheme, host and port. source names where they
+// came from in errors; Line, when set, is a line or element number there.
+// It fills in default names and weights as ReadFile does.
+func Check(source string, ts []Target) ([]Target, error) {
+	for i := range ts {
+		t := &ts[i]
+		what := func(err error) error {
+			return &Error{File: source, Line: t.Line, Msg: fmt.Sprintf("request %d (%s): %v", i+1, t.Name, err)}
+		}
+		if !validToken(t.Method) {
+			return nil, what(fmt.Errorf("method %q is not an HTTP method", t.Method))
+		}
+		if err := checkURL(t.URL); err != nil {
+			return nil, what(err)
+		}
+		if len(t.Body) > MaxBodyBytes {
+			return nil, what(fmt.Errorf("the body is larger than %d MiB", MaxBodyBytes>>20))
+		}
+		for _, h := range t.Header {
+			if err := checkHeader(h); err != nil {
+				return nil, what(err)
+			}
+		}
+		if t.Weight != 0 {
+			if err := checkWeight(t.Weight); err != nil {
+				return nil, what(err)
+			}
+		}
+	}
+	return finish(source, ts)
+}

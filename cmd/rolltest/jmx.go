@@ -1,0 +1,125 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rolltest/rolltest/pkg/jmx"
+	"github.com/rolltest/rolltest/pkg/loadgen"
+)
+
+// jmxPlan is a JMeter plan translated for one run: its targets, and what
+// the flags the user left unset take from it.
+type jmxPlan struct {
+	file  string
+	plan  *jmx.Plan
+	notes []jmx.Note
+}
+
+// readJMX reads and translates the plan at path; errors name the flag.
+func readJMX(flag, path string) (*jmxPlan, []loadgen.Target, error) {
+	plan, err := jmx.ParseFile(path)
+	if err != nil {
+		return nil, nil, usagef(flag, "%v", err)
+	}
+	ts, notes, err := plan.Targets(path)
+	if err != nil {
+		return nil, nil, usagef(flag, "%v", err)
+	}
+	out := make([]loadgen.Target, len(ts))
+	for i, t := range ts {
+		out[i] = loadgen.Target{Name: t.Name, URL: t.URL, Method: t.Method, Headers: t.Header, Body: t.Body, Weight: t.Weight}
+	}
+	return &jmxPlan{file: path, plan: plan, notes: append(notes, plan.Unsupported...)}, out, nil
+}
+
+// loadJMX reads --jmx into cfg in place of --target and --targets. The
+// plan's pacing (a throughput timer's rate, else its threads), timeout
+// and body assertion fill the flags the user did not set; flags given
+// win.
+func (f *loadFlags) loadJMX(cmd *cobra.Command, cfg *loadgen.Config) error {
+	if f.jmxFile == "" {
+		return nil
+	}
+	switch {
+	case f.target != "":
+		return usagef("--jmx", "the plan names its own requests: drop --target")
+	case f.targetsFile != "":
+		return usagef("--jmx", "use --targets FILE or --jmx PLAN, not both")
+	case cmd.Flags().Changed("method"):
+		return usagef("--method", "each request of the --jmx plan has its own method; drop --method")
+	case f.body != "" || f.bodyFile != "":
+		return usagef("--body", "each request of the --jmx plan has its own body; drop --body and --body-file")
+	}
+	p, ts, err := readJMX("--jmx", f.jmxFile)
+	if err != nil {
+		return err
+	}
+	f.jmx = p
+	cfg.Target, cfg.Method, cfg.Targets = "", "", ts
+	changed := cmd.Flags().Changed
+	if !changed("rate") && !changed("concurrency") {
+		switch {
+		case p.plan.Rate > 0:
+			cfg.Rate = p.plan.Rate
+		case p.plan.Threads > 0:
+			cfg.Concurrency = p.plan.Threads
+			if !changed("connections") {
+				cfg.Connections = p.plan.Threads
+			}
+		}
+	}
+	if !changed("timeout") && p.plan.Timeout > 0 {
+		cfg.Timeout = p.plan.Timeout
+	}
+	if f.expectBody == "" && p.plan.ExpectBody != "" {
+		cfg.ExpectBody = []byte(p.plan.ExpectBody)
+	}
+	return nil
+}
+
+// bound gives a run without a rollout the plan's length (its duration,
+// or its finite number of requests) when neither --duration nor
+// --requests was given.
+func (p *jmxPlan) bound(cfg *loadgen.Config) {
+	if p == nil || cfg.Duration != 0 || cfg.Requests != 0 {
+		return
+	}
+	switch {
+	case p.plan.Duration > 0:
+		cfg.Duration = p.plan.Duration
+	case p.plan.Total > 0:
+		cfg.Requests = uint64(p.plan.Total)
+	}
+}
+
+// report writes, before the load, what the plan became and what of it
+// was not carried over: a translation that drops an element silently
+// would pass a run JMeter fails.
+func (p *jmxPlan) report(w io.Writer, cfg loadgen.Config) {
+	if p == nil {
+		return
+	}
+	pace := fmt.Sprintf("%g req/s", cfg.Rate)
+	if cfg.Concurrency > 0 {
+		pace = fmt.Sprintf("%d workers", cfg.Concurrency)
+	}
+	fmt.Fprintf(w, "rolltest: --jmx %s: %d requests, %s\n", p.file, len(cfg.Targets), pace)
+	if p.plan.MaxDurationMs > 0 {
+		fmt.Fprintf(w, "rolltest: --jmx %s: its Duration Assertion (%d ms) fails single samples in JMeter; rolltest gates the run only if you ask: --max-p99 %dms\n", p.file, p.plan.MaxDurationMs, p.plan.MaxDurationMs)
+	}
+	writeNotes(w, p.notes)
+}
+
+func writeNotes(w io.Writer, notes []jmx.Note) {
+	if len(notes) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "not carried over exactly (%d):\n", len(notes))
+	for _, n := range notes {
+		fmt.Fprintf(w, "  %s\n", strings.ReplaceAll(n.String(), "\n", " "))
+	}
+}
