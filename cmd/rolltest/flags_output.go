@@ -21,6 +21,7 @@ type outputFlags struct {
 	maxLate           string
 	maxP99            time.Duration
 	maxP99Ratio       float64
+	metrics           metricsFlags
 }
 
 func (f *outputFlags) register(cmd *cobra.Command) {
@@ -34,6 +35,7 @@ func (f *outputFlags) register(cmd *cobra.Command) {
 		"gate (open model): most requests allowed to leave more than "+loadgen.ScheduleTolerance.String()+" after they were due, as a fraction or percentage; beyond it the generator, not the service, shaped the load (-1: no limit)")
 	fs.DurationVar(&f.maxP99, "max-p99", 0, "gate: highest p99 latency allowed, e.g. 250ms")
 	fs.Float64Var(&f.maxP99Ratio, "max-p99-ratio", 0, "gate: highest rollout p99 ÷ baseline p99 allowed, e.g. 2")
+	f.metrics.register(cmd)
 }
 
 // validate checks the gate and report flags before anything runs and
@@ -41,6 +43,9 @@ func (f *outputFlags) register(cmd *cobra.Command) {
 func (f *outputFlags) validate() (report.Thresholds, error) {
 	th, err := f.thresholds()
 	if err != nil {
+		return th, err
+	}
+	if err := f.metrics.validate(); err != nil {
 		return th, err
 	}
 	return th, f.files.checkPaths()

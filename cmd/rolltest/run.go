@@ -112,6 +112,11 @@ type job struct {
 }
 
 func (j *job) run(ctx context.Context) error {
+	ms, err := j.out.metrics.listen(ctx, j.stderr, j.out.quiet)
+	if err != nil {
+		return err
+	}
+	defer ms.close(ctx)
 	eng, err := loadgen.New(ctx, j.load)
 	if err != nil {
 		return &usageError{msg: fmt.Sprintf("%s: %v", targetFlag(j.load), err)}
@@ -134,6 +139,7 @@ func (j *job) run(ctx context.Context) error {
 	if j.rollout != nil {
 		plan.RolloutAfter, plan.Settle, plan.RolloutTimeout = j.rollout.after, j.rollout.settle, j.rollout.timeout
 	}
+	ms.serve(eng, plan.Driver)
 	prog := startProgress(j.stderr, eng, j.out.quiet || j.out.noProgress, j.load.Duration)
 	plan.OnPhase = prog.phase
 	outcome, err := runner.Run(ctx, plan)
@@ -156,6 +162,7 @@ func (j *job) run(ctx context.Context) error {
 	if err := writeReports(res, j.out, j.stdout); err != nil {
 		return err
 	}
+	ms.stay(ctx)
 	if outcome.Interrupted && !j.out.quiet {
 		fmt.Fprintf(j.stderr, "rolltest: interrupted; partial report written (%s requests)\n", strconv.FormatInt(res.Totals.Requests, 10))
 	}

@@ -40,6 +40,9 @@ type collector struct {
 	// rollout being triggered, its end); nil: none. Called from the
 	// collector's goroutine about once per second of run.
 	marks func() []time.Duration
+	// totals, when set, takes every slot too: the running totals that
+	// Engine.Live reads while the run goes on.
+	totals *liveTotals
 }
 
 // Series resolution. The report reads seconds around pod events: the
@@ -142,6 +145,9 @@ func (c *collector) at(sec int) *secAgg {
 }
 
 func (c *collector) merge(s *secSlot) {
+	if c.totals != nil {
+		c.totals.add(s)
+	}
 	if s.sec < 0 {
 		return
 	}

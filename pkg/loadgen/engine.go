@@ -42,6 +42,7 @@ type Engine struct {
 	start   time.Time
 	pods    *podRegistry
 	live    []liveCounters
+	totals  *liveTotals
 
 	mu     sync.Mutex
 	phases []phaseMark
@@ -66,6 +67,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		cfg:      c,
 		identity: c.Identity,
 		pods:     newPodRegistry(),
+		totals:   &liveTotals{},
 		phases:   []phaseMark{{name: "load"}},
 	}
 	if c.Identity.Auto() {
@@ -345,6 +347,7 @@ func (e *Engine) Run(ctx context.Context) (*Stats, error) {
 	horizon := time.Duration(e.cfg.Retries+1)*e.cfg.Timeout + 2*time.Second
 	col := newCollector(n+1, horizon)
 	col.marks = e.phaseStarts
+	col.totals = e.totals
 	go col.run()
 
 	histMax := int64(2*e.cfg.Timeout/time.Microsecond) + 1_000_000
@@ -393,6 +396,7 @@ func (e *Engine) Run(ctx context.Context) (*Stats, error) {
 	}
 	close(col.in)
 	<-col.done
+	e.totals.finish()
 	return e.merge(recs, conns, col, histMax), nil
 }
 

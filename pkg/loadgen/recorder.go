@@ -78,6 +78,17 @@ type secSlot struct {
 	// moves re-attribute failures of seconds already handed over; the
 	// collector applies them to those seconds (rare: see reattribute).
 	moves []podMove
+	// drops counts the second's failed requests by pod and outcome, which
+	// counts and pods hold only apart; written on the failure path alone,
+	// so that the live totals (see liveTotals) can say which pod failed how
+	// without the success path paying for it.
+	drops []secDrop
+}
+
+type secDrop struct {
+	pod     int32
+	outcome Outcome
+	n       int64
 }
 
 // podMove moves one failed request of second sec from the unknown pod to pod.
@@ -97,7 +108,18 @@ func (s *secSlot) reset(sec int) {
 	s.late = 0
 	s.pods = s.pods[:0]
 	s.moves = s.moves[:0]
+	s.drops = s.drops[:0]
 	s.lat.reset()
+}
+
+func (s *secSlot) addDrop(pod int32, o Outcome) {
+	for i := range s.drops {
+		if s.drops[i].pod == pod && s.drops[i].outcome == o {
+			s.drops[i].n++
+			return
+		}
+	}
+	s.drops = append(s.drops, secDrop{pod: pod, outcome: o, n: 1})
 }
 
 func (s *secSlot) addPod(pod int32, failed bool) {
@@ -275,6 +297,7 @@ func (r *recorder) finish(s *sample, end time.Duration) {
 	r.live.requests.Add(1)
 	if failed {
 		r.live.failed.Add(1)
+		sl.addDrop(s.pod, s.outcome)
 		s.record = r.failure(s, false)
 	}
 }
