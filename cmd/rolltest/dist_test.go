@@ -102,7 +102,7 @@ func TestBuiltBinary(t *testing.T) {
 	}
 
 	code, out, _ := runProg(t, env, bin, "run", "--help")
-	if code != 0 || !strings.Contains(out, "\n  rolltest run --target URL") || strings.Contains(out, "kubectl rolltest") {
+	if code != 0 || !strings.Contains(out, "\n  rolltest run (--target URL") || strings.Contains(out, "kubectl rolltest") {
 		t.Errorf("rolltest run --help: exit %d\n%s", code, out)
 	}
 
@@ -112,7 +112,7 @@ func TestBuiltBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, _ = runProg(t, env, plugin, "run", "--help")
-	for _, want := range []string{"Usage:\n  kubectl rolltest run --target URL", "\n  kubectl rolltest run --target http://127.0.0.1:8080/", "--context string", "-n, --namespace string", "--kubeconfig string"} {
+	for _, want := range []string{"Usage:\n  kubectl rolltest run (--target URL", "\n  kubectl rolltest run --target http://127.0.0.1:8080/", "--context string", "-n, --namespace string", "--kubeconfig string"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("kubectl-rolltest run --help: exit %d, lacks %q\n%s", code, want, out)
 		}
