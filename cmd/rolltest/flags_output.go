@@ -22,6 +22,7 @@ type outputFlags struct {
 	maxP99            time.Duration
 	maxP99Ratio       float64
 	metrics           metricsFlags
+	jtl               string
 }
 
 func (f *outputFlags) register(cmd *cobra.Command) {
@@ -36,6 +37,7 @@ func (f *outputFlags) register(cmd *cobra.Command) {
 	fs.DurationVar(&f.maxP99, "max-p99", 0, "gate: highest p99 latency allowed, e.g. 250ms")
 	fs.Float64Var(&f.maxP99Ratio, "max-p99-ratio", 0, "gate: highest rollout p99 ÷ baseline p99 allowed, e.g. 2")
 	f.metrics.register(cmd)
+	fs.StringVar(&f.jtl, "jtl", "", jtlFlagHelp)
 }
 
 // validate checks the gate and report flags before anything runs and
@@ -46,6 +48,9 @@ func (f *outputFlags) validate() (report.Thresholds, error) {
 		return th, err
 	}
 	if err := f.metrics.validate(); err != nil {
+		return th, err
+	}
+	if err := checkJTLPath(f.jtl); err != nil {
 		return th, err
 	}
 	return th, f.files.checkPaths()

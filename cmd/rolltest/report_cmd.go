@@ -16,7 +16,10 @@ func newReportCmd(stdout, _ io.Writer) *cobra.Command {
 		Example: `  rolltest report result.json --html report.html --junit junit.xml
   rolltest report result.json --quiet --hgrm latency.hgrm`,
 		Args: usageArgs(cobra.ExactArgs(1)),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := refuseJTL(cmd); err != nil {
+				return err
+			}
 			f, err := os.Open(args[0])
 			if err != nil {
 				return &usageError{msg: fmt.Sprintf("cannot open %s: %v", args[0], unwrapPathErr(err))}
@@ -36,5 +39,6 @@ func newReportCmd(stdout, _ io.Writer) *cobra.Command {
 	cmd.Use = "report RESULT.json " + of.files.usage()
 	cmd.Short = "Re-render a saved result as text, " + of.files.names()
 	cmd.Flags().BoolVarP(&of.quiet, "quiet", "q", false, "do not print the text summary")
+	cmd.Flags().StringVar(&of.jtl, "jtl", "", "not available: a result keeps failed attempts only; write the .jtl during the run (rolltest run --jtl FILE)")
 	return cmd
 }

@@ -117,6 +117,11 @@ func (j *job) run(ctx context.Context) error {
 		return err
 	}
 	defer ms.close(ctx)
+	jf, err := openJTL(j.out.jtl, &j.load)
+	if err != nil {
+		return err
+	}
+	defer jf.abort()
 	eng, err := loadgen.New(ctx, j.load)
 	if err != nil {
 		return &usageError{msg: fmt.Sprintf("%s: %v", targetFlag(j.load), err)}
@@ -147,6 +152,7 @@ func (j *job) run(ctx context.Context) error {
 	if err != nil {
 		return setupError(err, j.rollout)
 	}
+	_, jtlErr := jf.finish()
 	res := report.Build(report.Input{
 		Tool:        report.Tool{Name: "rolltest", Version: versionString()},
 		Config:      j.reportConfig(eng.Config()),
@@ -161,6 +167,9 @@ func (j *job) run(ctx context.Context) error {
 	report.Judge(res)
 	if err := writeReports(res, j.out, j.stdout); err != nil {
 		return err
+	}
+	if jtlErr != nil {
+		return jtlErr
 	}
 	ms.stay(ctx)
 	if outcome.Interrupted && !j.out.quiet {

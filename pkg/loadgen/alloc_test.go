@@ -115,7 +115,23 @@ func TestWorkerRequestDoesNotAllocate(t *testing.T) {
 			workerRequestDoesNotAllocate(t, cfg)
 		})
 	}
+	// Handing each attempt to Config.Attempts costs nothing either.
+	t.Run("attempt sink", func(t *testing.T) {
+		var sink countingSink
+		workerRequestDoesNotAllocate(t, Config{Target: url, Concurrency: 1, KeepAlive: true, Attempts: &sink})
+		if sink.n < 501 || sink.pod != "testapp-7d9f8b6c5-x2k4q" {
+			t.Fatalf("the sink saw %d attempts, the last from %q", sink.n, sink.pod)
+		}
+	})
 }
+
+// countingSink counts attempts and keeps the last pod's name.
+type countingSink struct {
+	n   int
+	pod string
+}
+
+func (c *countingSink) Attempt(a *Attempt) { c.n++; c.pod = a.Pod.Pod }
 
 func workerRequestDoesNotAllocate(t *testing.T, cfg Config) {
 	e, err := New(context.Background(), cfg)

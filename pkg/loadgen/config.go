@@ -132,6 +132,10 @@ type Config struct {
 	// NewTransport, when set, builds the transport in place of the
 	// built-in HTTP/1.1 one (see Transport).
 	NewTransport func(TransportConfig) (Transport, error)
+
+	// Attempts, when set, receives every attempt as it ends (see
+	// AttemptSink): a per-attempt log costs only the runs that ask for it.
+	Attempts AttemptSink
 }
 
 // Defaults.

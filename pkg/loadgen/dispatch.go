@@ -48,7 +48,7 @@ type pool struct {
 	steady []*steadyWorker
 	surge  chan job // unbuffered: idle surge workers
 	wg     sync.WaitGroup
-	live   atomic.Int64 // workers running, steady and surge
+	live   *atomic.Int64 // workers running, steady and surge: the Engine's active
 
 	// surgeRec records for every surge worker: surge workers come and go and
 	// may number thousands during a stall, so they share one recorder
@@ -83,6 +83,7 @@ func newPool(e *Engine, surgeRec *recorder, workers []*worker) *pool {
 		sat:      newSaturation(e.elapsed),
 		surge:    make(chan job),
 		surgeRec: surgeRec,
+		live:     &e.active,
 	}
 	p.wait.Stop()
 	for _, w := range workers {

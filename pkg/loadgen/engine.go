@@ -36,6 +36,7 @@ type Engine struct {
 
 	seq     atomic.Uint64
 	conns   atomic.Uint64
+	active  atomic.Int64 // workers running (see Attempt.Active)
 	budget  atomic.Int64
 	phase   atomic.Uint64 // packPhase of the current phase
 	started atomic.Bool
@@ -384,6 +385,7 @@ func (e *Engine) Run(ctx context.Context) (*Stats, error) {
 		conns = connStats{peak: p.peakConnections(), waits: p.waits, bytesIn: p.bytesIn, bytesOut: p.bytesOut}
 	} else {
 		var wg sync.WaitGroup
+		e.active.Store(int64(len(workers)))
 		for _, w := range workers {
 			wg.Go(func() { w.runClosed(ctx) })
 		}

@@ -26,6 +26,10 @@ type sample struct {
 	phase      int32
 	hasLatency bool
 	record     int // index of its failure record, set by the recorder
+	// For Config.Attempts: this attempt's dial time (0 on a reused
+	// connection) and bytes.
+	connect           time.Duration
+	bytesIn, bytesOut int64
 }
 
 // recorder is one worker's private record of its requests. Nothing in it is
@@ -396,6 +400,16 @@ func (r *podRegistry) intern(p PodIdentity) int32 {
 	r.index[p] = i
 	r.count.Store(i)
 	return i
+}
+
+// get returns pod i's identity; the zero PodIdentity for the unknown pod.
+func (r *podRegistry) get(i int32) PodIdentity {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if i <= 0 || int(i) >= len(r.pods) {
+		return PodIdentity{}
+	}
+	return r.pods[i]
 }
 
 func (r *podRegistry) snapshot() []PodIdentity {

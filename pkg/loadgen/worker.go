@@ -28,6 +28,7 @@ type worker struct {
 	scan  autoScan         // scratch for auto identity
 	// bytes moved by every round trip so far
 	bytesIn, bytesOut int64
+	att               workerAttempt // for Config.Attempts
 }
 
 // conn is the worker's current connection and what the worker knows of
@@ -112,6 +113,7 @@ func (w *worker) do(j job) {
 			w.lockRec()
 			w.rec.retried(&s)
 			w.unlockRec()
+			w.emit(&s, end, true)
 			w.hold(&s, true)
 			s.start = end
 			continue
@@ -119,6 +121,7 @@ func (w *worker) do(j job) {
 		w.lockRec()
 		w.rec.finish(&s, end)
 		w.unlockRec()
+		w.emit(&s, end, false)
 		w.hold(&s, false)
 		return
 	}
@@ -131,6 +134,7 @@ func (w *worker) do(j job) {
 func (w *worker) attempt(s *sample) (retryable bool) {
 	e := w.e
 	s.status, s.detail, s.pod, s.attr, s.conn, s.connReqs, s.record = 0, "", 0, AttrNone, 0, 0, -1
+	s.connect, s.bytesIn, s.bytesOut = 0, 0, 0
 	w.req = Request{Seq: s.seq, Target: int(s.target), Deadline: time.Now().Add(e.cfg.Timeout)}
 	if w.c.Conn != nil && !w.c.Reusable() {
 		w.closeConn()
@@ -138,6 +142,7 @@ func (w *worker) attempt(s *sample) (retryable bool) {
 	reused := w.c.Conn != nil
 	if !reused {
 		c, err := e.transport.Dial(context.Background(), w.req.Deadline)
+		s.connect = e.elapsed() - s.start
 		if err != nil {
 			w.failed(s, asAttemptError(err, true))
 			return false
@@ -148,6 +153,7 @@ func (w *worker) attempt(s *sample) (retryable bool) {
 	err := w.c.RoundTrip(context.Background(), &w.req, &w.res)
 	w.bytesIn += w.res.BytesIn
 	w.bytesOut += w.res.BytesOut
+	s.bytesIn, s.bytesOut = w.res.BytesIn, w.res.BytesOut
 	if err != nil {
 		ae := asAttemptError(err, false)
 		w.failed(s, ae)

@@ -137,7 +137,8 @@ func TestRetryRule(t *testing.T) {
 			[][]scripted{{ok("pod-a"), fails(Reset, false)}}, Refused, 1, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st, ft := runScript(t, Config{Requests: 2, Retries: tc.retries, Method: tc.method, RequestIDHeader: "X-Request-Id"}, tc.scripts...)
+			var sink attemptLog
+			st, ft := runScript(t, Config{Requests: 2, Retries: tc.retries, Method: tc.method, RequestIDHeader: "X-Request-Id", Attempts: &sink}, tc.scripts...)
 			if st.Requests() != 2 || st.Outcomes[OK] != 1+b2i(tc.outcome == OK) || st.Outcomes[tc.outcome] < 1 {
 				t.Fatalf("outcomes %v, want the first ok and the second %s", st.Outcomes, tc.outcome)
 			}
@@ -154,8 +155,40 @@ func TestRetryRule(t *testing.T) {
 			if tc.conns == 2 && ft.conns[1].seqs[0] != 1 {
 				t.Fatalf("the retry sent request %d, want the same request 1", ft.conns[1].seqs[0])
 			}
+			// Config.Attempts sees every attempt, re-sends marked, and the
+			// failure on pod-a's connection names pod-a.
+			if int64(len(sink.all)) != st.Requests()+st.Retried {
+				t.Fatalf("%d attempts handed over, want %d requests + %d retried: %+v", len(sink.all), st.Requests(), st.Retried, sink.all)
+			}
+			var retried int64
+			for _, a := range sink.all {
+				if a.Retried {
+					retried++
+				}
+				if a.Seq == 1 && a.Attempt == 1 && (a.Pod.Pod != "pod-a" || a.Outcome == OK || a.Retried != (tc.retried > 0)) {
+					t.Fatalf("request 1's first attempt %+v", a)
+				}
+				if a.End < a.Start || a.Begin.IsZero() || a.Active != 1 {
+					t.Fatalf("attempt %+v", a)
+				}
+			}
+			if retried != st.Retried {
+				t.Fatalf("%d attempts marked retried, want %d", retried, st.Retried)
+			}
 		})
 	}
+}
+
+// attemptLog is an AttemptSink that keeps a copy of every attempt.
+type attemptLog struct {
+	mu  sync.Mutex
+	all []Attempt
+}
+
+func (l *attemptLog) Attempt(a *Attempt) {
+	l.mu.Lock()
+	l.all = append(l.all, *a)
+	l.mu.Unlock()
 }
 
 func b2i(b bool) int64 {
