@@ -537,12 +537,22 @@ func rolloutFailedHint(r *Result) *Hint {
 	if r.Rollout == nil || !r.Rollout.Failed {
 		return nil
 	}
-	return &Hint{
+	h := &Hint{
 		Code: HintRolloutFailed, Severity: "error",
 		Title:  "The rollout did not complete",
 		Detail: r.Rollout.Reason,
 		Fix:    "Check `kubectl rollout status` and the new pods' events (image, probes, resources); the report still covers the load up to this point.",
 	}
+	// The new pods that never became Ready say why the rollout stopped.
+	for _, e := range r.Rollout.Events {
+		if e.Kind == rollout.EventPodStuck {
+			h.Evidence = append(h.Evidence, fmt.Sprintf("new pod %s, not Ready: %s", e.Pod, e.Message))
+		}
+	}
+	if len(h.Evidence) > 0 {
+		h.Fix = "Fix what keeps the new pods from becoming Ready (above; `kubectl describe pod` shows their events), then roll again; the report still covers the load up to this point."
+	}
+	return h
 }
 
 // HintCodes lists the codes of the diagnosis' hints, in order.

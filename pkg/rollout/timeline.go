@@ -63,6 +63,11 @@ const (
 	// driver's rollout timeout, or the workload went away (Message says
 	// which).
 	EventRolloutFailed EventKind = "rollout_failed"
+	// EventPodStuck: when a rollout fails, one per new pod that was not
+	// Ready, with the last state the driver saw (Message: a container
+	// waiting for an image or in a crash loop, terminated, or running but
+	// not passing its readiness probe): why the rollout could not go on.
+	EventPodStuck EventKind = "pod_stuck"
 )
 
 // Generation tells whether a pod belongs to the pod template being rolled

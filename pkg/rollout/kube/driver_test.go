@@ -711,16 +711,63 @@ func TestKubeProgressDeadlineExceeded(t *testing.T) {
 	h.mustObserve()
 	h.step("trigger", h.roll, "trigger")
 	h.waitPatch()
+	patched, err := h.cs.AppsV1().Deployments(testNS).Get(h.ctx(), "testapp", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsNew := f.rs(&patched.Spec.Template, "new", 2, 1)
+	h.step("new RS", func() { h.create(rsNew) }, "replicaset_created testapp-new new new")
+	stuck := f.pod(rsNew, "c", "10.0.0.3", false)
+	stuck.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "testapp", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
+		Reason: "ErrImageNeverPull", Message: `Container image "rolltest.local/testapp:missing" is not present with pull policy of Never`}}}}
+	h.step("new pod", func() { h.create(stuck) }, "pod_created testapp-new-c new new")
 	h.step("deadline", func() {
 		dep := h.deployment(2, 2, 2, 1, 1)
 		dep.Spec.ProgressDeadlineSeconds = ptrInt32(600)
 		dep.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Status: "False", Reason: deploymentTimedOutReason}}
 		h.update(dep)
-	}, "rollout_failed")
+	}, "rollout_failed", "pod_stuck testapp-new-c new new")
 	st, err := h.waitRoll()
 	want := `deployment "testapp" exceeded its progress deadline (progressDeadlineSeconds 600)`
 	if err != nil || !st.Failed || st.Reason != want {
 		t.Errorf("Roll = %+v, %v; want Failed with reason %q", st, err, want)
+	}
+	evs := h.waitEvents(0)
+	last := evs[len(evs)-1]
+	wantState := `container testapp waiting: ErrImageNeverPull: Container image "rolltest.local/testapp:missing" is not present with pull policy of Never`
+	if last.Kind != rollout.EventPodStuck || last.Message != wantState {
+		t.Errorf("last event %+v, want pod_stuck with %q", last, wantState)
+	}
+}
+
+// TestPodState: the one line a failed rollout gives for each stuck pod.
+func TestPodState(t *testing.T) {
+	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(time.Date(2026, 12, 2, 17, 4, 5, 0, time.UTC))}}
+	for _, tc := range []struct {
+		name string
+		pod  corev1.PodStatus
+		want string
+	}{
+		{"image", corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "Back-off pulling image \"web:v9\""}}}}},
+			`container app waiting: ImagePullBackOff: Back-off pulling image "web:v9"`},
+		{"crash loop", corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "app", RestartCount: 4, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 40s restarting failed container"}}}}},
+			"container app waiting: CrashLoopBackOff, restarted 4 times: back-off 40s restarting failed container"},
+		{"init container first", corev1.PodStatus{
+			InitContainerStatuses: []corev1.ContainerStatus{{Name: "migrate", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 2}}}},
+			ContainerStatuses:     []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}}},
+			"container migrate terminated: Error (exit code 2)"},
+		{"probe failing", corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: "app", State: running, RestartCount: 1}}},
+			"container app running since 17:04:05 but not Ready (its readiness probe is not passing), restarted 1 times"},
+		{"unschedulable", corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Message: "0/1 nodes are available: 1 Insufficient cpu."}}},
+			"not scheduled: 0/1 nodes are available: 1 Insufficient cpu."},
+		{"creating", corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}},
+			"phase Pending"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := podState(&corev1.Pod{Status: tc.pod}); got != tc.want {
+				t.Errorf("podState = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
 

@@ -207,6 +207,9 @@ type podRecord struct {
 	ready       bool
 	terminating time.Time
 	deleted     time.Time
+	// state is the pod's last observed state, in words (podState), for
+	// the evidence of a failed rollout.
+	state string
 }
 
 // endpoint is a pod's endpoint in one EndpointSlice, with the API's nil
@@ -511,6 +514,18 @@ func (s *state) fail(at time.Time, reason string) {
 	s.status.Failed = true
 	s.status.Reason = reason
 	s.emit(rollout.Event{Time: at, Kind: rollout.EventRolloutFailed, Message: reason})
+	for _, uid := range s.podOrder {
+		p := s.pods[uid]
+		r := s.revs[p.rev]
+		if p.ready || !p.deleted.IsZero() || !p.terminating.IsZero() || r == nil || s.generation(r) != rollout.GenerationNew {
+			continue
+		}
+		state := p.state
+		if state == "" {
+			state = "not scheduled or not yet reported by the kubelet"
+		}
+		s.podEvent(rollout.EventPodStuck, at, p, state)
+	}
 }
 
 func (s *state) onTimeout(at time.Time) {
@@ -672,6 +687,7 @@ func (s *state) onPod(it item) {
 	if pod.Status.PodIP != "" {
 		p.ip = pod.Status.PodIP
 	}
+	p.state = podState(pod)
 	if pod.DeletionTimestamp != nil && p.terminating.IsZero() {
 		// deletionTimestamp is when the grace period ends (the time of the
 		// delete call plus the grace period), not when termination began,
@@ -695,6 +711,64 @@ func (s *state) onPod(it item) {
 			s.podEvent(rollout.EventPodNotReady, at, p, "")
 		}
 	}
+}
+
+// podState says in one line why a pod is where it is, as `kubectl describe
+// pod` would lead a reader to: the first container that is waiting (for
+// its image, in a crash loop, on its configuration) or that terminated,
+// else one running but not Ready (its readiness probe failing), else the
+// pod's phase and its Ready condition's message.
+func podState(pod *corev1.Pod) string {
+	statuses := append(append([]corev1.ContainerStatus(nil), pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...)
+	for _, c := range statuses {
+		if w := c.State.Waiting; w != nil && w.Reason != "" && w.Reason != "ContainerCreating" && w.Reason != "PodInitializing" {
+			return clipState(fmt.Sprintf("container %s waiting: %s%s%s", c.Name, w.Reason, restarts(c), colonMsg(w.Message)))
+		}
+	}
+	for _, c := range statuses {
+		if t := c.State.Terminated; t != nil && t.ExitCode != 0 {
+			return clipState(fmt.Sprintf("container %s terminated: %s (exit code %d)%s%s", c.Name, t.Reason, t.ExitCode, restarts(c), colonMsg(t.Message)))
+		}
+	}
+	for _, c := range pod.Status.ContainerStatuses {
+		if c.State.Running != nil && !c.Ready {
+			return fmt.Sprintf("container %s running since %s but not Ready (its readiness probe is not passing)%s",
+				c.Name, c.State.Running.StartedAt.UTC().Format(time.TimeOnly), restarts(c))
+		}
+	}
+	state := "phase " + string(pod.Status.Phase)
+	if _, cond := podReady(pod); cond != nil && cond.Message != "" {
+		state += colonMsg(cond.Message)
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status != corev1.ConditionTrue {
+			state = "not scheduled" + colonMsg(c.Message)
+		}
+	}
+	return clipState(state)
+}
+
+func restarts(c corev1.ContainerStatus) string {
+	if c.RestartCount == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", restarted %d times", c.RestartCount)
+}
+
+func colonMsg(m string) string {
+	if m == "" {
+		return ""
+	}
+	return ": " + m
+}
+
+// clipState keeps a state to one readable line.
+func clipState(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
 }
 
 // podReady returns the pod's Ready condition.
