@@ -49,7 +49,7 @@ func openJTL(path string, cfg *loadgen.Config) (*jtlFile, error) {
 	if err != nil {
 		return nil, usagef("--jtl", "cannot create %s: %v", path, unwrapPathErr(err))
 	}
-	f := &jtlFile{path: path, tmp: tmp, w: jtl.NewWriter(tmp, jtlTargets(cfg))}
+	f := &jtlFile{path: path, tmp: tmp, w: jtl.NewWriter(tmp, jtlTargets(cfg), runRedactor(*cfg))}
 	cfg.Attempts = f.w
 	return f, nil
 }

@@ -127,8 +127,9 @@ var (
 	// text: "Bearer abc", "Basic dXNlcjpwYXNz".
 	schemeRE = regexp.MustCompile(`(?i)\b(bearer|basic|token|digest)(\s+)([A-Za-z0-9._~+/=:-]+)`)
 	// pairRE finds "name: value" and "name=value" (with optional quotes,
-	// as JSON and query strings write them); the name decides.
-	pairRE = regexp.MustCompile(`([A-Za-z0-9_.-]+)("?\s*[:=]\s*"?)((?:(?i:bearer|basic|token|digest)\s+)?)([^\s"',;&<>\]}]+)`)
+	// as JSON and query strings write them, escaped \" too, as a failure
+	// detail quotes a body); the name decides.
+	pairRE = regexp.MustCompile(`([A-Za-z0-9_.-]+)(\\?"?\s*[:=]\s*\\?"?)((?:(?i:bearer|basic|token|digest)\s+)?)([^\s"'\\,;&<>\]}]+)`)
 	// urlRE finds a URL with a scheme in free text.
 	urlRE = regexp.MustCompile(`\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"'<>]+`)
 )

@@ -56,6 +56,7 @@ func TestText(t *testing.T) {
 		{`HTTP 500: "Bearer s3cr3t-token"`, `HTTP 500: "Bearer REDACTED"`},
 		{`HTTP 500: "got Authorization: Bearer s3cr3t-token"`, `HTTP 500: "got Authorization: Bearer REDACTED"`},
 		{`{"headers":{"X-Api-Key": "k3y","Accept":"*/*"}}`, `{"headers":{"X-Api-Key": "REDACTED","Accept":"*/*"}}`},
+		{`HTTP 401: "{\"password\": \"hunter22\"}"`, `HTTP 401: "{\"password\": \"REDACTED\"}"`},
 		{`Authorization=Basic dXNlcjpwYXNz`, `Authorization=Basic REDACTED`},
 		{`sent Basic dXNlcjpwYXNz`, `sent Basic REDACTED`},
 		{`basic checks passed`, `basic checks passed`},
