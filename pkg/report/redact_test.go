@@ -54,3 +54,31 @@ func TestRedact(t *testing.T) {
 		})
 	}
 }
+
+// TestInsecureNote: a run that did not verify certificates says so in
+// every summary a reader sees, and one that did says nothing of it.
+func TestInsecureNote(t *testing.T) {
+	for _, insecure := range []bool{false, true} {
+		r := &Result{Schema: Schema, Config: Config{Mode: "rate", Target: "https://127.0.0.1/", InsecureSkipVerify: insecure}}
+		for _, f := range []struct {
+			name  string
+			write func(*bytes.Buffer) error
+		}{
+			{"text", func(b *bytes.Buffer) error { return WriteText(b, r, TextOptions{}) }},
+			{"markdown", func(b *bytes.Buffer) error { return WriteMarkdown(b, r) }},
+			{"json", func(b *bytes.Buffer) error { return WriteJSON(b, r) }},
+		} {
+			var b bytes.Buffer
+			if err := f.write(&b); err != nil {
+				t.Fatal(err)
+			}
+			want := InsecureNote
+			if f.name == "json" {
+				want = `"insecure_skip_verify": true`
+			}
+			if got := strings.Contains(b.String(), want); got != insecure {
+				t.Errorf("insecure %v: %s has %q: %v\n%s", insecure, f.name, want, got, b.String())
+			}
+		}
+	}
+}

@@ -83,6 +83,9 @@ type Config struct {
 	InsecureSkipVerify bool `json:"insecure_skip_verify"`
 }
 
+// InsecureNote is what every report says of a run with --insecure.
+const InsecureNote = "TLS verification OFF (--insecure)"
+
 // IdentityText says how pods were identified, for a reader: the identity,
 // and for auto the rule it chose, e.g. "auto → json:hostname".
 func (c Config) IdentityText() string {
