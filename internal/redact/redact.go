@@ -154,7 +154,7 @@ func Text(s string) string {
 func credentials(s string) string {
 	s = schemeRE.ReplaceAllStringFunc(s, func(m string) string {
 		sub := schemeRE.FindStringSubmatch(m)
-		if sub[3] == Mask {
+		if sub[3] == Mask || placeholder(sub[3]) {
 			return m
 		}
 		switch strings.ToLower(sub[1]) {
@@ -173,11 +173,17 @@ func credentials(s string) string {
 	})
 	return pairRE.ReplaceAllStringFunc(s, func(m string) string {
 		sub := pairRE.FindStringSubmatch(m)
-		if sub[4] == Mask || !(SensitiveHeader(sub[1]) || strings.Contains(sub[2], "=") && sensitiveParam(sub[1])) {
+		if sub[4] == Mask || placeholder(sub[4]) || !(SensitiveHeader(sub[1]) || strings.Contains(sub[2], "=") && sensitiveParam(sub[1])) {
 			return m
 		}
 		return sub[1] + sub[2] + sub[3] + Mask
 	})
+}
+
+// placeholder holds for the "..." of a hint ("-H 'Authorization: ...'"):
+// no credential, and hiding it would garble the hint.
+func placeholder(v string) bool {
+	return strings.Trim(v, ".…") == ""
 }
 
 // trimURL leaves out the punctuation that ends a sentence rather than the

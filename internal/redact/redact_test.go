@@ -64,6 +64,7 @@ func TestText(t *testing.T) {
 		{`GET /orders?token=abc&page=2`, `GET /orders?token=REDACTED&page=2`},
 		{`dial http://u:pw@127.0.0.1:1/x?sig=zz: refused.`, `dial http://u:REDACTED@127.0.0.1:1/x?sig=REDACTED: refused.`},
 		{`Hostname: web-1`, `Hostname: web-1`},
+		{`send them with -H 'Authorization: ...' or Bearer …`, `send them with -H 'Authorization: ...' or Bearer …`},
 		{`connection reset by peer`, `connection reset by peer`},
 	} {
 		if got := Text(tc.in); got != tc.want {
