@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -216,6 +218,18 @@ func preflightMessage(cfg loadgen.Config, err error) string {
 	)
 	if !errors.As(err, &pe) {
 		return fmt.Sprintf("%s is unreachable before the run started: %v; is the service running and the URL right?", cfg.Target, err)
+	}
+	var (
+		cve *tls.CertificateVerificationError
+		ue  x509.UnknownAuthorityError
+		he  x509.HostnameError
+		ce  x509.CertificateInvalidError
+	)
+	if errors.As(err, &cve) || errors.As(err, &ue) || errors.As(err, &he) || errors.As(err, &ce) {
+		// Verification stays on by default: a wrong server must not pass
+		// as the service. The way out is named, and the report will say
+		// it was taken.
+		return fmt.Sprintf("%s presented a TLS certificate that could not be verified (%v); fix the certificate or its CA, or, for a test server, pass --insecure to skip verification", cfg.Target, errors.Unwrap(err))
 	}
 	switch {
 	case errors.Is(err, loadgen.ErrHeadersTooLarge):
