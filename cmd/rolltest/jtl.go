@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rolltest/rolltest/internal/atomicfile"
 	"github.com/rolltest/rolltest/pkg/jtl"
 	"github.com/rolltest/rolltest/pkg/loadgen"
 )
@@ -78,7 +79,10 @@ func (f *jtlFile) finish() (int64, error) {
 	}
 	rows, err := f.w.Close()
 	if err == nil {
-		err = f.tmp.Chmod(0o644)
+		err = f.tmp.Sync()
+	}
+	if err == nil {
+		err = f.tmp.Chmod(atomicfile.Mode)
 	}
 	if cerr := f.tmp.Close(); err == nil {
 		err = cerr

@@ -100,6 +100,14 @@ func TestRunRedactsEverywhere(t *testing.T) {
 			t.Fatal(err)
 		}
 		outputs[f] = string(b)
+		// Written through a temporary file, which CreateTemp makes 0600:
+		// 0644 shows the chmod before the rename.
+		if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o644 {
+			t.Errorf("--%s: mode %v, want 0644 (%v)", f, st.Mode().Perm(), err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != len(files) {
+		t.Errorf("%d files in the report directory, want the %d reports and no temporary one", len(entries), len(files))
 	}
 	for name, out := range outputs {
 		for _, secret := range []string{secretBearer, secretAPIKey, secretQuery} {
