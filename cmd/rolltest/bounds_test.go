@@ -44,7 +44,9 @@ func TestInputFilesBounded(t *testing.T) {
 		{"body-file", maxBodyFileBytes, func(p string) []string {
 			return []string{"run", "--target", "http://127.0.0.1:1/", "--requests", "1", "--concurrency", "1", "--body-file", p}
 		}, "--body-file: "},
-		{"targets", 16 << 20, func(p string) []string { return []string{"run", "--targets", p, "--requests", "1", "--concurrency", "1"} }, "--targets "},
+		{"targets", 16 << 20, func(p string) []string {
+			return []string{"run", "--targets", p, "--requests", "1", "--concurrency", "1"}
+		}, "--targets "},
 		{"jmx", 32 << 20, func(p string) []string { return []string{"run", "--jmx", p, "--requests", "1"} }, "--jmx"},
 		{"report", report.MaxResultBytes, func(p string) []string { return []string{"report", p, "--quiet"} }, ""},
 	} {
