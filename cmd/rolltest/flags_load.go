@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -127,9 +128,9 @@ func (f *loadFlags) loadConfig(cmd *cobra.Command) (loadgen.Config, error) {
 	case f.body != "":
 		cfg.Body = []byte(f.body)
 	case f.bodyFile != "":
-		b, err := os.ReadFile(f.bodyFile)
+		b, err := readBounded(f.bodyFile, maxBodyFileBytes)
 		if err != nil {
-			return cfg, usagef("--body-file", "cannot read %s: %v", f.bodyFile, unwrapPathErr(err))
+			return cfg, usagef("--body-file", "%v", err)
 		}
 		cfg.Body = b
 	}
@@ -151,6 +152,35 @@ func (f *loadFlags) loadConfig(cmd *cobra.Command) (loadgen.Config, error) {
 		return cfg, &usageError{msg: err.Error()}
 	}
 	return cfg, nil
+}
+
+// maxBodyFileBytes bounds --body-file: the body is held in memory and sent
+// with every request, so a wrong path (a disk image, /dev/zero) must fail
+// in one line rather than exhaust memory. 64 MiB is far past any request
+// body a service under rollout is tested with.
+const maxBodyFileBytes = 64 << 20
+
+// readBounded reads a file of at most limit bytes, reading one byte past
+// the limit rather than trusting Stat: a pipe or a growing file has no
+// honest size.
+func readBounded(path string, limit int64) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", path, unwrapPathErr(err))
+	}
+	defer fh.Close()
+	tooLarge := fmt.Errorf("%s is larger than %d MiB; give a smaller file", path, limit>>20)
+	if st, err := fh.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > limit {
+		return nil, tooLarge // without reading it
+	}
+	b, err := io.ReadAll(io.LimitReader(fh, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", path, unwrapPathErr(err))
+	}
+	if int64(len(b)) > limit {
+		return nil, tooLarge
+	}
+	return b, nil
 }
 
 // parseHeader reads -H 'Name: value' the way curl does.

@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/url"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rolltest/rolltest/internal/ctxtime"
+	"github.com/rolltest/rolltest/internal/redact"
 	"github.com/rolltest/rolltest/pkg/loadgen"
 	"github.com/rolltest/rolltest/pkg/metrics"
 	"github.com/rolltest/rolltest/pkg/rollout"
@@ -68,7 +68,7 @@ func (m *metricsServer) serve(eng *loadgen.Engine, drv rollout.Driver) {
 		return
 	}
 	cfg := eng.Config()
-	info := metrics.Info{Version: versionString(), Target: withoutCredentials(cfg.Target), Mode: "concurrency"}
+	info := metrics.Info{Version: versionString(), Target: redact.URL(cfg.Target), Mode: "concurrency"}
 	if cfg.Rate > 0 {
 		info.Mode = "rate"
 	}
@@ -101,15 +101,4 @@ func (m *metricsServer) close(ctx context.Context) {
 	if err := m.srv.Close(cctx); err != nil && !m.quiet {
 		fmt.Fprintf(m.stderr, "rolltest: warning: --metrics-addr: %s\n", oneLine(err.Error()))
 	}
-}
-
-// withoutCredentials keeps a target's user and password out of a label
-// that anyone who can scrape the endpoint reads.
-func withoutCredentials(target string) string {
-	u, err := url.Parse(target)
-	if err != nil || u.User == nil {
-		return target
-	}
-	u.User = nil
-	return u.String()
 }

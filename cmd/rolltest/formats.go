@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rolltest/rolltest/internal/atomicfile"
 	"github.com/rolltest/rolltest/pkg/report"
 	"github.com/rolltest/rolltest/pkg/report/html"
 )
@@ -93,7 +94,7 @@ func (files reportFiles) write(res *report.Result) error {
 		if f.path == "" {
 			continue
 		}
-		if err := writeFileAtomic(f.path, func(w io.Writer) error { return f.format.write(w, res) }); err != nil {
+		if err := atomicfile.Write(f.path, func(w io.Writer) error { return f.format.write(w, res) }); err != nil {
 			return fmt.Errorf("--%s: write %s: %w", f.format.flag, f.path, err)
 		}
 	}
@@ -119,24 +120,4 @@ func (files reportFiles) names() string {
 		return strings.Join(names, "")
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
-}
-
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	// CreateTemp makes the file private; a report is an artifact others read.
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rolltest/rolltest/internal/atomicfile"
 	"github.com/rolltest/rolltest/pkg/jmx"
 	"github.com/rolltest/rolltest/pkg/targets"
 )
@@ -60,7 +61,7 @@ PLAN.jmx' runs a plan directly with the same translation.`,
 			}
 			file, cmdOut := "TARGETS.jsonl", stderr
 			if out != "" {
-				if err := writeFileAtomic(out, func(w io.Writer) error { _, err := w.Write(buf.Bytes()); return err }); err != nil {
+				if err := atomicfile.Write(out, func(w io.Writer) error { _, err := w.Write(buf.Bytes()); return err }); err != nil {
 					return &usageError{msg: fmt.Sprintf("-o %s: %v", out, unwrapPathErr(err))}
 				}
 				file, cmdOut = out, stdout

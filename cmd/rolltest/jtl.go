@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rolltest/rolltest/internal/atomicfile"
 	"github.com/rolltest/rolltest/pkg/jtl"
 	"github.com/rolltest/rolltest/pkg/loadgen"
 )
@@ -49,7 +50,7 @@ func openJTL(path string, cfg *loadgen.Config) (*jtlFile, error) {
 	if err != nil {
 		return nil, usagef("--jtl", "cannot create %s: %v", path, unwrapPathErr(err))
 	}
-	f := &jtlFile{path: path, tmp: tmp, w: jtl.NewWriter(tmp, jtlTargets(cfg))}
+	f := &jtlFile{path: path, tmp: tmp, w: jtl.NewWriter(tmp, jtlTargets(cfg), runRedactor(*cfg))}
 	cfg.Attempts = f.w
 	return f, nil
 }
@@ -78,7 +79,10 @@ func (f *jtlFile) finish() (int64, error) {
 	}
 	rows, err := f.w.Close()
 	if err == nil {
-		err = f.tmp.Chmod(0o644)
+		err = f.tmp.Sync()
+	}
+	if err == nil {
+		err = f.tmp.Chmod(atomicfile.Mode)
 	}
 	if cerr := f.tmp.Close(); err == nil {
 		err = cerr

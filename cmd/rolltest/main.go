@@ -20,6 +20,7 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/rolltest/rolltest/internal/redact"
 	"github.com/rolltest/rolltest/pkg/loadgen"
 	"github.com/rolltest/rolltest/pkg/report"
 )
@@ -66,7 +67,9 @@ func executeAs(ctx context.Context, arg0 string, args []string, stdout, stderr i
 	if code, ok := err.(exitCode); ok {
 		return int(code)
 	}
-	fmt.Fprintln(stderr, "rolltest: "+oneLine(err.Error()))
+	// An error may quote a URL or a header line the user gave: a CI log
+	// is an output like any report.
+	fmt.Fprintln(stderr, "rolltest: "+redact.Text(oneLine(err.Error())))
 	return exitCodeOf(err)
 }
 

@@ -25,10 +25,18 @@ func newReportCmd(stdout, _ io.Writer) *cobra.Command {
 				return &usageError{msg: fmt.Sprintf("cannot open %s: %v", args[0], unwrapPathErr(err))}
 			}
 			defer f.Close()
+			// Refused by its size before a byte is read when the size is
+			// known; ReadResult bounds what it reads from anything else.
+			if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > report.MaxResultBytes {
+				return &usageError{msg: fmt.Sprintf("%s is larger than %d MiB: not a rolltest result; give the file written by rolltest run --json", args[0], report.MaxResultBytes>>20)}
+			}
 			res, err := report.ReadResult(f)
 			if err != nil {
 				return &usageError{msg: fmt.Sprintf("%s: %v", args[0], err)}
 			}
+			// A document from an older rolltest (or edited by hand) may
+			// hold credentials that this one would have hidden.
+			res.Redact(nil)
 			if err := of.files.checkPaths(); err != nil {
 				return err
 			}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rolltest/rolltest/internal/redact"
 	"github.com/rolltest/rolltest/pkg/loadgen"
 	"github.com/rolltest/rolltest/pkg/report"
 	"github.com/rolltest/rolltest/pkg/rollout"
@@ -154,6 +157,7 @@ func (j *job) run(ctx context.Context) error {
 	}
 	_, jtlErr := jf.finish()
 	res := report.Build(report.Input{
+		Redactor:    runRedactor(j.load),
 		Tool:        report.Tool{Name: "rolltest", Version: versionString()},
 		Config:      j.reportConfig(eng.Config()),
 		Stats:       outcome.Stats,
@@ -195,7 +199,7 @@ func (j *job) preflight(ctx context.Context, eng *loadgen.Engine) (*report.Prefl
 		return pre, nil
 	}
 	if status < 200 || status > 299 {
-		fmt.Fprintf(j.stderr, "rolltest: warning: %s answered HTTP %d before the run; every such response counts as dropped\n", preflightURL(j.load), status)
+		fmt.Fprintf(j.stderr, "rolltest: warning: %s answered HTTP %d before the run; every such response counts as dropped\n", redact.URL(preflightURL(j.load)), status)
 	}
 	if j.load.Identity.Enabled() && id.Pod == "" {
 		fmt.Fprintf(j.stderr, "rolltest: note: the response carries no pod identity (--identity %s); requests will not be attributed to pods unless later responses name one; set --identity header:NAME or --identity 'regex:(?P<pod>...)' to say where your app names its pod\n", j.load.Identity)
@@ -214,6 +218,18 @@ func preflightMessage(cfg loadgen.Config, err error) string {
 	)
 	if !errors.As(err, &pe) {
 		return fmt.Sprintf("%s is unreachable before the run started: %v; is the service running and the URL right?", cfg.Target, err)
+	}
+	var (
+		cve *tls.CertificateVerificationError
+		ue  x509.UnknownAuthorityError
+		he  x509.HostnameError
+		ce  x509.CertificateInvalidError
+	)
+	if errors.As(err, &cve) || errors.As(err, &ue) || errors.As(err, &he) || errors.As(err, &ce) {
+		// Verification stays on by default: a wrong server must not pass
+		// as the service. The way out is named, and the report will say
+		// it was taken.
+		return fmt.Sprintf("%s presented a TLS certificate that could not be verified (%v); fix the certificate or its CA, or, for a test server, pass --insecure to skip verification", cfg.Target, errors.Unwrap(err))
 	}
 	switch {
 	case errors.Is(err, loadgen.ErrHeadersTooLarge):
@@ -256,7 +272,7 @@ func (j *job) reportConfig(c loadgen.Config) report.Config {
 		Target: c.Target, Method: c.Method, BodyBytes: len(c.Body), Connections: c.Connections, MaxConnections: c.MaxConnections,
 		KeepAlive: c.KeepAlive, DurationS: c.Duration.Seconds(), Requests: int64(c.Requests),
 		TimeoutMs: float64(c.Timeout) / float64(time.Millisecond), Retries: c.Retries,
-		Identity: c.Identity.String(), Thresholds: j.thresholds,
+		Identity: c.Identity.String(), Thresholds: j.thresholds, InsecureSkipVerify: c.InsecureSkipVerify,
 	}
 	if c.Rate > 0 {
 		rc.Mode, rc.Rate = "rate", c.Rate
@@ -264,7 +280,7 @@ func (j *job) reportConfig(c loadgen.Config) report.Config {
 		rc.Mode, rc.Concurrency = "concurrency", c.Concurrency
 	}
 	for _, h := range c.Headers {
-		rc.Headers = append(rc.Headers, h.Name+": "+redact(h.Name, h.Value))
+		rc.Headers = append(rc.Headers, h.Name+": "+redact.Header(h.Name, h.Value))
 	}
 	if len(c.Targets) > 0 {
 		rc.TargetsFile = j.targetsFile
@@ -289,13 +305,23 @@ func targetsSummary(ts []loadgen.Target) (base, methods string) {
 	return base, strings.Join(ms, ",")
 }
 
-// redact hides credentials: the report is an artifact that many people read.
-func redact(name, value string) string {
-	switch strings.ToLower(name) {
-	case "authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "x-auth-token":
-		return "[redacted]"
+// runRedactor knows a run's secrets: the values of its credential
+// headers and the tokens and passwords in its URLs, from the flags and
+// from every target, so that a server echoing one back into a failure
+// detail does not put it in a report.
+func runRedactor(c loadgen.Config) *redact.Redactor {
+	rd := redact.New()
+	rd.AddURL(c.Target)
+	for _, h := range c.Headers {
+		rd.AddHeader(h.Name, h.Value)
 	}
-	return value
+	for _, t := range c.Targets {
+		rd.AddURL(t.URL)
+		for _, h := range t.Headers {
+			rd.AddHeader(h.Name, h.Value)
+		}
+	}
+	return rd
 }
 
 // writeReports writes every requested file, then the text summary unless

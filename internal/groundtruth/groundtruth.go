@@ -70,10 +70,12 @@ package groundtruth
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
 
+	"github.com/rolltest/rolltest/internal/atomicfile"
 	"github.com/rolltest/rolltest/pkg/report"
 	"github.com/rolltest/rolltest/testapp/app"
 )
@@ -191,7 +193,7 @@ func Write(path string, f File) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	return atomicfile.Write(path, func(w io.Writer) error { _, err := w.Write(append(b, '\n')); return err })
 }
 
 // Read reads a ground-truth file.

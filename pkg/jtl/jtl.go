@@ -34,8 +34,8 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"time"
 
+	"github.com/rolltest/rolltest/internal/redact"
 	"github.com/rolltest/rolltest/pkg/loadgen"
 )
 
@@ -57,18 +57,28 @@ type Target struct {
 type Writer struct {
 	mu      sync.Mutex
 	bw      *bufio.Writer
-	start   time.Time
 	targets []Target
 	row     []byte // scratch, reused for every row
 	rows    int64
 	err     error
+	// rd hides credentials in failure details; detail and redacted are
+	// the last detail seen and its redaction, as an outage repeats one
+	// detail thousands of times and the patterns cost microseconds.
+	rd               *redact.Redactor
+	detail, redacted string
 }
 
 // NewWriter writes the header line to w and returns a Writer for the rows
 // of a run whose targets are indexed as loadgen.Config.Targets (one entry
-// for a run of one target).
-func NewWriter(w io.Writer, targets []Target) *Writer {
-	jw := &Writer{bw: bufio.NewWriterSize(w, 256<<10), targets: targets, row: make([]byte, 0, 512)}
+// for a run of one target). Credentials in the targets' labels and URLs
+// and in failure details are hidden, by rd's secrets and patterns (nil:
+// patterns alone): a .jtl goes where reports go.
+func NewWriter(w io.Writer, targets []Target, rd *redact.Redactor) *Writer {
+	ts := make([]Target, len(targets))
+	for i, t := range targets {
+		ts[i] = Target{Label: rd.Text(t.Label), URL: rd.URL(t.URL)}
+	}
+	jw := &Writer{bw: bufio.NewWriterSize(w, 256<<10), targets: ts, row: make([]byte, 0, 512), rd: rd}
 	for i, h := range Header {
 		if i > 0 {
 			jw.row = append(jw.row, ',')
@@ -92,6 +102,13 @@ func (w *Writer) Attempt(a *loadgen.Attempt) {
 		t = w.targets[a.Target]
 	}
 	elapsed := (a.End - a.Start).Milliseconds()
+	detail := a.Detail
+	if detail != "" {
+		if detail != w.detail {
+			w.detail, w.redacted = detail, w.rd.Text(detail)
+		}
+		detail = w.redacted
+	}
 	b := w.row[:0]
 	b = strconv.AppendInt(b, a.Begin.UnixMilli(), 10)
 	b = append(b, ',')
@@ -106,7 +123,7 @@ func (w *Writer) Attempt(a *loadgen.Attempt) {
 	} else {
 		b = appendField2(b, "Non HTTP response code: ", a.Outcome.String())
 		b = append(b, ',')
-		b = appendField2(b, "Non HTTP response message: ", a.Detail)
+		b = appendField2(b, "Non HTTP response message: ", detail)
 	}
 	b = append(b, ',')
 	if a.Pod.Pod != "" {
@@ -124,8 +141,8 @@ func (w *Writer) Attempt(a *loadgen.Attempt) {
 			prefix = "retried: "
 		}
 		msg := a.Outcome.String()
-		if a.Detail != "" {
-			msg = a.Outcome.String() + ": " + a.Detail
+		if detail != "" {
+			msg = a.Outcome.String() + ": " + detail
 		}
 		b = appendField2(b, prefix, msg)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rolltest/rolltest/internal/redact"
 	"github.com/rolltest/rolltest/pkg/loadgen"
 )
 
@@ -14,7 +15,7 @@ var begin = time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 
 func TestWriteRead(t *testing.T) {
 	var buf bytes.Buffer
-	w := NewWriter(&buf, []Target{{Label: "home", URL: "http://127.0.0.1:8080/"}, {Label: `orders, "v2"`, URL: "http://127.0.0.1:8080/orders"}})
+	w := NewWriter(&buf, []Target{{Label: "home", URL: "http://127.0.0.1:8080/"}, {Label: `orders, "v2"`, URL: "http://127.0.0.1:8080/orders"}}, nil)
 	w.Attempt(&loadgen.Attempt{Seq: 0, Attempt: 1, Begin: begin, Start: time.Second, End: time.Second + 12*time.Millisecond,
 		Outcome: loadgen.OK, Status: 200, Pod: loadgen.PodIdentity{Pod: "web-1"}, BytesIn: 310, BytesOut: 90, Active: 4, Connect: 3 * time.Millisecond})
 	w.Attempt(&loadgen.Attempt{Seq: 1, Attempt: 1, Target: 1, Begin: begin.Add(time.Second), Start: 2 * time.Second, End: 2 * time.Second,
@@ -54,7 +55,7 @@ func TestWriteRead(t *testing.T) {
 // TestWriterConcurrent: rows from many workers at once are whole lines.
 func TestWriterConcurrent(t *testing.T) {
 	var buf bytes.Buffer
-	w := NewWriter(&buf, []Target{{Label: "a, b", URL: "http://x/"}})
+	w := NewWriter(&buf, []Target{{Label: "a, b", URL: "http://x/"}}, nil)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
@@ -73,8 +74,41 @@ func TestWriterConcurrent(t *testing.T) {
 	}
 }
 
+// TestWriterRedacts: a .jtl is an artifact like a report; the URL and
+// label columns and failure messages hide credentials, the run's own
+// (k3y, echoed by a server) included.
+func TestWriterRedacts(t *testing.T) {
+	var buf bytes.Buffer
+	rd := redact.New()
+	rd.AddHeader("X-Api-Key", "k3y")
+	w := NewWriter(&buf, []Target{{Label: "GET /x?token=abc", URL: "http://u:pw@127.0.0.1/x?token=abc"}}, rd)
+	for range 2 { // the second from the last-detail cache
+		w.Attempt(&loadgen.Attempt{Begin: begin, Outcome: loadgen.HTTP5xx, Status: 500, Detail: `HTTP 500: "Bearer s3cr3t-token k3y"`})
+		w.Attempt(&loadgen.Attempt{Begin: begin, Outcome: loadgen.Reset, Detail: "reset, Authorization: Basic dXNlcjpwYXNz"})
+	}
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, secret := range []string{"abc", "pw@", "s3cr3t-token", "k3y", "dXNlcjpwYXNz"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("%q in the .jtl:\n%s", secret, out)
+		}
+	}
+	rows, err := Read(strings.NewReader(out))
+	if err != nil || len(rows) != 4 {
+		t.Fatalf("%d rows, %v", len(rows), err)
+	}
+	if r := rows[2]; r.URL != "http://u:REDACTED@127.0.0.1/x?token=REDACTED" || r.Label != "GET /x?token=REDACTED" || r.FailureMessage != `http_5xx: HTTP 500: "Bearer REDACTED REDACTED"` {
+		t.Errorf("row %+v", r)
+	}
+	if r := rows[3]; r.Message != "Non HTTP response message: reset, Authorization: Basic REDACTED" {
+		t.Errorf("row %+v", r)
+	}
+}
+
 func TestWriterDoesNotAllocate(t *testing.T) {
-	w := NewWriter(discard{}, []Target{{Label: "home", URL: "http://127.0.0.1/"}})
+	w := NewWriter(discard{}, []Target{{Label: "home", URL: "http://127.0.0.1/"}}, nil)
 	a := &loadgen.Attempt{Begin: begin, End: time.Millisecond, Outcome: loadgen.OK, Status: 200, Pod: loadgen.PodIdentity{Pod: "web-1"}}
 	if n := testing.AllocsPerRun(1000, func() { w.Attempt(a) }); n != 0 {
 		t.Fatalf("%v allocations per row, want 0", n)
@@ -99,7 +133,7 @@ func TestReadErrors(t *testing.T) {
 }
 
 // FuzzRoundTrip: whatever a label, pod, URL or failure detail holds, the
-// row reads back as written.
+// row reads back as written, credentials hidden.
 func FuzzRoundTrip(f *testing.F) {
 	f.Add("home", "web-1", "http://x/", "reset, \"x\"\n", int64(3), true)
 	f.Add("", "", "", "", int64(0), false)
@@ -108,7 +142,7 @@ func FuzzRoundTrip(f *testing.F) {
 			t.Skip() // encoding/csv reads a quoted \r\n as \n: a carriage return does not survive its reader
 		}
 		var buf bytes.Buffer
-		w := NewWriter(&buf, []Target{{Label: label, URL: url}})
+		w := NewWriter(&buf, []Target{{Label: label, URL: url}}, nil)
 		a := &loadgen.Attempt{Begin: begin, Outcome: loadgen.OK, Status: 200, Pod: loadgen.PodIdentity{Pod: pod}, Active: int(active)}
 		if failed {
 			a.Outcome, a.Status, a.Detail = loadgen.Reset, 0, detail
@@ -126,10 +160,10 @@ func FuzzRoundTrip(f *testing.F) {
 		if pod == "" {
 			wantPod = "unattributed"
 		}
-		if r.Label != label || r.ThreadName != wantPod || r.URL != url || r.Success == failed || r.GrpThreads != int64(int(active)) {
+		if r.Label != redact.Text(label) || r.ThreadName != wantPod || r.URL != redact.URL(url) || r.Success == failed || r.GrpThreads != int64(int(active)) {
 			t.Fatalf("row %+v from label %q pod %q url %q", r, label, pod, url)
 		}
-		if failed && r.Message != "Non HTTP response message: "+detail {
+		if failed && r.Message != "Non HTTP response message: "+redact.Text(detail) {
 			t.Fatalf("message %q, want the detail %q", r.Message, detail)
 		}
 	})

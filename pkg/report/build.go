@@ -8,6 +8,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/rolltest/rolltest/internal/redact"
 	"github.com/rolltest/rolltest/pkg/loadgen"
 	"github.com/rolltest/rolltest/pkg/rollout"
 )
@@ -24,6 +25,10 @@ type Input struct {
 	Preflight *Preflight
 	// Rollout is nil for a run without one.
 	Rollout *RolloutInput
+	// Redactor holds the run's secrets (credential header values, URL
+	// passwords and tokens), hidden wherever they turn up; nil hides
+	// credentials by pattern alone. See Result.Redact.
+	Redactor *redact.Redactor
 }
 
 // RolloutInput is what the rollout driver reported.
@@ -94,6 +99,10 @@ func Build(in Input) *Result {
 	if r.Rollout != nil {
 		r.Rollout.MixedVersionS = mixedVersionSeconds(r.Series)
 	}
+	// Here, where the document is made, rather than per request: the
+	// engine's hot path stays as it is, and nothing rendered from r can
+	// miss it.
+	r.Redact(in.Redactor)
 	return r
 }
 

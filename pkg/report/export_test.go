@@ -8,3 +8,6 @@ var GoldenCompare = goldenCompare
 // MDEscape is the Markdown escape, for the fuzz test in package
 // report_test.
 var MDEscape = mdEscape
+
+// ReadResultLimit is ReadResult with a bound small enough for a test.
+var ReadResultLimit = readResult

@@ -59,6 +59,9 @@ func WriteMarkdownOpts(w io.Writer, r *Result, opt MarkdownOptions) error {
 	if c.Mode == "rate" {
 		load = trimFloat(c.Rate) + " req/s"
 	}
+	if c.InsecureSkipVerify {
+		load += ", **" + mdText(InsecureNote) + "**"
+	}
 	m.line("%s %s, %s, rolltest %s", mdText(c.Method), mdText(c.Target), load, mdText(r.Tool.Version))
 	m.blank()
 

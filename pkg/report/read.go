@@ -10,10 +10,10 @@ import (
 	"strings"
 )
 
-// maxResultBytes bounds what ReadResult reads. A 10-minute run's result is
+// MaxResultBytes bounds what ReadResult reads. A 10-minute run's result is
 // a few megabytes; the bound only keeps a wrong file (a disk image, /dev/zero)
 // from exhausting memory.
-const maxResultBytes = 512 << 20
+const MaxResultBytes = 512 << 20
 
 // schemaVersionRE matches schema names of this product's result documents,
 // so that a newer document is told apart from a file that is not one.
@@ -25,12 +25,17 @@ var schemaVersionRE = regexp.MustCompile(`^rolltest/v[0-9]+$`)
 // newer rolltest must not be half-decoded into this version's types and
 // rendered with silently missing fields.
 func ReadResult(r io.Reader) (*Result, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxResultBytes+1))
+	return readResult(r, MaxResultBytes)
+}
+
+// readResult is ReadResult with its bound a parameter, for its test.
+func readResult(r io.Reader, limit int64) (*Result, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("read result: %w", err)
 	}
-	if len(data) > maxResultBytes {
-		return nil, fmt.Errorf("read result: larger than %d MiB; this is not a rolltest result", maxResultBytes>>20)
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("read result: larger than %d MiB; this is not a rolltest result", limit>>20)
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, errors.New("read result: the input is empty")

@@ -3,6 +3,7 @@ package report_test
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 
@@ -76,3 +77,29 @@ func TestHGRMFixture(t *testing.T) {
 		t.Error("no footer")
 	}
 }
+
+// TestReadResultBounded: a reader with no honest size (a pipe, /dev/zero)
+// is read one byte past the bound and refused, in a message that says so.
+func TestReadResultBounded(t *testing.T) {
+	const limit = 1 << 20
+	doc := `{"schema":"` + report.Schema + `"}`
+	for _, tc := range []struct {
+		name    string
+		r       io.Reader
+		wantErr string
+	}{
+		{"a document", strings.NewReader(doc), ""},
+		{"a document padded to the bound", strings.NewReader(doc + strings.Repeat(" ", limit-len(doc))), ""},
+		{"one byte past", strings.NewReader(doc + strings.Repeat(" ", limit-len(doc)+1)), "larger than 1 MiB"},
+		{"endless", io.LimitReader(zeros{}, 1<<40), "larger than 1 MiB"},
+	} {
+		_, err := report.ReadResultLimit(tc.r, limit)
+		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.wantErr)
+		}
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }

@@ -50,7 +50,7 @@ type Tool struct {
 type Config struct {
 	Target      string   `json:"target"`
 	Method      string   `json:"method"`
-	Headers     []string `json:"headers,omitempty"` // values of credential headers are redacted
+	Headers     []string `json:"headers,omitempty"` // values of credential headers are REDACTED
 	BodyBytes   int      `json:"body_bytes"`
 	Mode        string   `json:"mode"` // "rate" (open model) or "concurrency" (closed model)
 	Rate        float64  `json:"rate,omitempty"`
@@ -76,7 +76,15 @@ type Config struct {
 	// "json:hostname", "text:Hostname", ...), "" when no rule named a pod;
 	// for any other identity, that identity ("" for none).
 	IdentityRule string `json:"identity_rule"`
+
+	// InsecureSkipVerify is true when TLS certificates were not verified
+	// (--insecure): whoever reads the report must know the run would not
+	// have noticed a wrong server.
+	InsecureSkipVerify bool `json:"insecure_skip_verify"`
 }
+
+// InsecureNote is what every report says of a run with --insecure.
+const InsecureNote = "TLS verification OFF (--insecure)"
 
 // IdentityText says how pods were identified, for a reader: the identity,
 // and for auto the rule it chose, e.g. "auto → json:hostname".

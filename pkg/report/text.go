@@ -47,6 +47,9 @@ func WriteText(w io.Writer, r *Result, opt TextOptions) error {
 		ka = "keep-alive off (a new connection per request)"
 	}
 	tw.line("load: %s, %s, timeout %s, retries %d, identity %s", load, ka, msText(c.TimeoutMs), c.Retries, c.IdentityText())
+	if c.InsecureSkipVerify {
+		tw.line("TLS: %s", InsecureNote)
+	}
 	if r.Run.Interrupted {
 		tw.line("run: INTERRUPTED after %.1fs (%s) — partial results", r.Run.DurationS, r.Run.StopReason)
 	}

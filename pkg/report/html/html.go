@@ -20,8 +20,9 @@ var templateText string
 
 var pageTemplate = sync.OnceValues(func() (*template.Template, error) {
 	return template.New("report").Funcs(template.FuncMap{
-		"jf":  jsonFloat,
-		"kvs": kvs,
+		"jf":           jsonFloat,
+		"kvs":          kvs,
+		"insecureNote": func() string { return report.InsecureNote },
 	}).Parse(templateText)
 })
 

@@ -123,6 +123,15 @@ func TestHTMLEscapesInputs(t *testing.T) {
 	if styles != 1 || httpEquiv != 1 {
 		t.Errorf("%d <style> and %d <meta http-equiv> elements, want the template's 1 and 1", styles, httpEquiv)
 	}
+	// And that one is the strict policy, before anything from the result:
+	// a CSP in a meta element governs only what follows it.
+	csp := `<meta http-equiv="Content-Security-Policy" content="` + strictCSP + `">`
+	if i, j := strings.Index(out, csp), strings.Index(out, "pwned"); i < 0 || j < i {
+		t.Errorf("the CSP %q is not in the page before the first payload (at %d, payload at %d)", csp, i, j)
+	}
+	if !strings.Contains(out, `<span id="insecure" class="warn">`+report.InsecureNote+`</span>`) {
+		t.Error("the header does not say that TLS verification was off")
+	}
 	if n := strings.Count(out, "<svg"); n != 4 {
 		t.Errorf("%d <svg> elements, want the 4 charts", n)
 	}
@@ -160,6 +169,10 @@ func startTags(doc string) []startTag {
 	}
 	return out
 }
+
+// strictCSP is the report's policy: no script, no fetch, no form, no
+// base; inline styles and data: images only.
+const strictCSP = `default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'`
 
 // xssPayloads are the strings planted in every text field of a Result.
 var xssPayloads = []string{
@@ -235,7 +248,12 @@ func xssResult(t testing.TB) *report.Result {
 	r.Config.Target = "javascript:window.__pwned=1//" + p(0)
 	r.Config.Method = p(1)
 	r.Config.Headers = []string{"X-Evil: " + p(0), p(1)}
-	r.Config.Identity, r.Config.Mode = p(2), p(3)
+	// identity auto shows its rule in the header and the config list;
+	// the rule is read from responses (a header name, a JSON field).
+	r.Config.Identity, r.Config.IdentityRule, r.Config.Mode = "auto", p(2), p(3)
+	r.Config.InsecureSkipVerify = true
+	r.Config.Headers = append(r.Config.Headers, "Authorization: "+p(3), p(4)+": "+p(5))
+	r.Run.Preflight = &report.Preflight{Status: 200, Pod: p(6), Version: p(7)}
 	r.Tool.Name, r.Tool.Version = p(4), p(5)
 	r.Run.StopReason = p(0)
 	r.Latency.Basis = p(1)
