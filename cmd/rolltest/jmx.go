@@ -68,11 +68,13 @@ func (f *loadFlags) loadJMX(cmd *cobra.Command, cfg *loadgen.Config) error {
 	cfg.Target, cfg.Method, cfg.Targets = "", "", ts
 	changed := cmd.Flags().Changed
 	if !changed("rate") && !changed("concurrency") {
+		// Each model clears the other: the demo defaults --rate, which a
+		// plan's threads must replace, not join.
 		switch {
 		case p.plan.Rate > 0:
-			cfg.Rate = p.plan.Rate
+			cfg.Rate, cfg.Concurrency = p.plan.Rate, 0
 		case p.plan.Threads > 0:
-			cfg.Concurrency = p.plan.Threads
+			cfg.Rate, cfg.Concurrency = 0, p.plan.Threads
 			if !changed("connections") {
 				cfg.Connections = p.plan.Threads
 			}
