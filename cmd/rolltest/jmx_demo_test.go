@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -126,5 +127,30 @@ func TestDemoJMXMatchesFlags(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDemoJMXThreads: a plan without a throughput timer runs its threads
+// as a closed model on the demo too, whose own --rate default would
+// otherwise make it an open one at 500 req/s.
+func TestDemoJMXThreads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a simulated rollout")
+	}
+	b, err := os.ReadFile(filepath.Join("testdata", "healthy.jmx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, end := strings.Index(string(b), "<ConstantThroughputTimer"), strings.Index(string(b), "</ConstantThroughputTimer>")
+	if start < 0 || end < 0 {
+		t.Fatal("testdata/healthy.jmx has no Constant Throughput Timer to remove")
+	}
+	noTimer := writeFile(t, filepath.Join(t.TempDir(), "threads.jmx"), string(b[:start])+string(b[end+len("</ConstantThroughputTimer>"):]))
+	_, r, errOut := demoRun(t, "--jmx", noTimer, "--preset", "unsafe")
+	if r.Config.Mode != "concurrency" || r.Config.Concurrency != 8 || r.Config.Rate != 0 {
+		t.Errorf("config %+v, want the plan's 8 threads as --concurrency 8", r.Config)
+	}
+	if !strings.Contains(errOut, ": 1 requests, 8 workers") {
+		t.Errorf("stderr lacks the plan's 8 workers:\n%s", errOut)
 	}
 }
