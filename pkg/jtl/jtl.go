@@ -34,7 +34,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/rolltest/rolltest/pkg/loadgen"
 )
@@ -57,7 +56,6 @@ type Target struct {
 type Writer struct {
 	mu      sync.Mutex
 	bw      *bufio.Writer
-	start   time.Time
 	targets []Target
 	row     []byte // scratch, reused for every row
 	rows    int64
