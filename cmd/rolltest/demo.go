@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rolltest/rolltest/internal/groundtruth"
+	"github.com/rolltest/rolltest/pkg/loadgen"
 	"github.com/rolltest/rolltest/pkg/report"
 	"github.com/rolltest/rolltest/pkg/sim"
 	"github.com/rolltest/rolltest/testapp/app"
@@ -75,6 +77,9 @@ network latency, CPU contention between pods, DNS, multiple nodes.`,
 			if err != nil {
 				return err
 			}
+			if lf.jmxFile != "" && cmd.Flags().Changed("target") {
+				return usagef("--jmx", "the plan names its own requests: drop --target")
+			}
 			ctx := cmd.Context()
 			startCtx, cancel := context.WithTimeout(ctx, time.Minute)
 			cluster, err := sim.Start(startCtx, cfg)
@@ -87,15 +92,23 @@ network latency, CPU contention between pods, DNS, multiple nodes.`,
 			}
 			defer cluster.Close()
 
-			lf.target = cluster.URL(lf.target)
+			if lf.jmxFile != "" {
+				lf.target = ""
+			} else {
+				lf.target = cluster.URL(lf.target)
+			}
 			load, err := lf.loadConfig(cmd)
 			if err != nil {
 				return err
 			}
+			if err := toService(load.Targets, cluster.Addr()); err != nil {
+				return usagef("--jmx", "%v", err)
+			}
 			if !of.quiet {
 				fmt.Fprintf(stderr, "rolltest demo: preset %s — %d replicas behind %s; rolling after %v\n",
-					df.preset, cfg.Replicas, load.Target, rf.after)
+					df.preset, cfg.Replicas, cluster.URL(""), rf.after)
 			}
+			lf.jmx.report(stderr, load)
 			j := &job{
 				load: load, out: of, thresholds: thr, rollout: &rf,
 				driver: cluster.Driver(), stdout: stdout, stderr: stderr,
@@ -137,6 +150,8 @@ network latency, CPU contention between pods, DNS, multiple nodes.`,
 	fs.DurationVar(&rf.after, "rollout-after", 5*time.Second, "baseline: load alone before the rollout starts")
 	fs.DurationVar(&rf.settle, "settle", 4*time.Second, "load alone after the last old pod is gone")
 	fs.DurationVar(&rf.timeout, "rollout-timeout", 2*time.Minute, "fail (exit 3) when the rollout takes longer")
+
+	fs.StringVar(&lf.jmxFile, "jmx", "", "send a JMeter test plan's HTTP requests (.jmx) instead of --target: their paths go to the local Service, whatever host the plan names; its throughput timer sets --rate (else its threads --concurrency) unless given")
 
 	fs.StringVar(&df.preset, "preset", sim.PresetSafe, "safe, unsafe or pinning (see above)")
 	fs.StringVar(&df.kind, "rollout", "image", "restart (same version) or image (v1 → v2)")
@@ -271,4 +286,19 @@ func settledCounts(c *sim.Cluster) []app.Counts {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// toService points each of a plan's targets at the local Service, keeping
+// path and query: the demo makes its Service's address up, so no plan can
+// name it, and a plan's own host must never be dialled from a demo.
+func toService(ts []loadgen.Target, addr string) error {
+	for i := range ts {
+		u, err := url.Parse(ts[i].URL)
+		if err != nil {
+			return fmt.Errorf("target %q: %w", ts[i].Name, err)
+		}
+		u.Scheme, u.Host, u.User = "http", addr, nil
+		ts[i].URL = u.String()
+	}
+	return nil
 }

@@ -2,9 +2,9 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -53,6 +53,9 @@ PLAN.jmx' runs a plan directly with the same translation.`,
 			}
 			ts, notes, err := plan.Targets(args[0])
 			if err != nil {
+				if errors.Is(err, jmx.ErrNoRequests) {
+					writeNotes(stderr, plan.Unsupported)
+				}
 				return &usageError{msg: err.Error()}
 			}
 			var buf bytes.Buffer
@@ -68,7 +71,7 @@ PLAN.jmx' runs a plan directly with the same translation.`,
 			} else if _, err := stdout.Write(buf.Bytes()); err != nil {
 				return err
 			}
-			fmt.Fprintln(cmdOut, runCommand(file, plan, maxP99))
+			fmt.Fprintln(cmdOut, plan.RunCommand(file, maxP99))
 			if plan.MaxDurationMs > 0 && !maxP99 {
 				fmt.Fprintf(stderr, "# its Duration Assertion (%d ms) fails single samples in JMeter; --max-p99 gates the run instead: add --max-p99 to the import to render it\n", plan.MaxDurationMs)
 			}
@@ -79,34 +82,4 @@ PLAN.jmx' runs a plan directly with the same translation.`,
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the targets file here (the command then goes to stdout) instead of to stdout")
 	cmd.Flags().BoolVar(&maxP99, "max-p99", false, "turn the plan's Duration Assertion into the run's --max-p99 gate")
 	return cmd
-}
-
-// runCommand is the rolltest run command line that sends the plan's
-// targets, bounded as the plan is, with a comment on rolling a workload.
-func runCommand(file string, plan *jmx.Plan, maxP99 bool) string {
-	args := append([]string{"rolltest", "run", "--targets", file}, plan.Args(jmx.ArgsOptions{Bounded: true, MaxP99: maxP99})...)
-	for i, a := range args {
-		args[i] = shellQuote(a)
-	}
-	line := strings.Join(args, " ")
-	bound := "--duration/--requests"
-	switch {
-	case plan.Duration > 0:
-		bound = "--duration"
-	case plan.Total > 0:
-		bound = "--requests"
-	default:
-		line += " --duration 60s"
-		bound = "--duration"
-	}
-	return line + "\n# to prove a rollout drops nothing, drop " + bound + " and add --workload deployment/NAME -n NAMESPACE"
-}
-
-// shellQuote quotes s for a POSIX shell when it holds anything but
-// characters that are safe bare.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,@%+") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -20,13 +21,18 @@ type jmxPlan struct {
 }
 
 // readJMX reads and translates the plan at path; errors name the flag.
-func readJMX(flag, path string) (*jmxPlan, []loadgen.Target, error) {
+// A plan with no HTTP request gets its notes written to stderr first.
+func readJMX(stderr io.Writer, flag, path string) (*jmxPlan, []loadgen.Target, error) {
 	plan, err := jmx.ParseFile(path)
 	if err != nil {
 		return nil, nil, usagef(flag, "%v", err)
 	}
 	ts, notes, err := plan.Targets(path)
 	if err != nil {
+		if errors.Is(err, jmx.ErrNoRequests) {
+			// What the plan held instead is the answer to "why none?".
+			writeNotes(stderr, plan.Unsupported)
+		}
 		return nil, nil, usagef(flag, "%v", err)
 	}
 	out := make([]loadgen.Target, len(ts))
@@ -54,7 +60,7 @@ func (f *loadFlags) loadJMX(cmd *cobra.Command, cfg *loadgen.Config) error {
 	case f.body != "" || f.bodyFile != "":
 		return usagef("--body", "each request of the --jmx plan has its own body; drop --body and --body-file")
 	}
-	p, ts, err := readJMX("--jmx", f.jmxFile)
+	p, ts, err := readJMX(cmd.ErrOrStderr(), "--jmx", f.jmxFile)
 	if err != nil {
 		return err
 	}
@@ -62,11 +68,13 @@ func (f *loadFlags) loadJMX(cmd *cobra.Command, cfg *loadgen.Config) error {
 	cfg.Target, cfg.Method, cfg.Targets = "", "", ts
 	changed := cmd.Flags().Changed
 	if !changed("rate") && !changed("concurrency") {
+		// Each model clears the other: the demo defaults --rate, which a
+		// plan's threads must replace, not join.
 		switch {
 		case p.plan.Rate > 0:
-			cfg.Rate = p.plan.Rate
+			cfg.Rate, cfg.Concurrency = p.plan.Rate, 0
 		case p.plan.Threads > 0:
-			cfg.Concurrency = p.plan.Threads
+			cfg.Rate, cfg.Concurrency = 0, p.plan.Threads
 			if !changed("connections") {
 				cfg.Connections = p.plan.Threads
 			}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -215,5 +216,63 @@ func TestJMXErrors(t *testing.T) {
 		if code != 2 || !strings.Contains(errOut, tc.want) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 			t.Errorf("%v: exit %d stdout %q stderr %q, want exit 2 and one line with %q", tc.args, code, out, errOut, tc.want)
 		}
+	}
+}
+
+// TestImportJMeterTemplates: JMeter's own templates through the CLI.
+// build-web-test-plan imports; build-adv-web-test-plan gets past its
+// placeholder CSV file (noted) but is refused on one line for loading two
+// hosts; recording.jmx and jdbc.jmx, which hold no HTTP sampler, fail on
+// one error line after the notes that say what they held instead, so the
+// user learns why. pkg/jmx's golden files pin the translations.
+func TestImportJMeterTemplates(t *testing.T) {
+	dir := filepath.Join("..", "..", "pkg", "jmx", "testdata", "jmeter-templates")
+	for _, tc := range []struct {
+		file    string
+		code    int
+		targets int
+		notes   bool // listed before the error line
+		stderr  []string
+	}{
+		{"build-web-test-plan.jmx", 0, 2, false, []string{"rolltest run --targets TARGETS.jsonl --concurrency 5 --requests 20\n", "JMeter Users › Graph Results: not needed"}},
+		{"build-adv-web-test-plan.jmx", 2, 0, false, []string{`https://issues.apache.org/bugzilla/show_bug.cgi?id=${bugId} is not on http://jmeter.apache.org:80 like the first target ("Home Page")`}},
+		{"recording.jmx", 2, 0, true, []string{"Test Plan › HTTP Cookie Manager: not supported"}},
+		{"jdbc.jmx", 2, 0, true, []string{"Test Plan › Thread Group › JDBC Request: not supported: rolltest sends HTTP requests only"}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			plan := filepath.Join(dir, tc.file)
+			code, stdout, stderr := cli(t, context.Background(), "import", "jmx", plan)
+			if code != tc.code || strings.Count(stdout, "\n") != tc.targets {
+				t.Fatalf("exit %d, %d targets, want exit %d and %d\nstdout:\n%s\nstderr:\n%s", code, strings.Count(stdout, "\n"), tc.code, tc.targets, stdout, stderr)
+			}
+			for _, w := range tc.stderr {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			if tc.code == 0 {
+				return
+			}
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			last := lines[len(lines)-1]
+			if !strings.Contains(last, plan+": ") {
+				t.Errorf("the last line should be the error, naming %s:\n%s", plan, stderr)
+			}
+			if !tc.notes {
+				if len(lines) != 1 {
+					t.Errorf("want one error line, got:\n%s", stderr)
+				}
+				return
+			}
+			if len(lines) < 3 || !strings.HasPrefix(lines[0], "not carried over exactly") || !strings.Contains(last, "no HTTP request to carry over") {
+				t.Errorf("stderr should be the notes, then the error line:\n%s", stderr)
+			}
+			// run --jmx lists the same notes, and its error names the flag.
+			code, _, runErr := cli(t, context.Background(), "run", "--jmx", plan, "--rate", "1", "--duration", "1s")
+			runLines := strings.Split(strings.TrimSpace(runErr), "\n")
+			if code != 2 || !slices.Equal(runLines[:len(runLines)-1], lines[:len(lines)-1]) || !strings.Contains(runLines[len(runLines)-1], "--jmx: ") {
+				t.Errorf("run --jmx: exit %d stderr\n%s\nwant exit 2, import's notes and an error naming --jmx", code, runErr)
+			}
+		})
 	}
 }

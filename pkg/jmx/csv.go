@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,7 +35,8 @@ type csvData struct {
 	rows [][]string
 }
 
-// loadCSV reads the file a CSV Data Set Config names, relative to t.dir.
+// loadCSV reads the file a CSV Data Set Config names, relative to t.dir;
+// nil, with a note, when there is no such file.
 func (t *translator) loadCSV(el *element, path string) (*csvData, error) {
 	n := el.props
 	name, err := t.expand(str(n, "filename"), path, nil)
@@ -52,6 +54,15 @@ func (t *translator) loadCSV(el *element, path string) (*csvData, error) {
 		file = filepath.Join(t.dir, file)
 	}
 	data, err := readBounded(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		// JMeter starts anyway and sends its variables as they are
+		// written (or <EOF>): shipped plans, JMeter's own templates
+		// among them, name a placeholder file. The importer carries over
+		// the rest and says so; a file that exists but cannot be read or
+		// parsed is still an error, as it is likely the one meant.
+		t.note(path, fmt.Sprintf("CSV file %q not found: requests that use its variables sent with ${var} verbatim", file))
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: CSV file: %w", path, err)
 	}

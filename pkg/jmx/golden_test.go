@@ -73,3 +73,65 @@ func TestGolden(t *testing.T) {
 		})
 	}
 }
+
+// importDump renders what `rolltest import jmx` makes of a plan: its
+// targets (name, method, URL, weight), the run command it prints for a
+// targets file called TARGETS.jsonl, and every note; or, for a plan with
+// nothing to carry over, the error and the notes that say why.
+func importDump(file string) string {
+	var b strings.Builder
+	p, err := ParseFile(file)
+	if err != nil {
+		fmt.Fprintf(&b, "error: %v\n", err)
+		return b.String()
+	}
+	ts, notes, err := p.Targets(file)
+	if err != nil {
+		fmt.Fprintf(&b, "error: %v\n", err)
+	} else {
+		b.WriteString("targets\n")
+		for _, t := range ts {
+			fmt.Fprintf(&b, "  %q %s %s weight %d\n", t.Name, t.Method, t.URL, t.Weight)
+		}
+		fmt.Fprintf(&b, "\ncommand\n%s\n", p.RunCommand("TARGETS.jsonl", false))
+	}
+	b.WriteString("\nnotes\n")
+	for _, n := range append(notes, p.Unsupported...) {
+		fmt.Fprintf(&b, "  %s\n", n)
+	}
+	return b.String()
+}
+
+// TestJMeterTemplates: plans JMeter's own authors wrote (Apache JMeter
+// 2.13's templates, unmodified; see testdata/jmeter-templates/NOTICE)
+// import to the targets, command and notes in their .golden files.
+func TestJMeterTemplates(t *testing.T) {
+	dir := filepath.Join("testdata", "jmeter-templates")
+	files, err := filepath.Glob(filepath.Join(dir, "*.jmx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 4 {
+		t.Fatalf("found %d templates in %s, want the 4 listed in its NOTICE", len(files), dir)
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".jmx")
+		t.Run(name, func(t *testing.T) {
+			got := []byte(importDump(file))
+			golden := filepath.Join(dir, name+".golden")
+			if *updateGolden {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (go test ./pkg/jmx -run JMeterTemplates -update creates it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s differs from %s (go test ./pkg/jmx -run JMeterTemplates -update rewrites it):\n--- got\n%s\n--- want\n%s", file, golden, got, want)
+			}
+		})
+	}
+}

@@ -342,6 +342,15 @@ func TestArgs(t *testing.T) {
 
 func TestParseErrors(t *testing.T) {
 	ok := get("a", "/", sp("HTTPSampler.domain", "h"), "")
+	// CSV files that exist but cannot be used stay errors: unlike a
+	// missing one (a placeholder, noted), they are likely the file meant.
+	csvDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(csvDir, "latin1.csv"), []byte("caf\xe9\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(csvDir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name, doc, dir, want string
 	}{
@@ -358,7 +367,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad loop count", plan("1", "1", controller("LoopController", "L", sp("LoopController.loops", "x"), ok)), "", `P › G › L: LoopController.loops "x"`},
 		{"bad calcMode", plan("1", "1", ok+`<ConstantThroughputTimer testclass="ConstantThroughputTimer" testname="T"><intProp name="calcMode">9</intProp>`+sp("throughput", "60")+`</ConstantThroughputTimer><hashTree/>`), "", "P › G › T: calcMode"},
 		{"CSV without a directory", plan("1", "1", `<CSVDataSet testclass="CSVDataSet" testname="C">`+sp("filename", "u.csv")+`</CSVDataSet><hashTree/>`+ok), "", "P › G › C: CSV file u.csv is relative"},
-		{"missing CSV", plan("1", "1", `<CSVDataSet testclass="CSVDataSet" testname="C">`+sp("filename", "missing.csv")+`</CSVDataSet><hashTree/>`+ok), "testdata", "P › G › C: CSV file"},
+		{"CSV not UTF-8", plan("1", "1", `<CSVDataSet testclass="CSVDataSet" testname="C">`+sp("filename", "latin1.csv")+`</CSVDataSet><hashTree/>`+ok), csvDir, "P › G › C: CSV file latin1.csv is not UTF-8"},
+		{"CSV a directory", plan("1", "1", `<CSVDataSet testclass="CSVDataSet" testname="C">`+sp("filename", "sub")+`</CSVDataSet><hashTree/>`+ok), csvDir, "P › G › C: CSV file: read "},
 		{"deep nesting", strings.Repeat("<a>", maxDepth+1), "", "nested deeper"},
 		{"undeclared encoding", `<?xml version="1.0" encoding="EBCDIC"?><jmeterTestPlan/>`, "", "EBCDIC"},
 	}
@@ -367,6 +377,63 @@ func TestParseErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want one containing %q", tt.name, err, tt.want)
 		}
+	}
+}
+
+// hostile are documents that declare entities: expanded, a billion laughs
+// takes gigabytes from a kilobyte, and an external entity reads a file.
+// Each would be a valid plan without its DOCTYPE.
+var hostile = map[string]string{
+	"billion laughs": `<?xml version="1.0"?>
+<!DOCTYPE lolz [
+ <!ENTITY lol "lol">
+ <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol9 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+]>` + strings.Replace(plan("1", "1", get("&lol9;", "/", sp("HTTPSampler.domain", "h"), "")), `<?xml version="1.0" encoding="UTF-8"?>`, "", 1),
+	"external entity": `<?xml version="1.0"?>
+<!DOCTYPE jmeterTestPlan [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>` + strings.Replace(plan("1", "1", get("a", "/&xxe;", sp("HTTPSampler.domain", "h"), "")), `<?xml version="1.0" encoding="UTF-8"?>`, "", 1),
+	"parameter entity": `<!DOCTYPE jmeterTestPlan [<!ENTITY % ext SYSTEM "http://127.0.0.1:1/x.dtd"> %ext;]>` + plan("1", "1", "")[len(`<?xml version="1.0" encoding="UTF-8"?>`):],
+	"entity unused":    `<!DOCTYPE jmeterTestPlan [<!ENTITY h "h">]>` + plan("1", "1", get("a", "/", sp("HTTPSampler.domain", "h"), ""))[len(`<?xml version="1.0" encoding="UTF-8"?>`):],
+	"bare ENTITY":      `<!ENTITY x "y"><jmeterTestPlan/>`,
+}
+
+// TestEntitiesRefused: a plan declaring entities is refused by name, on
+// one line, whether it uses them or not; a DOCTYPE without any is read.
+func TestEntitiesRefused(t *testing.T) {
+	for name, doc := range hostile {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(doc), "")
+			if err == nil || !strings.Contains(err.Error(), "entity declarations are not accepted") || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("err = %v, want one line refusing entity declarations", err)
+			}
+		})
+	}
+	doc := `<!DOCTYPE jmeterTestPlan>` + plan("1", "1", get("a", "/", sp("HTTPSampler.domain", "h"), ""))[len(`<?xml version="1.0" encoding="UTF-8"?>`):]
+	if p := mustParse(t, doc); len(p.Requests) != 1 {
+		t.Fatalf("a DOCTYPE without entities: requests %+v, want 1", p.Requests)
+	}
+}
+
+// TestMissingCSVIsANote: a CSV Data Set Config naming a file that is not
+// there (a placeholder, as in JMeter's own templates) is noted, and the
+// requests that use its variables are sent with them verbatim, as JMeter
+// sends them; the rest of the plan is carried over.
+func TestMissingCSVIsANote(t *testing.T) {
+	dir := t.TempDir()
+	body := `<CSVDataSet testclass="CSVDataSet" testname="C">` + sp("filename", " CHANGE_FOLDER/login.csv") + sp("variableNames", "user") + `</CSVDataSet><hashTree/>` +
+		get("login", "/login", sp("HTTPSampler.domain", "h"), "") + get("home", "/", sp("HTTPSampler.domain", "h"), "")
+	body = strings.Replace(body, `<stringProp name="HTTPSampler.path">/login</stringProp>`, `<stringProp name="HTTPSampler.path">/login?u=${user}</stringProp>`, 1)
+	p, err := Parse(strings.NewReader(plan("1", "1", body)), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Requests) != 2 || !strings.Contains(p.Requests[0].URL, "user") || p.Requests[1].URL != "http://h/" {
+		t.Errorf("requests %+v, want login with ${user} verbatim, and home", p.Requests)
+	}
+	want := `CSV file "` + filepath.Join(dir, " CHANGE_FOLDER/login.csv") + `" not found: requests that use its variables sent with ${var} verbatim`
+	if !hasNote(p, "P › G › C", want) {
+		t.Errorf("notes %v lack %q", p.Unsupported, want)
 	}
 }
 
@@ -441,6 +508,17 @@ func FuzzParse(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(b)
+	}
+	templates, _ := filepath.Glob(filepath.Join("testdata", "jmeter-templates", "*.jmx"))
+	for _, file := range templates {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, doc := range hostile {
+		f.Add([]byte(doc))
 	}
 	f.Add([]byte(plan("2", "3", get("a", "/${__P(x,${h})}", sp("HTTPSampler.domain", "h"), ""))))
 	f.Add([]byte(`<jmeterTestPlan><hashTree><TestPlan testclass="TestPlan"/><hashTree><ThreadGroup testclass="ThreadGroup"/><hashTree/></hashTree></hashTree></jmeterTestPlan>`))

@@ -1,12 +1,18 @@
 package jmx
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
 	"github.com/rolltest/rolltest/pkg/loadgen"
 	"github.com/rolltest/rolltest/pkg/targets"
 )
+
+// ErrNoRequests is what Targets returns, wrapped, for a plan with no HTTP
+// request. Plan.Unsupported then says what the plan held instead, which
+// the caller should show: the error alone does not tell the user why.
+var ErrNoRequests = errors.New("no HTTP request to carry over (every sampler is disabled, unsupported or absent)")
 
 // Targets turns the plan's requests into the targets of one rolltest run,
 // checked as a targets file is (one scheme, host and port; sendable
@@ -16,7 +22,7 @@ import (
 // proportions moved. source names the plan in errors.
 func (p *Plan) Targets(source string) ([]targets.Target, []Note, error) {
 	if len(p.Requests) == 0 {
-		return nil, nil, fmt.Errorf("%s: no HTTP request to carry over (every sampler is disabled, unsupported or absent)", source)
+		return nil, nil, fmt.Errorf("%s: %w", source, ErrNoRequests)
 	}
 	weights := make([]int, len(p.Requests))
 	for i, r := range p.Requests {

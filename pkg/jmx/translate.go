@@ -367,6 +367,9 @@ func (t *translator) configs(kids []*element, w walk) (*scope, error) {
 			if err != nil {
 				return nil, err
 			}
+			if d == nil {
+				break
+			}
 			sc.csvs = append(sc.csvs, d)
 			sc.cost += 1 + len(d.vars)
 		case k.class == "Arguments":

@@ -26,6 +26,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/rolltest/rolltest/pkg/loadgen"
@@ -165,6 +166,15 @@ func finish(file string, ts []Target) ([]Target, error) {
 	}
 	first := ts[0]
 	firstHost, _ := hostKey(first.URL)
+	// Targets that come from no file's lines (a JMeter plan's samplers)
+	// are told apart by name: "line 0" would point nowhere.
+	firstAt := fmt.Sprintf("line %d", first.Line)
+	if first.Line == 0 {
+		firstAt = strconv.Quote(first.Name)
+		if first.Name == "" {
+			firstAt = strconv.Quote(defaultName(first.Method, first.URL))
+		}
+	}
 	for i := range ts {
 		t := &ts[i]
 		if t.Weight == 0 {
@@ -176,8 +186,8 @@ func finish(file string, ts []Target) ([]Target, error) {
 		key, _ := hostKey(t.URL)
 		if key != firstHost {
 			return nil, &Error{File: file, Line: t.Line, Msg: fmt.Sprintf(
-				"%s is not on %s like the first target (line %d): every target must share scheme, host and port, as a rollout test loads one Service; give each service its own run",
-				t.URL, firstHost, first.Line)}
+				"%s is not on %s like the first target (%s): every target must share scheme, host and port, as a rollout test loads one Service; give each service its own run",
+				t.URL, firstHost, firstAt)}
 		}
 	}
 	return ts, nil
