@@ -284,6 +284,8 @@ func (p *Proxy) handle(w http.ResponseWriter, r *http.Request, next http.Handler
 	// The body is the Status the API server would send, so that
 	// client-go's errors carry the code, reason and message.
 	reason := map[int]string{
+		http.StatusForbidden:           "Forbidden",
+		http.StatusNotFound:            "NotFound",
 		http.StatusTooManyRequests:     "TooManyRequests",
 		http.StatusInternalServerError: "InternalError",
 		http.StatusServiceUnavailable:  "ServiceUnavailable",
