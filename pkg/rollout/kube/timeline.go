@@ -447,6 +447,12 @@ func apiErrorLine(err error) string {
 // lateObservation.
 func (s *state) eventTime(api, observed time.Time) time.Time {
 	if api.After(s.runStart) && observed.Sub(api) > lateObservation {
+		// The API's time is truncated to the second: after a gap in the
+		// watches it can fall before the trigger of the rollout that
+		// caused the object, which cannot be.
+		if s.triggered && observed.After(s.status.Triggered) && api.Before(s.status.Triggered) {
+			return s.status.Triggered
+		}
 		return api
 	}
 	return observed
