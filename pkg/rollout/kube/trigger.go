@@ -177,6 +177,14 @@ func (d *Driver) patchRetrying(ctx context.Context, patch []byte) (workload, err
 	dctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	backoff := triggerFirstBackoff
+	var last error // the latest answer, or failure, of an attempt that ran its course
+	giveUp := func(attempts int) error {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return fmt.Errorf("patch %s: %w", d.want, ctx.Err())
+		}
+		// Roll's own deadline (the rollout timeout) counts as ours.
+		return fmt.Errorf("patch %s: gave up after %d attempts in %v, the last: %w", d.want, attempts, limit, lineError{last})
+	}
 	for attempt := 1; ; attempt++ {
 		actx, acancel := context.WithTimeout(dctx, triggerAttemptTimeout)
 		w, err := d.kind.patch(actx, d.client, d.want.Namespace, d.want.Name, patch)
@@ -184,9 +192,15 @@ func (d *Driver) patchRetrying(ctx context.Context, patch []byte) (workload, err
 		if err == nil {
 			return w, nil
 		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("patch %s: %w", d.want, ctx.Err())
+		if dctx.Err() != nil {
+			// The attempt was cut by the deadline: its error says
+			// nothing about the API server unless it is the first.
+			if last == nil {
+				last = err
+			}
+			return nil, giveUp(attempt)
 		}
+		last = err
 		if !retriable(err) {
 			return nil, fmt.Errorf("patch %s: %w", d.want, lineError{err})
 		}
@@ -199,10 +213,7 @@ func (d *Driver) patchRetrying(ctx context.Context, patch []byte) (workload, err
 		case <-t.C:
 		case <-dctx.Done():
 			t.Stop()
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("patch %s: %w", d.want, ctx.Err())
-			}
-			return nil, fmt.Errorf("patch %s: gave up after %d attempts in %v, the last: %w", d.want, attempt, limit, lineError{err})
+			return nil, giveUp(attempt)
 		}
 		d.q.push(item{kind: itemAttempt, at: d.now(), err: err})
 		backoff = min(2*backoff, triggerMaxBackoff)
