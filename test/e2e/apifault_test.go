@@ -238,6 +238,26 @@ func TestAPITriggerRetried(t *testing.T) {
 	}
 }
 
+// TestAPITriggerHangs: the API server never answers the first patch; the
+// attempt is given up after 10 s, the second passes, the rollout completes
+// (exit 0) and the trigger event says so.
+func TestAPITriggerHangs(t *testing.T) {
+	e, p, kc, url, dep := faultRun(t, "api-trigger-hang", apiTriggerNodePort)
+	rule := p.Hang(http.MethodPatch, fmt.Sprintf("^/apis/apps/v1/namespaces/%s/deployments/%s$", e.ns, dep.Name), 1)
+	r := runRolltestVia(t, kc, e.ns, "hang", rolltestArgs(url, dep.Name,
+		"--rate", "200", "--connections", "8", "--rollout", "restart")...)
+	res := requireDocument(t, r)
+	ok := checkSafeRunAt(t, "hang", r, res, 200)
+	trig := events(res, rollout.EventTrigger)
+	if p.Hits(rule) != 1 || len(trig) != 1 || !strings.Contains(trig[0].Message, "(attempt 2; the earlier ones failed: no answer within 10s)") {
+		ok = false
+		t.Errorf("%d patches hung; trigger events %+v: want one saying attempt 2 after no answer", p.Hits(rule), trig)
+	}
+	if !ok {
+		logDigest(t, r)
+	}
+}
+
 // TestAPITriggerFails: a patch answered 503 every time ends the run at the
 // rollout timeout (5 s) with exit 3, one line naming the status, and the
 // report written; a 403 or 404 ends it at once, without a retry.

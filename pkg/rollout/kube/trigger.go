@@ -200,6 +200,10 @@ func (d *Driver) patchRetrying(ctx context.Context, patch []byte) (workload, err
 			}
 			return nil, giveUp(attempt)
 		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			// Only this attempt's own bound can have expired.
+			err = fmt.Errorf("no answer within %v", triggerAttemptTimeout)
+		}
 		last = err
 		if !retriable(err) {
 			return nil, fmt.Errorf("patch %s: %w", d.want, lineError{err})
