@@ -68,6 +68,12 @@ const (
 	// waiting for an image or in a crash loop, terminated, or running but
 	// not passing its readiness probe): why the rollout could not go on.
 	EventPodStuck EventKind = "pod_stuck"
+	// EventAPIUnreachable: the driver's lists and watches could not reach
+	// the API server (Time is when the first failed; Message says for how
+	// long, until every one succeeded again, and what failed): events
+	// that happened in this span may be missing or observed late. The
+	// load is not affected.
+	EventAPIUnreachable EventKind = "api_unreachable"
 )
 
 // Generation tells whether a pod belongs to the pod template being rolled

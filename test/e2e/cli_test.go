@@ -113,6 +113,13 @@ type cliRun struct {
 // document. name names the document.
 func runRolltest(t *testing.T, ns, name string, args ...string) cliRun {
 	t.Helper()
+	return runRolltestVia(t, clustertest.Kubeconfig(t), ns, name, args...)
+}
+
+// runRolltestVia is runRolltest with another kubeconfig (one for a proxy
+// in front of the API server).
+func runRolltestVia(t *testing.T, kubeconfig, ns, name string, args ...string) cliRun {
+	t.Helper()
 	bin := rolltestBinary(t)
 	dir := t.TempDir()
 	if a := os.Getenv(envArtifacts); a != "" {
@@ -123,7 +130,7 @@ func runRolltest(t *testing.T, ns, name string, args ...string) cliRun {
 	}
 	r := cliRun{jsonPath: filepath.Join(dir, fmt.Sprintf("%s-%s.json", ns, name))}
 	full := append([]string{"run",
-		"--kubeconfig", clustertest.Kubeconfig(t), "-n", ns,
+		"--kubeconfig", kubeconfig, "-n", ns,
 		"--json", r.jsonPath, "--no-progress"}, args...)
 
 	ctx, cancel := context.WithTimeout(context.Background(), cliRunTimeout)

@@ -50,6 +50,8 @@ var eventStyles = map[rollout.EventKind]eventStyle{
 	rollout.EventRolloutComplete:   {color.NRGBA{0x1a, 0x7f, 0x37, 0xff}, false, "complete", "rollout complete", true},
 	rollout.EventOldPodsGone:       {color.NRGBA{0x1f, 0x23, 0x28, 0xff}, true, "old pods gone", "old pods gone", true},
 	rollout.EventRolloutFailed:     {color.NRGBA{0xd1, 0x24, 0x2f, 0xff}, false, "ROLLOUT FAILED", "rollout failed", true},
+	// A milestone: the reader must see that the timeline has a hole here.
+	rollout.EventAPIUnreachable: {color.NRGBA{0xd1, 0x24, 0x2f, 0xff}, true, "API unreachable", "API server unreachable (events may be missing)", true},
 }
 
 // eventOrder is the legend order of the event kinds.
@@ -58,7 +60,7 @@ var eventOrder = []rollout.EventKind{
 	rollout.EventPodCreated, rollout.EventPodReady, rollout.EventPodNotReady,
 	rollout.EventPodTerminating, rollout.EventEndpointNotReady, rollout.EventEndpointRemoved,
 	rollout.EventPodDeleted, rollout.EventRolloutComplete, rollout.EventOldPodsGone,
-	rollout.EventRolloutFailed,
+	rollout.EventRolloutFailed, rollout.EventAPIUnreachable,
 }
 
 func styleOf(k rollout.EventKind) eventStyle {

@@ -7,7 +7,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	appsinformers "k8s.io/client-go/informers/apps/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/rolltest/rolltest/pkg/rollout"
@@ -28,8 +27,11 @@ func newDaemonSetKind() daemonSetKind {
 		client: func(cs kubernetes.Interface, ns string) typedClient[*appsv1.DaemonSet] {
 			return cs.AppsV1().DaemonSets(ns)
 		},
-		wrap:        func(d *appsv1.DaemonSet) workload { return daemonSet{d} },
-		newInformer: appsinformers.NewFilteredDaemonSetInformer,
+		wrap: func(d *appsv1.DaemonSet) workload { return daemonSet{d} },
+		lw: func(cs kubernetes.Interface, ns string) listWatch {
+			c := cs.AppsV1().DaemonSets(ns)
+			return lwOf(&appsv1.DaemonSet{}, c.List, c.Watch)
+		},
 	}, controllerRevisions{ownerKind: "DaemonSet"}}
 }
 

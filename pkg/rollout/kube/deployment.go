@@ -7,10 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	appsinformers "k8s.io/client-go/informers/apps/v1"
-	"k8s.io/client-go/informers/internalinterfaces"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/rolltest/rolltest/pkg/rollout"
 )
@@ -39,15 +36,19 @@ func newDeploymentKind() deploymentKind {
 		client: func(cs kubernetes.Interface, ns string) typedClient[*appsv1.Deployment] {
 			return cs.AppsV1().Deployments(ns)
 		},
-		wrap:        func(d *appsv1.Deployment) workload { return deployment{d} },
-		newInformer: appsinformers.NewFilteredDeploymentInformer,
+		wrap: func(d *appsv1.Deployment) workload { return deployment{d} },
+		lw: func(cs kubernetes.Interface, ns string) listWatch {
+			c := cs.AppsV1().Deployments(ns)
+			return lwOf(&appsv1.Deployment{}, c.List, c.Watch)
+		},
 	}}
 }
 
 func (deploymentKind) revisionResource() string { return "replicasets" }
 
-func (deploymentKind) revisionInformer(cs kubernetes.Interface, ns string, tweak internalinterfaces.TweakListOptionsFunc) cache.SharedIndexInformer {
-	return appsinformers.NewFilteredReplicaSetInformer(cs, ns, 0, cache.Indexers{}, tweak)
+func (deploymentKind) revisionListWatch(cs kubernetes.Interface, ns string) listWatch {
+	c := cs.AppsV1().ReplicaSets(ns)
+	return lwOf(&appsv1.ReplicaSet{}, c.List, c.Watch)
 }
 
 func (deploymentKind) revision(obj any, owner types.UID) (revision, bool) {

@@ -18,8 +18,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/apimachinery/pkg/watch"
@@ -889,11 +891,14 @@ func TestKubePatchForbidden(t *testing.T) {
 	f := newFixture(1, "x:v1")
 	h := newHarness(t, Config{}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
 	h.cs.PrependReactor("patch", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
-		return true, nil, fmt.Errorf("forbidden: cannot patch")
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "testapp", fmt.Errorf("cannot patch"))
 	})
 	h.mustObserve()
+	t0 := time.Now()
 	st, err := h.d.Roll(context.Background())
-	if err == nil || err.Error() != "patch deployment default/testapp: forbidden: cannot patch" {
+	// Refused, so not retried: at once.
+	if err == nil || err.Error() != `patch deployment default/testapp: 403 Forbidden: deployments.apps "testapp" is forbidden: cannot patch` ||
+		!apierrors.IsForbidden(err) || time.Since(t0) > triggerFirstBackoff {
 		t.Fatalf("Roll error %v", err)
 	}
 	if !st.Failed || st.Reason != err.Error() {
@@ -902,6 +907,69 @@ func TestKubePatchForbidden(t *testing.T) {
 	evs := h.waitEvents(2)
 	if evs[0].Kind != rollout.EventTrigger || evs[1].Kind != rollout.EventRolloutFailed {
 		t.Errorf("events:\n%s", formatEvents(evs))
+	}
+}
+
+// TestKubePatchRetried: two 503s, then the patch passes; the trigger event
+// says it took three attempts and the rollout goes on.
+func TestKubePatchRetried(t *testing.T) {
+	f := newFixture(1, "x:v1")
+	h := newHarness(t, Config{}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
+	failures := 2
+	h.cs.PrependReactor("patch", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if failures == 0 {
+			return false, nil, nil
+		}
+		failures--
+		return true, nil, apierrors.NewServiceUnavailable("etcd leader changed")
+	})
+	h.mustObserve()
+	h.roll()
+	h.waitPatch()
+	evs := h.waitEvents(1)
+	want := "(attempt 3; the earlier ones failed: 503 ServiceUnavailable: etcd leader changed)"
+	if evs[0].Kind != rollout.EventTrigger || !strings.HasSuffix(evs[0].Message, want) {
+		t.Errorf("first event %+v, want the trigger ending %q", evs[0], want)
+	}
+}
+
+// TestKubePatchGivesUp: a patch that keeps timing out (504) is retried until
+// the rollout timeout, then fails the rollout with the last answer.
+func TestKubePatchGivesUp(t *testing.T) {
+	f := newFixture(1, "x:v1")
+	h := newHarness(t, Config{RolloutTimeout: time.Second}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
+	calls := 0
+	h.cs.PrependReactor("patch", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+		calls++
+		return true, nil, apierrors.NewTimeoutError("request did not complete", 0)
+	})
+	h.mustObserve()
+	st, err := h.d.Roll(context.Background())
+	wantErr := fmt.Sprintf("patch deployment default/testapp: gave up after %d attempts in 1s, the last: 504 Timeout: Timeout: request did not complete", calls)
+	if err == nil || err.Error() != wantErr || calls < 3 {
+		t.Fatalf("Roll error %v after %d calls, want %q", err, calls, wantErr)
+	}
+	if !st.Failed || st.Reason != err.Error() {
+		t.Errorf("status %+v", st)
+	}
+}
+
+// TestKubeAPIGapEvent: the gap opens with the first informer that loses the
+// API server and closes, as one event, when the last one is back.
+func TestKubeAPIGapEvent(t *testing.T) {
+	f := newFixture(1, "x:v1")
+	h := newHarness(t, Config{}, f.dep, f.service("testapp", f.dep.Spec.Template.Labels))
+	h.mustObserve()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	refused := errors.New(`Get "https://127.0.0.1:1/api/v1/pods": dial tcp 127.0.0.1:1: connect: connection refused`)
+	h.d.q.push(item{kind: itemAPIDown, at: t0, message: "pods", err: refused})
+	h.d.q.push(item{kind: itemAPIDown, at: t0.Add(time.Second), message: "deployments", err: refused})
+	h.d.q.push(item{kind: itemAPIUp, at: t0.Add(4 * time.Second), message: "pods"})
+	h.d.q.push(item{kind: itemAPIUp, at: t0.Add(4800 * time.Millisecond), message: "deployments"})
+	evs := h.waitEvents(1)
+	want := "API server unreachable 4.8 s; events in this span may be missing (dial tcp 127.0.0.1:1: connect: connection refused)"
+	if len(evs) != 1 || evs[0].Kind != rollout.EventAPIUnreachable || !evs[0].Time.Equal(t0) || evs[0].Message != want {
+		t.Errorf("events:\n%s\nwant one api_unreachable at %v: %s", formatEvents(evs), t0, want)
 	}
 }
 

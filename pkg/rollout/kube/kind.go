@@ -4,17 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
-	appsinformers "k8s.io/client-go/informers/apps/v1"
-	"k8s.io/client-go/informers/internalinterfaces"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/rolltest/rolltest/pkg/rollout"
 )
@@ -28,8 +24,8 @@ type kind interface {
 	get(ctx context.Context, cs kubernetes.Interface, ns, name string) (workload, error)
 	// patch applies a strategic merge patch to the workload.
 	patch(ctx context.Context, cs kubernetes.Interface, ns, name string, data []byte) (workload, error)
-	// informer watches the workloads of ns that tweak selects.
-	informer(cs kubernetes.Interface, ns string, tweak internalinterfaces.TweakListOptionsFunc) cache.SharedIndexInformer
+	// listWatch lists and watches the workloads of ns.
+	listWatch(cs kubernetes.Interface, ns string) listWatch
 	// asWorkload converts an object of that informer.
 	asWorkload(obj any) (workload, bool)
 
@@ -37,8 +33,8 @@ type kind interface {
 	// templates (for messages and RBAC errors): ReplicaSets or
 	// ControllerRevisions.
 	revisionResource() string
-	// revisionInformer watches them, among the objects tweak selects.
-	revisionInformer(cs kubernetes.Interface, ns string, tweak internalinterfaces.TweakListOptionsFunc) cache.SharedIndexInformer
+	// revisionListWatch lists and watches them in ns.
+	revisionListWatch(cs kubernetes.Interface, ns string) listWatch
 	// revision converts an object of that informer when the workload with
 	// UID owner controls it.
 	revision(obj any, owner types.UID) (revision, bool)
@@ -76,9 +72,9 @@ type typedClient[T any] interface {
 // typedKind implements the part of kind that differs between kinds only by
 // their API type T: reading, patching and watching the workload.
 type typedKind[T any] struct {
-	client      func(cs kubernetes.Interface, ns string) typedClient[T]
-	wrap        func(T) workload
-	newInformer func(cs kubernetes.Interface, ns string, resync time.Duration, indexers cache.Indexers, tweak internalinterfaces.TweakListOptionsFunc) cache.SharedIndexInformer
+	client func(cs kubernetes.Interface, ns string) typedClient[T]
+	wrap   func(T) workload
+	lw     func(cs kubernetes.Interface, ns string) listWatch
 }
 
 func (k typedKind[T]) get(ctx context.Context, cs kubernetes.Interface, ns, name string) (workload, error) {
@@ -97,8 +93,8 @@ func (k typedKind[T]) patch(ctx context.Context, cs kubernetes.Interface, ns, na
 	return k.wrap(o), nil
 }
 
-func (k typedKind[T]) informer(cs kubernetes.Interface, ns string, tweak internalinterfaces.TweakListOptionsFunc) cache.SharedIndexInformer {
-	return k.newInformer(cs, ns, 0, cache.Indexers{}, tweak)
+func (k typedKind[T]) listWatch(cs kubernetes.Interface, ns string) listWatch {
+	return k.lw(cs, ns)
 }
 
 func (k typedKind[T]) asWorkload(obj any) (workload, bool) {
@@ -116,8 +112,9 @@ type controllerRevisions struct{ ownerKind string }
 
 func (controllerRevisions) revisionResource() string { return "controllerrevisions" }
 
-func (controllerRevisions) revisionInformer(cs kubernetes.Interface, ns string, tweak internalinterfaces.TweakListOptionsFunc) cache.SharedIndexInformer {
-	return appsinformers.NewFilteredControllerRevisionInformer(cs, ns, 0, cache.Indexers{}, tweak)
+func (controllerRevisions) revisionListWatch(cs kubernetes.Interface, ns string) listWatch {
+	c := cs.AppsV1().ControllerRevisions(ns)
+	return lwOf(&appsv1.ControllerRevision{}, c.List, c.Watch)
 }
 
 func (c controllerRevisions) revision(obj any, owner types.UID) (revision, bool) {
@@ -226,7 +223,7 @@ func rollingUpdateOnly(w workload, kind, strategy string) error {
 }
 
 // byName selects one object by name.
-func byName(name string) internalinterfaces.TweakListOptionsFunc {
+func byName(name string) func(*metav1.ListOptions) {
 	return func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
 	}

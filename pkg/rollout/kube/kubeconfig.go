@@ -19,6 +19,18 @@ func RESTConfig(kubeconfig, context string) (*rest.Config, error) {
 		return nil, fmt.Errorf("load kubeconfig: %w", err)
 	}
 	cfg.UserAgent = "rolltest"
+	// client-go's default client-side limit (5 requests/s, bursts of 10)
+	// is shared by the driver's four informers, their re-lists after an
+	// API outage or a 429, and the trigger: after an outage the re-lists
+	// alone could queue behind it and leave the timeline blind for
+	// seconds. kubectl raised its own limits likewise; the server's
+	// priority and fairness still protects the API server.
+	if cfg.QPS == 0 {
+		cfg.QPS = 50
+	}
+	if cfg.Burst == 0 {
+		cfg.Burst = 100
+	}
 	return cfg, nil
 }
 

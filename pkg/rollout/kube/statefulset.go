@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	appsinformers "k8s.io/client-go/informers/apps/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/rolltest/rolltest/pkg/rollout"
@@ -30,8 +29,11 @@ func newStatefulSetKind() statefulSetKind {
 		client: func(cs kubernetes.Interface, ns string) typedClient[*appsv1.StatefulSet] {
 			return cs.AppsV1().StatefulSets(ns)
 		},
-		wrap:        func(s *appsv1.StatefulSet) workload { return statefulSet{s} },
-		newInformer: appsinformers.NewFilteredStatefulSetInformer,
+		wrap: func(s *appsv1.StatefulSet) workload { return statefulSet{s} },
+		lw: func(cs kubernetes.Interface, ns string) listWatch {
+			c := cs.AppsV1().StatefulSets(ns)
+			return lwOf(&appsv1.StatefulSet{}, c.List, c.Watch)
+		},
 	}, controllerRevisions{ownerKind: "StatefulSet"}}
 }
 

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -14,8 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	coreinformers "k8s.io/client-go/informers/core/v1"
-	discoveryinformers "k8s.io/client-go/informers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/rolltest/rolltest/pkg/rollout"
@@ -43,6 +42,9 @@ const (
 	itemConfirm                  // the patch succeeded; obj is the patched workload
 	itemAbort                    // the patch failed; message says why
 	itemTimeout                  // RolloutTimeout expired
+	itemAPIDown                  // an informer's list or watch could not reach the API server; message names it
+	itemAPIUp                    // that informer's list or watch succeeded again
+	itemAttempt                  // the trigger's patch failed and is sent again; err says why
 )
 
 // item is one thing for the processor to handle: an informer
@@ -55,6 +57,7 @@ type item struct {
 	initial bool      // obj came with the informer's initial list
 	at      time.Time // when the driver observed it
 	done    chan struct{}
+	err     error
 
 	template       *corev1.PodTemplateSpec
 	message        string
@@ -102,20 +105,39 @@ func (d *Driver) startInformers(ctx context.Context, selector labels.Selector, s
 	byService := func(o *metav1.ListOptions) {
 		o.LabelSelector = labels.Set{serviceNameLabel: svc}.String()
 	}
+	pods, slices := d.client.CoreV1().Pods(ns), d.client.DiscoveryV1().EndpointSlices(ns)
 	informers := []struct {
-		what string
-		kind itemKind
-		inf  cache.SharedIndexInformer
+		what  string
+		kind  itemKind
+		lw    listWatch
+		tweak func(*metav1.ListOptions)
 	}{
-		{string(d.want.Kind) + "s", itemWorkload, d.kind.informer(d.client, ns, byName(d.want.Name))},
-		{d.kind.revisionResource(), itemRevision, d.kind.revisionInformer(d.client, ns, bySelector)},
-		{"pods", itemPod, coreinformers.NewFilteredPodInformer(d.client, ns, 0, cache.Indexers{}, bySelector)},
-		{"endpointslices.discovery.k8s.io", itemSlice, discoveryinformers.NewFilteredEndpointSliceInformer(d.client, ns, 0, cache.Indexers{}, byService)},
+		{string(d.want.Kind) + "s", itemWorkload, d.kind.listWatch(d.client, ns), byName(d.want.Name)},
+		{d.kind.revisionResource(), itemRevision, d.kind.revisionListWatch(d.client, ns), bySelector},
+		{"pods", itemPod, lwOf(&corev1.Pod{}, pods.List, pods.Watch), bySelector},
+		{"endpointslices.discovery.k8s.io", itemSlice, lwOf(&discoveryv1.EndpointSlice{}, slices.List, slices.Watch), byService},
 	}
 	errCh := make(chan error, 1)
 	var hasSynced []cache.InformerSynced
 	for _, x := range informers {
-		_ = x.inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
+		// down is touched only by this informer's reflector, which makes
+		// one request at a time; the processor hears of each change.
+		down := false
+		report := func(rctx context.Context, err error) {
+			if rctx.Err() != nil {
+				return // the run is over, not the API server
+			}
+			switch {
+			case unreachable(err) && !down:
+				down = true
+				d.q.push(item{kind: itemAPIDown, at: d.now(), message: x.what, err: err})
+			case err == nil && down:
+				down = false
+				d.q.push(item{kind: itemAPIUp, at: d.now(), message: x.what})
+			}
+		}
+		inf := x.lw.informer(x.tweak, report)
+		_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
 			if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err) {
 				// Reported through Observe or Roll; logging it as well
 				// would only repeat it on every retry.
@@ -133,7 +155,7 @@ func (d *Driver) startInformers(ctx context.Context, selector labels.Selector, s
 			}
 			d.q.push(item{kind: x.kind, obj: obj, deleted: deleted, initial: initial, at: d.now()})
 		}
-		reg, err := x.inf.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
+		reg, err := inf.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
 			AddFunc:    func(obj any, initial bool) { push(obj, false, initial) },
 			UpdateFunc: func(_, obj any) { push(obj, false, false) },
 			DeleteFunc: func(obj any) { push(obj, true, false) },
@@ -144,7 +166,7 @@ func (d *Driver) startInformers(ctx context.Context, selector labels.Selector, s
 			panic(err)
 		}
 		hasSynced = append(hasSynced, reg.HasSynced)
-		go x.inf.RunWithContext(ctx)
+		go inf.RunWithContext(ctx)
 	}
 	syncedCh := make(chan struct{})
 	go func() {
@@ -275,6 +297,20 @@ type state struct {
 	lastOldPod     string
 	status         rollout.Status
 
+	// pendingTrigger is the trigger event until the patch is accepted or
+	// given up, or another event must follow it: held so that it can say
+	// how many attempts the patch took.
+	pendingTrigger *rollout.Event
+	attempts       int // failed attempts of the trigger's patch so far
+	lastAttemptErr error
+
+	// apiDown holds the informers whose latest list or watch could not
+	// reach the API server, with the first error; while it is not empty
+	// the timeline may be missing events, from gapStart on.
+	apiDown  map[string]error
+	gapStart time.Time
+	gapErr   error
+
 	out []rollout.Event
 }
 
@@ -294,6 +330,7 @@ func newState(d *Driver, w workload, svc string, runStart time.Time) *state {
 		parked:          map[string][]item{},
 		slices:          map[string]map[types.UID]endpoint{},
 		ep:              map[types.UID]epView{},
+		apiDown:         map[string]error{},
 	}
 	// For an image rollout the versions are known from the start: name
 	// pods by image tag from the first event on, so baseline and rollout
@@ -324,6 +361,13 @@ func (s *state) handle(it item) []rollout.Event {
 		s.fail(it.at, it.message)
 	case itemTimeout:
 		s.onTimeout(it.at)
+	case itemAttempt:
+		s.attempts++
+		s.lastAttemptErr = it.err
+	case itemAPIDown:
+		s.onAPIDown(it)
+	case itemAPIUp:
+		s.onAPIUp(it)
 	case itemBarrier:
 	}
 	out := s.out
@@ -331,12 +375,84 @@ func (s *state) handle(it item) []rollout.Event {
 	return out
 }
 
-func (s *state) emit(e rollout.Event) { s.out = append(s.out, e) }
+func (s *state) emit(e rollout.Event) {
+	if e.Kind != rollout.EventTrigger {
+		s.flushTrigger()
+	}
+	s.out = append(s.out, e)
+}
+
+// flushTrigger emits the held trigger event, saying how many attempts its
+// patch took when it took more than one. Anything the patch causes comes
+// after the attempt that succeeded, whose itemAttempt precedes it, so the
+// count is complete unless an unrelated event came during the retries.
+func (s *state) flushTrigger() {
+	e := s.pendingTrigger
+	if e == nil {
+		return
+	}
+	s.pendingTrigger = nil
+	if s.attempts > 0 {
+		e.Message += fmt.Sprintf(" (attempt %d; the earlier ones failed: %s)", s.attempts+1, apiErrorLine(s.lastAttemptErr))
+	}
+	s.out = append(s.out, *e)
+}
+
+func (s *state) onAPIDown(it item) {
+	if _, ok := s.apiDown[it.message]; ok {
+		return
+	}
+	if len(s.apiDown) == 0 {
+		s.gapStart, s.gapErr = it.at, it.err
+	}
+	s.apiDown[it.message] = it.err
+}
+
+// onAPIUp closes the gap once every informer that lost the API server has
+// listed or watched successfully again: from then on the informers have
+// caught up (a watch resumes from the last resource version it saw, a list
+// replaces the whole cache) and the timeline is whole again.
+func (s *state) onAPIUp(it item) {
+	if _, ok := s.apiDown[it.message]; !ok {
+		return
+	}
+	delete(s.apiDown, it.message)
+	if len(s.apiDown) == 0 {
+		s.emit(rollout.Event{Time: s.gapStart, Kind: rollout.EventAPIUnreachable, Message: fmt.Sprintf(
+			"API server unreachable %.1f s; events in this span may be missing (%s)", it.at.Sub(s.gapStart).Seconds(), apiErrorLine(s.gapErr))})
+	}
+}
+
+// apiErrorLine is an API error in one short line: the status code and
+// reason with the server's message, or, for a request that got no answer,
+// the error without the request's URL.
+func apiErrorLine(err error) string {
+	if err == nil {
+		return "no error recorded"
+	}
+	var st apierrors.APIStatus
+	if errors.As(err, &st) {
+		s := st.Status()
+		return fmt.Sprintf("%d %s: %s", s.Code, s.Reason, s.Message)
+	}
+	msg := err.Error()
+	// client-go's url.Error: `Get "https://host/apis/...": dial tcp …`.
+	if i := strings.Index(msg, `": `); i >= 0 && strings.Contains(msg[:i], ` "http`) {
+		msg = msg[i+3:]
+	}
+	return msg
+}
 
 // eventTime picks the time of an event the API also timestamps; see
 // lateObservation.
 func (s *state) eventTime(api, observed time.Time) time.Time {
 	if api.After(s.runStart) && observed.Sub(api) > lateObservation {
+		// The API's time is truncated to the second: after a gap in the
+		// watches it can fall before the trigger of the rollout that
+		// caused the object, which cannot be.
+		if s.triggered && observed.After(s.status.Triggered) && api.Before(s.status.Triggered) {
+			return s.status.Triggered
+		}
 		return api
 	}
 	return observed
@@ -380,11 +496,12 @@ func (s *state) onTrigger(it item) {
 	s.status.Triggered = it.at
 	s.versionByImage = s.versionByImage || it.versionByImage
 	s.setTarget(it.template)
-	s.emit(rollout.Event{Time: it.at, Kind: rollout.EventTrigger, Message: it.message})
+	s.pendingTrigger = &rollout.Event{Time: it.at, Kind: rollout.EventTrigger, Message: it.message}
 }
 
 func (s *state) onConfirm(it item) {
 	w := it.obj.(workload)
+	s.flushTrigger()
 	s.confirmed = true
 	s.triggerGen = w.GetGeneration()
 	s.setTarget(w.template().DeepCopy())
@@ -419,7 +536,7 @@ func (s *state) onWorkload(it item) {
 		return
 	}
 	if it.deleted {
-		s.fail(it.at, fmt.Sprintf("%s was deleted", s.want))
+		s.fail(it.at, fmt.Sprintf("%s was deleted during the run", s.want))
 		return
 	}
 	if s.wl == nil || w.GetGeneration() >= s.wl.GetGeneration() {
@@ -510,6 +627,13 @@ func (s *state) fail(at time.Time, reason string) {
 	if s.finished {
 		return
 	}
+	if len(s.apiDown) > 0 {
+		s.emit(rollout.Event{Time: s.gapStart, Kind: rollout.EventAPIUnreachable, Message: fmt.Sprintf(
+			"API server unreachable for the last %.1f s before the rollout failed; events in this span may be missing (%s)",
+			at.Sub(s.gapStart).Seconds(), apiErrorLine(s.gapErr))})
+		clear(s.apiDown)
+	}
+	s.flushTrigger()
 	s.finished = true
 	s.status.Failed = true
 	s.status.Reason = reason

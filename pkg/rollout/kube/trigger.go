@@ -3,10 +3,13 @@ package kube
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/rolltest/rolltest/pkg/rollout"
 )
@@ -130,9 +133,8 @@ func (d *Driver) trigger(ctx context.Context) error {
 	}
 	d.q.push(item{kind: itemTrigger, at: at, template: target, message: message, versionByImage: versionByImage})
 
-	patched, err := d.kind.patch(ctx, d.client, d.want.Namespace, d.want.Name, patch)
+	patched, err := d.patchRetrying(ctx, patch)
 	if err != nil {
-		err = fmt.Errorf("patch %s: %w", d.want, err)
 		d.q.push(item{kind: itemAbort, at: d.now(), message: err.Error()})
 		select {
 		case <-d.finished:
@@ -143,6 +145,105 @@ func (d *Driver) trigger(ctx context.Context) error {
 	}
 	d.q.push(item{kind: itemConfirm, at: d.now(), obj: patched})
 	return nil
+}
+
+// How the trigger's patch is retried. Both patches are idempotent (they set
+// fields to fixed values), so sending one again after a timeout whose first
+// copy did arrive changes nothing.
+const (
+	// triggerFirstBackoff doubles after each failed attempt, up to
+	// triggerMaxBackoff, unless the server asks for a longer wait.
+	triggerFirstBackoff = 200 * time.Millisecond
+	triggerMaxBackoff   = 5 * time.Second
+	// triggerDeadline bounds all the attempts together (or the rollout
+	// timeout, when shorter): a control plane that is gone for longer is
+	// not a transient failure.
+	triggerDeadline = 30 * time.Second
+	// triggerAttemptTimeout bounds one attempt, so that a request the API
+	// server (or a proxy before it) never answers is retried.
+	triggerAttemptTimeout = 10 * time.Second
+)
+
+// patchRetrying sends the trigger's patch until the API server accepts it,
+// retrying what may pass (no answer, a timeout, 429, a 5xx) with backoff
+// and failing at once on any other refusal (forbidden, not found, invalid).
+// Each retry is queued as an itemAttempt, so the trigger event can say how
+// many attempts it took.
+func (d *Driver) patchRetrying(ctx context.Context, patch []byte) (workload, error) {
+	limit := triggerDeadline
+	if d.timeout > 0 && d.timeout < limit {
+		limit = d.timeout
+	}
+	dctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	backoff := triggerFirstBackoff
+	var last error // the latest answer, or failure, of an attempt that ran its course
+	giveUp := func(attempts int) error {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return fmt.Errorf("patch %s: %w", d.want, ctx.Err())
+		}
+		// Roll's own deadline (the rollout timeout) counts as ours.
+		return fmt.Errorf("patch %s: gave up after %d attempts in %v, the last: %w", d.want, attempts, limit, lineError{last})
+	}
+	for attempt := 1; ; attempt++ {
+		actx, acancel := context.WithTimeout(dctx, triggerAttemptTimeout)
+		w, err := d.kind.patch(actx, d.client, d.want.Namespace, d.want.Name, patch)
+		acancel()
+		if err == nil {
+			return w, nil
+		}
+		if dctx.Err() != nil {
+			// The attempt was cut by the deadline: its error says
+			// nothing about the API server unless it is the first.
+			if last == nil {
+				last = err
+			}
+			return nil, giveUp(attempt)
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			// Only this attempt's own bound can have expired.
+			err = fmt.Errorf("no answer within %v", triggerAttemptTimeout)
+		}
+		last = err
+		if !retriable(err) {
+			return nil, fmt.Errorf("patch %s: %w", d.want, lineError{err})
+		}
+		wait := backoff
+		if s, ok := apierrors.SuggestsClientDelay(err); ok && time.Duration(s)*time.Second > wait {
+			wait = time.Duration(s) * time.Second
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-dctx.Done():
+			t.Stop()
+			return nil, giveUp(attempt)
+		}
+		d.q.push(item{kind: itemAttempt, at: d.now(), err: err})
+		backoff = min(2*backoff, triggerMaxBackoff)
+	}
+}
+
+// lineError shows an API error as apiErrorLine does (with its status code
+// and reason) and keeps it for errors.Is and apierrors.IsForbidden.
+type lineError struct{ err error }
+
+func (e lineError) Error() string { return apiErrorLine(e.err) }
+func (e lineError) Unwrap() error { return e.err }
+
+// retriable reports whether a failed patch may pass when sent again: it got
+// no answer (refused, cut, timed out) or a 429 or 5xx. Any other answer is
+// the API server's decision and would be the same again.
+func retriable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var st apierrors.APIStatus
+	if errors.As(err, &st) {
+		code := st.Status().Code
+		return code == http.StatusTooManyRequests || code >= http.StatusInternalServerError
+	}
+	return true
 }
 
 // restartPatch is the strategic merge patch `kubectl rollout restart` sends,
