@@ -10,9 +10,11 @@
 package agent
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/rolltest/rolltest/pkg/loadgen"
+	"github.com/rolltest/rolltest/pkg/report"
 )
 
 // Version is the protocol version every record carries as "v". A decoder
@@ -105,23 +107,33 @@ type Hist struct {
 // StatsOf returns the decoded Stats of a final record read by a Decoder.
 func (f *Final) StatsOf() *loadgen.Stats { return f.stats }
 
-// Summary is what the report says of one agent.
-type Summary struct {
-	Agent        int
-	Host         string
-	Requests     int64
-	Failed       int64
-	LateSends    int64
-	MaxSendDelay time.Duration
-	Interrupted  bool
-}
-
-// SummaryOf summarises a final record.
-func SummaryOf(f *Final) Summary {
-	st := f.StatsOf()
-	if st == nil {
-		st = &f.Stats
+// Merge merges the final records of agents 0..len(finals)-1 of one plan
+// into the Stats one engine sending the whole schedule would have produced
+// (loadgen.Stats.Merge), and says what each agent sent, for the report.
+// Every agent must be there once: a missing shard would leave a hole in
+// the schedule that no count shows.
+func Merge(finals []*Final) (*loadgen.Stats, []report.Agent, error) {
+	var (
+		merged loadgen.Stats
+		agents = make([]report.Agent, len(finals))
+		seen   = make([]bool, len(finals))
+	)
+	for _, f := range finals {
+		st := f.StatsOf()
+		switch {
+		case st == nil:
+			return nil, nil, fmt.Errorf("agent %d: final record not read by a Decoder", f.Agent)
+		case f.Agent < 0 || f.Agent >= len(finals) || seen[f.Agent]:
+			return nil, nil, fmt.Errorf("agent %d: not one of agents 0 to %d, or twice", f.Agent, len(finals)-1)
+		case !merged.Start.IsZero() && !st.Start.Equal(merged.Start):
+			return nil, nil, fmt.Errorf("agent %d started at %s, the others at %s: not the same plan", f.Agent, st.Start.Format(time.RFC3339Nano), merged.Start.Format(time.RFC3339Nano))
+		}
+		seen[f.Agent] = true
+		if err := merged.Merge(st); err != nil {
+			return nil, nil, fmt.Errorf("agent %d: %w", f.Agent, err)
+		}
+		agents[f.Agent] = report.Agent{Index: f.Agent, Host: f.Host, Requests: st.Requests(), Failed: st.Failed(), LateSends: st.LateSends,
+			MaxSendDelayMs: float64(st.MaxSendDelay) / float64(time.Millisecond), Interrupted: f.Interrupted}
 	}
-	return Summary{Agent: f.Agent, Host: f.Host, Requests: st.Requests(), Failed: st.Failed(),
-		LateSends: st.LateSends, MaxSendDelay: st.MaxSendDelay, Interrupted: f.Interrupted}
+	return &merged, agents, nil
 }
