@@ -35,7 +35,7 @@ configuration error, 3 rollout failed or never completed, 130 interrupted
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &usageError{msg: fmt.Sprintf("%v (see '%s --help')", err, c.CommandPath())}
 	})
-	root.AddCommand(newDemoCmd(stdout, stderr), newRunCmd(stdout, stderr), newReportCmd(stdout, stderr), newImportCmd(stdout, stderr), newVersionCmd(stdout))
+	root.AddCommand(newDemoCmd(stdout, stderr), newRunCmd(stdout, stderr), newReportCmd(stdout, stderr), newImportCmd(stdout, stderr), newVersionCmd(stdout), newAgentCmd(stdout, stderr))
 	return root
 }
 

@@ -29,6 +29,11 @@ type Input struct {
 	// passwords and tokens), hidden wherever they turn up; nil hides
 	// credentials by pattern alone. See Result.Redact.
 	Redactor *redact.Redactor
+	// Agents, when several processes sent the load, are each one's share
+	// (their Stats are merged into Stats); LoadFrom is where the load was
+	// sent from, "" meaning "local".
+	Agents   []Agent
+	LoadFrom string
 }
 
 // RolloutInput is what the rollout driver reported.
@@ -55,6 +60,13 @@ func Build(in Input) *Result {
 		Tool:      in.Tool,
 		Config:    in.Config,
 		Diagnosis: []Hint{},
+	}
+	r.Config.Agents, r.Config.LoadFrom = max(len(in.Agents), 1), in.LoadFrom
+	if r.Config.LoadFrom == "" {
+		r.Config.LoadFrom = "local"
+	}
+	if len(in.Agents) > 0 {
+		r.Agents = append([]Agent(nil), in.Agents...)
 	}
 	if r.Config.IdentityRule == "" {
 		// The rule is found during the run (--identity auto), not set.

@@ -65,6 +65,14 @@ func readResult(r io.Reader, limit int64) (*Result, error) {
 	if err := json.Unmarshal(data, &res); err != nil {
 		return nil, fmt.Errorf("read result: %w", err)
 	}
+	// Documents written before config.agents and config.load_from
+	// existed came from one local process.
+	if res.Config.Agents == 0 {
+		res.Config.Agents = 1
+	}
+	if res.Config.LoadFrom == "" {
+		res.Config.LoadFrom = "local"
+	}
 	return &res, nil
 }
 

@@ -103,3 +103,33 @@ func TestReadResultBounded(t *testing.T) {
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// TestReadResultAgents: a document from before config.agents and
+// config.load_from reads as one local process; a newer one as written.
+func TestReadResultAgents(t *testing.T) {
+	old, err := report.ReadResult(strings.NewReader(`{"schema":"rolltest/v1","config":{"mode":"rate"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.Config.Agents != 1 || old.Config.LoadFrom != "local" {
+		t.Errorf("an older document: agents %d, load_from %q; want 1, local", old.Config.Agents, old.Config.LoadFrom)
+	}
+	agents := []report.Agent{{Index: 0, Host: "a", Requests: 1, LateSends: 1, MaxSendDelayMs: 1.5}, {Index: 1, Requests: 2, Failed: 1, Interrupted: true}}
+	res := report.Build(report.Input{Stats: reporttest.DownSampledStats(), Config: report.Config{Mode: "rate"}, Agents: agents, LoadFrom: "in-cluster"})
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(res); err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{`"agents":2`, `"load_from":"in-cluster"`, `"agents":[{"index":0,"host":"a","requests":1,"failed":0,"late_sends":1,"max_send_delay_ms":1.5}`, `"interrupted":true`} {
+		if !strings.Contains(buf.String(), field) {
+			t.Errorf("the document lacks %s", field)
+		}
+	}
+	back, err := report.ReadResult(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Config.Agents != 2 || back.Config.LoadFrom != "in-cluster" || len(back.Agents) != 2 || back.Agents[1] != agents[1] {
+		t.Errorf("read back: agents %d from %q, %+v", back.Config.Agents, back.Config.LoadFrom, back.Agents)
+	}
+}

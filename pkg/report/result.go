@@ -22,22 +22,25 @@ const Schema = "rolltest/v1"
 // Result is one run's complete, self-contained outcome. HTML, JUnit, text
 // and .hgrm output are all rendered from it alone.
 type Result struct {
-	Schema    string    `json:"schema"`
-	Tool      Tool      `json:"tool"`
-	Config    Config    `json:"config"`
-	Run       Run       `json:"run"`
-	Totals    Totals    `json:"totals"`
-	Latency   Latency   `json:"latency"`
-	Phases    []Phase   `json:"phases"`
-	Pods      []Pod     `json:"pods"`
-	Versions  []Version `json:"versions"`
-	Targets   []Target  `json:"targets,omitempty"` // a run of --targets: traffic per target
-	Windows   []Window  `json:"windows"`
-	Series    []Second  `json:"series"`
-	Failures  Failures  `json:"failures"`
-	Rollout   *Rollout  `json:"rollout,omitempty"`
-	Diagnosis []Hint    `json:"diagnosis"`
-	Verdict   Verdict   `json:"verdict"`
+	Schema   string    `json:"schema"`
+	Tool     Tool      `json:"tool"`
+	Config   Config    `json:"config"`
+	Run      Run       `json:"run"`
+	Totals   Totals    `json:"totals"`
+	Latency  Latency   `json:"latency"`
+	Phases   []Phase   `json:"phases"`
+	Pods     []Pod     `json:"pods"`
+	Versions []Version `json:"versions"`
+	Targets  []Target  `json:"targets,omitempty"` // a run of --targets: traffic per target
+	// Agents are the load agents that shared the schedule; absent for a
+	// run from one process (config.agents 1).
+	Agents    []Agent  `json:"agents,omitempty"`
+	Windows   []Window `json:"windows"`
+	Series    []Second `json:"series"`
+	Failures  Failures `json:"failures"`
+	Rollout   *Rollout `json:"rollout,omitempty"`
+	Diagnosis []Hint   `json:"diagnosis"`
+	Verdict   Verdict  `json:"verdict"`
 }
 
 // Tool identifies the program that wrote the document.
@@ -81,6 +84,27 @@ type Config struct {
 	// (--insecure): whoever reads the report must know the run would not
 	// have noticed a wrong server.
 	InsecureSkipVerify bool `json:"insecure_skip_verify"`
+
+	// Agents is how many processes sent the load between them (1: this
+	// one); LoadFrom where they ran: "local" (the machine that ran
+	// rolltest) or "in-cluster" (agent pods).
+	Agents   int    `json:"agents"`
+	LoadFrom string `json:"load_from"`
+}
+
+// Agent is one load agent's share of a run sent by several.
+type Agent struct {
+	Index int `json:"index"`
+	// Host is the agent's host name (its pod's name in a cluster), when
+	// known.
+	Host           string  `json:"host,omitempty"`
+	Requests       int64   `json:"requests"`
+	Failed         int64   `json:"failed"`
+	LateSends      int64   `json:"late_sends"`
+	MaxSendDelayMs float64 `json:"max_send_delay_ms"`
+	// Interrupted is set when the agent stopped before the end of its
+	// schedule.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // InsecureNote is what every report says of a run with --insecure.

@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 )
@@ -93,6 +94,20 @@ func WriteText(w io.Writer, r *Result, opt TextOptions) error {
 		for _, p := range r.Phases {
 			tab.row(p.Name, fmt.Sprintf("%.1fs", p.StartS), fmt.Sprintf("%.1fs", p.EndS), FormatCount(p.Requests), FormatCount(p.Failed), FormatCount(p.Retried),
 				msText(p.Latency.P50Ms), msText(p.Latency.P90Ms), msText(p.Latency.P99Ms), msText(p.Latency.P999Ms), msText(p.Latency.MaxMs))
+		}
+		tab.flush()
+	}
+
+	if len(r.Agents) > 1 {
+		tw.section(fmt.Sprintf("Agents (load sent from %s by %d agents)", c.LoadFrom, len(r.Agents)))
+		tab := tw.table("AGENT", "HOST", "REQUESTS", "SHARE", "DROPPED", "LATE SENDS", "MAX DELAY", "")
+		for _, a := range r.Agents {
+			note := ""
+			if a.Interrupted {
+				note = "interrupted"
+			}
+			tab.row(strconv.Itoa(a.Index), dash(a.Host), FormatCount(a.Requests), percent(share(a.Requests, t.Requests)), FormatCount(a.Failed),
+				FormatCount(a.LateSends), msText(a.MaxSendDelayMs), note)
 		}
 		tab.flush()
 	}
