@@ -31,6 +31,10 @@ const (
 	// Unreachable was added after Other so that every earlier outcome
 	// keeps its value; the names, not the values, are the schema.
 	Unreachable
+	// The HTTP/2 outcomes, added after Unreachable for the same reason.
+	GoAwayUnprocessed
+	RefusedStream
+	StreamReset
 	numOutcomes
 )
 
@@ -43,19 +47,22 @@ var outcomeTable = [numOutcomes]struct {
 	meaning string
 	dropped bool
 }{
-	OK:              {"ok", "2xx response (with --expect-body, one whose body holds the text)", false},
-	HTTP4xx:         {"http_4xx", "4xx response", true},
-	HTTP5xx:         {"http_5xx", "5xx response", true},
-	Refused:         {"refused", "the connection was refused", true},
-	Reset:           {"reset", "the connection was reset (TCP RST, or a broken pipe while sending)", true},
-	EOF:             {"eof", "the connection was closed before a complete response arrived", true},
-	TimeoutConnect:  {"timeout_connect", "no connection within --timeout", true},
-	TimeoutResponse: {"timeout_response", "connected, but no complete response within --timeout", true},
-	DNS:             {"dns", "the host name did not resolve", true},
-	TLS:             {"tls", "TLS handshake or certificate failure", true},
-	BodyMismatch:    {"body_mismatch", "2xx, but the body lacked the --expect-body text", true},
-	Other:           {"other", "any other error, or a 1xx/3xx final response; the failure record keeps the detail", true},
-	Unreachable:     {"unreachable", "no route to the host or its network", true},
+	OK:                {"ok", "2xx response (with --expect-body, one whose body holds the text)", false},
+	HTTP4xx:           {"http_4xx", "4xx response", true},
+	HTTP5xx:           {"http_5xx", "5xx response", true},
+	Refused:           {"refused", "the connection was refused", true},
+	Reset:             {"reset", "the connection was reset (TCP RST, or a broken pipe while sending)", true},
+	EOF:               {"eof", "the connection was closed before a complete response arrived", true},
+	TimeoutConnect:    {"timeout_connect", "no connection within --timeout", true},
+	TimeoutResponse:   {"timeout_response", "connected, but no complete response within --timeout", true},
+	DNS:               {"dns", "the host name did not resolve", true},
+	TLS:               {"tls", "TLS handshake or certificate failure", true},
+	BodyMismatch:      {"body_mismatch", "2xx, but the body lacked the --expect-body text", true},
+	Other:             {"other", "any other error, or a 1xx/3xx final response; the failure record keeps the detail", true},
+	Unreachable:       {"unreachable", "no route to the host or its network", true},
+	GoAwayUnprocessed: {"goaway_unprocessed", "HTTP/2: the server's GOAWAY named a last stream below the request's, so it never processed it (retryable under --retries)", true},
+	RefusedStream:     {"refused_stream", "HTTP/2: RST_STREAM(REFUSED_STREAM), the request was not processed (retryable under --retries)", true},
+	StreamReset:       {"stream_reset", "HTTP/2: RST_STREAM with another error code (e.g. INTERNAL_ERROR, CANCEL)", true},
 }
 
 // String returns the outcome's schema name, e.g. "http_5xx".
