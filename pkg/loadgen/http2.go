@@ -70,8 +70,10 @@ type http2T struct {
 	cfg   TransportConfig
 	tls   *tls.Config // offers "h2" alone; nil for h2c
 	proto string
-	next  atomic.Uint64
-	reqs  []h2req
+	// idName is RequestIDHeader lowercased, as HTTP/2 field names are.
+	idName string
+	next   atomic.Uint64
+	reqs   []h2req
 }
 
 // h2req is one of the run's requests rendered once: the HPACK block of
@@ -88,7 +90,7 @@ func newHTTP2(cfg TransportConfig, proto string) (*http2T, error) {
 	if len(cfg.Requests) == 0 {
 		cfg.Requests = []RequestSpec{{URL: cfg.Target, Method: cfg.Method, Headers: cfg.Headers, Body: cfg.Body}}
 	}
-	t := &http2T{cfg: cfg, proto: proto}
+	t := &http2T{cfg: cfg, proto: proto, idName: strings.ToLower(cfg.RequestIDHeader)}
 	switch {
 	case proto == ProtoH2 && cfg.TLS == nil:
 		return nil, fmt.Errorf("HTTP/2 over TLS (h2) needs an https target; for http use h2c")
@@ -232,8 +234,8 @@ type h2conn struct {
 	ended      bool  // END_STREAM seen
 	answered   bool  // some frame of the response arrived
 	status     int
-	kept       int  // the final response's status
-	endPending bool // the HEADERS frame carried END_STREAM
+	kept       int   // the final response's status
+	endPending bool  // the HEADERS frame carried END_STREAM
 	blockErr   error // a bad :status in the block being decoded
 	capture    [][]byte
 	has        []bool
@@ -473,9 +475,9 @@ func (c *h2conn) exchange(req *Request, res *Response) error {
 		return fmt.Errorf("%w (stream %d, last stream %d, %v)", ErrGoAwayUnprocessed, c.id, c.lastStream, c.goAwayCode)
 	}
 	c.hbuf = append(c.hbuf[:0], r.block...)
-	if name := c.t.cfg.RequestIDHeader; name != "" {
+	if name := c.t.idName; name != "" {
 		c.idBuf = strconv.AppendUint(c.idBuf[:0], req.Seq+1, 10)
-		c.hbuf = appendLiteralField(c.hbuf, lowerName(name), c.idBuf)
+		c.hbuf = appendLiteralField(c.hbuf, name, c.idBuf)
 	}
 	if err := c.writeHeaders(len(r.body) == 0); err != nil {
 		return err
@@ -502,17 +504,6 @@ func (c *h2conn) exchange(req *Request, res *Response) error {
 	res.Close = !c.t.cfg.KeepAlive || c.goAway || c.nextID > h2MaxStreamID
 	c.idleAt = time.Now()
 	return nil
-}
-
-// lowerName lowercases a header name for HTTP/2, without allocating when
-// it already is lowercase (the usual case).
-func lowerName(s string) string {
-	for i := 0; i < len(s); i++ {
-		if 'A' <= s[i] && s[i] <= 'Z' {
-			return strings.ToLower(s)
-		}
-	}
-	return s
 }
 
 // writeHeaders writes the header block as HEADERS and, when it is larger

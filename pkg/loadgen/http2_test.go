@@ -152,7 +152,7 @@ func TestHTTP2BigBodies(t *testing.T) {
 	}))
 	body := bytes.Repeat([]byte("b"), 1<<20)
 	_, c := dialH2(t, Config{Concurrency: 1, KeepAlive: true, Protocol: ProtoH2C,
-		Targets: []Target{{URL: url + "/big", Method: "GET"}, {URL: url + "/up", Method: "POST", Body: body}},
+		Targets:  []Target{{URL: url + "/big", Method: "GET"}, {URL: url + "/up", Method: "POST", Body: body}},
 		Identity: mustIdentity(t, "header:X-Got")})
 	var res Response
 	for i := range 3 { // on one connection: the windows are given back
@@ -185,7 +185,7 @@ func mustIdentity(t testing.TB, spec string) *Identity {
 // HTTP/1.1 server answering the preface).
 func TestHTTP2NotSpoken(t *testing.T) {
 	h1 := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
-	tlsSrv := httptest.NewUnstartedServer(h1) // EnableHTTP2 unset: http/1.1 alone
+	tlsSrv := httptest.NewUnstartedServer(h1)           // EnableHTTP2 unset: http/1.1 alone
 	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is the point
 	tlsSrv.StartTLS()
 	defer tlsSrv.Close()
