@@ -229,7 +229,6 @@ type h2conn struct {
 	streamRecv int64 // DATA bytes consumed since the last stream WINDOW_UPDATE
 	gotFinal   bool  // the final (non-1xx) header block arrived
 	inHeaders  bool  // a header block is being decoded (CONTINUATION may follow)
-	blockFinal bool  // the block being decoded is the final response's
 	trailers   bool  // the block being decoded is trailers: ignored
 	ended      bool  // END_STREAM seen
 	answered   bool  // some frame of the response arrived
@@ -649,9 +648,11 @@ func (c *h2conn) frame(f http2.Frame) error {
 		if err := c.connFrame(f); err != nil {
 			return err
 		}
-		if c.goAway && c.id > c.lastStream {
+		if c.goAway && c.id > c.lastStream && !c.answered {
 			return fmt.Errorf("%w (stream %d, last stream %d, %v)", ErrGoAwayUnprocessed, c.id, c.lastStream, c.goAwayCode)
 		}
+		// A GOAWAY that excludes a stream already answered on contradicts
+		// itself: the stream is read on, and ends or fails as it will.
 		return nil
 	}
 	if sid != c.id {
@@ -666,9 +667,6 @@ func (c *h2conn) frame(f http2.Frame) error {
 		if f.ErrCode == http2.ErrCodeRefusedStream {
 			c.answered = false // refused: the server did not process it
 			return fmt.Errorf("%w (stream %d)", ErrRefusedStream, c.id)
-		}
-		if f.ErrCode == http2.ErrCodeNo && c.gotFinal {
-			return nil // the response is complete; the server declines the rest of our body
 		}
 		c.answered = true
 		return fmt.Errorf("%w(%v) on stream %d", ErrStreamReset, f.ErrCode, c.id)
@@ -687,7 +685,6 @@ func (c *h2conn) headerFragment(p []byte, end, endStream bool) error {
 	if !c.inHeaders {
 		c.inHeaders = true
 		c.trailers = c.gotFinal
-		c.blockFinal = false
 		c.blockErr = nil
 		c.status = 0
 		if c.trailers {

@@ -333,6 +333,48 @@ func TestHTTP2StreamFates(t *testing.T) {
 		_ = nc.(*net.TCPConn).SetLinger(0) // close with a TCP RST
 		return errors.New("cut with RST")
 	}
+	noErrMid := func(fr *http2.Framer, _ net.Conn, _ int, s uint32) error {
+		if err := writeResponse(fr, s, 200, "web-a >> partial", false); err != nil {
+			return err
+		}
+		return fr.WriteRSTStream(s, http2.ErrCodeNo) // before END_STREAM: the body is cut short
+	}
+	// framed sends the response the long way: a padded HEADERS with
+	// priority and the block split over CONTINUATION, a PING before it, a 100
+	// Continue first, the body in two DATA frames, trailers ending the
+	// stream.
+	framed := func(fr *http2.Framer, _ net.Conn, _ int, s uint32) error {
+		var buf bytes.Buffer
+		enc := hpack.NewEncoder(&buf)
+		_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: "100"})
+		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: s, BlockFragment: bytes.Clone(buf.Bytes()), EndHeaders: true}); err != nil {
+			return err
+		}
+		buf.Reset()
+		_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+		_ = enc.WriteField(hpack.HeaderField{Name: "x-pod", Value: "web-a"})
+		block := buf.Bytes()
+		err := fr.WritePing(false, [8]byte{1})
+		if err == nil {
+			err = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: s, BlockFragment: block[:2], PadLength: 3,
+				Priority: http2.PriorityParam{Weight: 7}})
+		}
+		if err == nil {
+			err = fr.WriteContinuation(s, true, block[2:])
+		}
+		if err == nil {
+			err = fr.WriteData(s, false, []byte("web-a >> 10.0.0.1"))
+		}
+		if err == nil {
+			err = fr.WriteData(s, false, []byte(" >> v1\n"))
+		}
+		if err != nil {
+			return err
+		}
+		buf.Reset()
+		_ = enc.WriteField(hpack.HeaderField{Name: "grpc-status", Value: "0"})
+		return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: s, BlockFragment: buf.Bytes(), EndHeaders: true, EndStream: true})
+	}
 	for _, tc := range []struct {
 		name    string
 		act     h2Action
@@ -348,11 +390,16 @@ func TestHTTP2StreamFates(t *testing.T) {
 		{"internal error not retried", firstConn(internal), 1, StreamReset, OK},
 		{"cut", cut, 0, EOF, OK},
 		{"cut with RST", cutRST, 0, Reset, OK},
+		{"no error mid-response", noErrMid, 0, StreamReset, OK},
 		{"ok", ok, 1, OK, OK},
+		{"headers the long way", framed, 0, OK, OK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			url := misbehavingH2(t, tc.act)
 			st := runH2(t, Config{Target: url + "/", Concurrency: 1, Requests: 1, KeepAlive: true, Protocol: ProtoH2C, Retries: tc.retries, Timeout: 10 * time.Second})
+			for _, f := range st.Failures {
+				t.Logf("failure: %v %s", f.Outcome, f.Detail)
+			}
 			if st.Requests() != 1 || st.Outcomes[tc.want] != 1 {
 				t.Fatalf("outcomes %v, want one %v", st.Outcomes, tc.want)
 			}
@@ -363,8 +410,8 @@ func TestHTTP2StreamFates(t *testing.T) {
 			if st.Retried != wantRetried || (wantRetried == 1 && st.RetriedOutcomes[tc.retried] != 1) {
 				t.Fatalf("retried %d %v, want %d %v", st.Retried, st.RetriedOutcomes, wantRetried, tc.retried)
 			}
-			for _, f := range st.Failures {
-				t.Logf("failure: %v %s", f.Outcome, f.Detail)
+			if tc.want == OK && podNames(st)["web-a"] != 1 {
+				t.Fatalf("pods %v, want the request from web-a", podNames(st))
 			}
 		})
 	}
