@@ -58,17 +58,17 @@ type Config struct {
 	Connections int      `json:"connections"`
 	// MaxConnections bounds the open model's pool: when every connection
 	// is busy at a request's due time another is opened, up to this many.
-	MaxConnections int  `json:"max_connections,omitempty"`
-	KeepAlive      bool `json:"keepalive"`
+	MaxConnections int        `json:"max_connections,omitempty"`
+	KeepAlive      bool       `json:"keepalive"`
+	DurationS      float64    `json:"duration_s,omitempty"`
+	Requests       int64      `json:"requests,omitempty"`
+	TimeoutMs      float64    `json:"timeout_ms"`
+	Retries        int        `json:"retries"`
+	Identity       string     `json:"identity"`
+	Thresholds     Thresholds `json:"thresholds"`
 	// Protocol is the wire protocol: "http/1.1", "h2" or "h2c"; empty in
 	// reports written before it was recorded.
-	Protocol   string     `json:"protocol,omitempty"`
-	DurationS  float64    `json:"duration_s,omitempty"`
-	Requests   int64      `json:"requests,omitempty"`
-	TimeoutMs  float64    `json:"timeout_ms"`
-	Retries    int        `json:"retries"`
-	Identity   string     `json:"identity"`
-	Thresholds Thresholds `json:"thresholds"`
+	Protocol string `json:"protocol,omitempty"`
 	// TargetsFile is the --targets file of a run of many requests; Target
 	// is then the scheme, host and port they share and Method their
 	// methods, comma-separated.
