@@ -47,8 +47,10 @@ func TestRunH2C(t *testing.T) {
 	var served atomic.Int64
 	base := h2cPods(t, &served)
 	jsonPath := filepath.Join(t.TempDir(), "r.json")
+	// --max-late 50%: the protocol is under test, not the sender's
+	// schedule, which a loaded machine running -race can delay.
 	code, out, errOut := cli(t, context.Background(), "run", "--target", base+"/", "--h2c",
-		"--rate", "200", "--duration", "1s", "--max-late", "10%", "--json", jsonPath, "--no-progress")
+		"--rate", "200", "--duration", "1s", "--max-late", "50%", "--json", jsonPath, "--no-progress")
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
