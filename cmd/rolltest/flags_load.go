@@ -27,6 +27,9 @@ type loadFlags struct {
 	identity, expectBody, reqID    string
 	insecure                       bool
 	maxFailureRecords              int
+	// http2, h2c and streams choose HTTP/2 (see protocol).
+	http2, h2c bool
+	streams    int
 	// targetsFile and targetsFormat are run's --targets (see
 	// registerTargets); empty for demo.
 	targetsFile, targetsFormat string
@@ -56,6 +59,9 @@ func (f *loadFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.reqID, "request-id-header", "", "send each request's number in this header, to match server logs with failures")
 	fs.BoolVar(&f.insecure, "insecure", false, "skip TLS certificate verification")
 	fs.IntVar(&f.maxFailureRecords, "max-failure-records", loadgen.DefaultMaxFailures, "failed attempts recorded one by one (counts are never capped)")
+	fs.BoolVar(&f.http2, "http2", false, "speak HTTP/2 over TLS (https targets; the server must select h2 by ALPN); for http targets use --h2c")
+	fs.BoolVar(&f.h2c, "h2c", false, "speak HTTP/2 without TLS, with prior knowledge (http targets)")
+	fs.IntVar(&f.streams, "streams", 1, "HTTP/2 requests in flight per connection; only 1 for now (multiplexing is not yet supported), so each connection carries one request at a time as with HTTP/1.1")
 }
 
 // registerTargets adds --targets, for run alone: the demo loads a Service
@@ -148,10 +154,54 @@ func (f *loadFlags) loadConfig(cmd *cobra.Command) (loadgen.Config, error) {
 		return cfg, usagef("--identity", "%v", err)
 	}
 	cfg.Identity = id
+	if cfg.Protocol, err = f.protocol(cmd, &cfg); err != nil {
+		return cfg, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, &usageError{msg: err.Error()}
 	}
 	return cfg, nil
+}
+
+// protocol reads --http2, --h2c and --streams: the wire protocol, checked
+// against the target's scheme so that a mismatch is a usage error naming
+// the flag to use rather than a failed run.
+func (f *loadFlags) protocol(cmd *cobra.Command, cfg *loadgen.Config) (string, error) {
+	if cmd.Flags().Changed("streams") && f.streams != 1 {
+		return "", usagef("--streams", "only 1 is supported for now: multiplexing several requests on one HTTP/2 connection is not yet supported; use --connections for more in flight")
+	}
+	urls := []string{cfg.Target}
+	if cfg.Target == "" {
+		urls = urls[:0]
+		for _, t := range cfg.Targets {
+			urls = append(urls, t.URL)
+		}
+	}
+	scheme := func(want string) (string, bool) {
+		for _, u := range urls {
+			if s, _, _ := strings.Cut(u, "://"); !strings.EqualFold(s, want) {
+				return u, false
+			}
+		}
+		return "", true
+	}
+	switch {
+	case f.http2 && f.h2c:
+		return "", usagef("--http2", "choose --http2 (HTTP/2 over TLS, https) or --h2c (HTTP/2 without TLS, http), not both")
+	case f.http2:
+		if u, ok := scheme("https"); !ok {
+			return "", usagef("--http2", "%s is not https: --http2 negotiates HTTP/2 over TLS; for HTTP/2 without TLS on http use --h2c", u)
+		}
+		return loadgen.ProtoH2, nil
+	case f.h2c:
+		if u, ok := scheme("http"); !ok {
+			return "", usagef("--h2c", "%s is not http: --h2c is HTTP/2 without TLS; for https use --http2", u)
+		}
+		return loadgen.ProtoH2C, nil
+	case cmd.Flags().Changed("streams"):
+		return "", usagef("--streams", "applies to HTTP/2; add --http2 (https) or --h2c (http)")
+	}
+	return loadgen.ProtoHTTP1, nil
 }
 
 // maxBodyFileBytes bounds --body-file: the body is held in memory and sent

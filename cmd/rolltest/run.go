@@ -270,7 +270,7 @@ func preflightURL(c loadgen.Config) string {
 func (j *job) reportConfig(c loadgen.Config) report.Config {
 	rc := report.Config{
 		Target: c.Target, Method: c.Method, BodyBytes: len(c.Body), Connections: c.Connections, MaxConnections: c.MaxConnections,
-		KeepAlive: c.KeepAlive, DurationS: c.Duration.Seconds(), Requests: int64(c.Requests),
+		KeepAlive: c.KeepAlive, Protocol: protocolName(c.Protocol), DurationS: c.Duration.Seconds(), Requests: int64(c.Requests),
 		TimeoutMs: float64(c.Timeout) / float64(time.Millisecond), Retries: c.Retries,
 		Identity: c.Identity.String(), Thresholds: j.thresholds, InsecureSkipVerify: c.InsecureSkipVerify,
 	}
@@ -287,6 +287,14 @@ func (j *job) reportConfig(c loadgen.Config) report.Config {
 		rc.Target, rc.Method = targetsSummary(c.Targets)
 	}
 	return rc
+}
+
+// protocolName is config.protocol: the Config's, "http/1.1" when unset.
+func protocolName(p string) string {
+	if p == "" {
+		return loadgen.ProtoHTTP1
+	}
+	return p
 }
 
 // targetsSummary is what config.target and config.method say of a run of

@@ -1,8 +1,10 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"sync/atomic"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/net/http2/hpack"
 )
 
 // allocServer is an in-process fasthttp server on loopback that answers
@@ -260,6 +263,122 @@ func TestAutoIdentityDoesNotAllocate(t *testing.T) {
 			if got := pods.snapshot(); len(got) != 2 || got[1] != srv.pod || rec.pods[1].Outcomes[OK] != want {
 				t.Fatalf("pods %+v, pod 1 answered %d; want [unknown %+v], %d", got, rec.pods[1].Outcomes[OK], srv.pod, want)
 			}
+		})
+	}
+}
+
+// allocH2Server is an h2c server on loopback that allocates nothing per
+// request once a connection is up: it parses frame headers by hand and
+// answers every HEADERS with pre-rendered bytes (the seed payload, the
+// pod in x-pod and x-version), so the counts below are the client's. Like
+// a real server's encoder, it indexes its fields on a connection's first
+// response and refers to them by index afterwards.
+func allocH2Server(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	var buf bytes.Buffer
+	enc := hpack.NewEncoder(&buf)
+	fields := []hpack.HeaderField{{Name: ":status", Value: "200"}, {Name: "x-pod", Value: "testapp-7d9f8b6c5-x2k4q"}, {Name: "x-version", Value: "v1"}}
+	var blocks [2][]byte // first response, and every later one
+	for i := range blocks {
+		buf.Reset()
+		for _, f := range fields {
+			if err := enc.WriteField(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		blocks[i] = bytes.Clone(buf.Bytes())
+	}
+	payload := []byte("testapp-7d9f8b6c5-x2k4q >> 10.244.0.17 >> v1")
+	frame := func(typ, flags byte, block []byte) []byte {
+		n := len(block)
+		return append([]byte{byte(n >> 16), byte(n >> 8), byte(n), typ, flags, 0, 0, 0, 0}, block...)
+	}
+	go func() {
+		for range 1000 {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			var resp [2][]byte
+			for i := range resp {
+				resp[i] = append(frame(0x1, 0x4, blocks[i]), frame(0x0, 0x1, payload)...) // HEADERS END_HEADERS, DATA END_STREAM
+			}
+			go serveAllocH2(nc, resp)
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/common/healthy"
+}
+
+func serveAllocH2(nc net.Conn, resp [2][]byte) {
+	defer nc.Close()
+	var hdr [9]byte
+	payload := make([]byte, 1<<16)
+	if _, err := io.ReadFull(nc, payload[:24]); err != nil { // the client preface
+		return
+	}
+	if _, err := nc.Write([]byte{0, 0, 0, 0x4, 0, 0, 0, 0, 0}); err != nil { // empty SETTINGS
+		return
+	}
+	settingsAck := []byte{0, 0, 0, 0x4, 0x1, 0, 0, 0, 0}
+	first := true
+	for range 1 << 24 {
+		if _, err := io.ReadFull(nc, hdr[:]); err != nil {
+			return
+		}
+		n := int(hdr[0])<<16 | int(hdr[1])<<8 | int(hdr[2])
+		if n > len(payload) {
+			return
+		}
+		if _, err := io.ReadFull(nc, payload[:n]); err != nil {
+			return
+		}
+		var out []byte
+		switch {
+		case hdr[3] == 0x4 && hdr[4]&0x1 == 0:
+			out = settingsAck
+		case hdr[3] == 0x1:
+			out = resp[1]
+			if first {
+				out, first = resp[0], false
+			}
+			// Both frames carry the request's stream id.
+			copy(out[5:9], hdr[5:9])
+			k := 9 + (int(out[0])<<16 | int(out[1])<<8 | int(out[2]))
+			copy(out[k+5:k+9], hdr[5:9])
+		default:
+			continue
+		}
+		if _, err := nc.Write(out); err != nil {
+			return
+		}
+	}
+}
+
+// TestHTTP2RoundTripDoesNotAllocate: a request on a kept-alive h2c
+// connection, with a request id, captured identity headers and an
+// expected body, allocates nothing, as on HTTP/1.1.
+func TestHTTP2RoundTripDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	url := allocH2Server(t)
+	id, err := ParseIdentity("header:X-Pod,X-Version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, targets := range []int{1, 5} {
+		t.Run(fmt.Sprintf("%d targets", targets), func(t *testing.T) {
+			cfg := Config{Target: url, Concurrency: 1, KeepAlive: true, Identity: id, Protocol: ProtoH2C,
+				RequestIDHeader: "X-Request-Id", ExpectBody: []byte(">> v1")}
+			if targets > 1 {
+				cfg.Target, cfg.Targets = "", fiveTargets(url)
+			}
+			roundTripDoesNotAllocate(t, cfg)
 		})
 	}
 }

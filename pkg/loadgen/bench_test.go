@@ -145,3 +145,38 @@ func BenchmarkIdentifyAuto(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRoundTripH2C is BenchmarkRoundTrip/keepalive over h2c, one
+// stream at a time per connection, against a server that allocates
+// nothing per request (allocH2Server): compare the two for the cost of
+// HTTP/2 framing and HPACK over HTTP/1.1's.
+func BenchmarkRoundTripH2C(b *testing.B) {
+	url := allocH2Server(b)
+	for _, tc := range []struct {
+		name    string
+		targets []Target
+	}{
+		{"keepalive", nil},
+		{"keepalive-5-targets", fiveTargets(url)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := Config{Target: url, Concurrency: 4, Requests: uint64(b.N), KeepAlive: true, Targets: tc.targets, Protocol: ProtoH2C}
+			if tc.targets != nil {
+				cfg.Target = ""
+			}
+			e, err := New(context.Background(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			st, err := e.Run(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if st.Failed() != 0 {
+				b.Fatalf("%d failures", st.Failed())
+			}
+		})
+	}
+}

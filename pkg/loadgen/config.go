@@ -129,6 +129,11 @@ type Config struct {
 	// merge into the Stats one engine sending the whole schedule would
 	// have produced. Zero or one: no split.
 	Shard, Shards int
+	// Protocol is the wire protocol: ProtoHTTP1 (the default when empty),
+	// ProtoH2 (HTTP/2 over TLS by ALPN, https targets) or ProtoH2C (HTTP/2
+	// with prior knowledge, http targets). HTTP/2 carries one request at a
+	// time per connection, so results compare with HTTP/1.1's.
+	Protocol string
 	// NewTransport, when set, builds the transport in place of the
 	// built-in HTTP/1.1 one (see Transport).
 	NewTransport func(TransportConfig) (Transport, error)
@@ -284,6 +289,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateTargets(); err != nil {
 		return err
+	}
+	switch c.Protocol {
+	case "", ProtoHTTP1, ProtoH2, ProtoH2C:
+	default:
+		return cfgErr("Protocol", "must be %q, %q or %q, got %q", ProtoHTTP1, ProtoH2, ProtoH2C, c.Protocol)
 	}
 	if c.RequestIDHeader != "" && !validHeaderName(c.RequestIDHeader) {
 		return cfgErr("--request-id-header", "%q is not a valid header name", c.RequestIDHeader)

@@ -87,6 +87,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	newTransport := c.NewTransport
 	if newTransport == nil {
 		newTransport = func(tc TransportConfig) (Transport, error) { return newHTTP1(tc), nil }
+		if c.Protocol == ProtoH2 || c.Protocol == ProtoH2C {
+			newTransport = func(tc TransportConfig) (Transport, error) { return newHTTP2(tc, c.Protocol) }
+		}
 	}
 	if e.transport, err = newTransport(tc); err != nil {
 		return nil, fmt.Errorf("transport for %s: %w", c.Target, err)

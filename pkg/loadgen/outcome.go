@@ -31,6 +31,10 @@ const (
 	// Unreachable was added after Other so that every earlier outcome
 	// keeps its value; the names, not the values, are the schema.
 	Unreachable
+	// The HTTP/2 outcomes, added after Unreachable for the same reason.
+	GoAwayUnprocessed
+	RefusedStream
+	StreamReset
 	numOutcomes
 )
 
@@ -56,6 +60,10 @@ var outcomeTable = [numOutcomes]struct {
 	BodyMismatch:    {"body_mismatch", "2xx, but the body lacked the --expect-body text", true},
 	Other:           {"other", "any other error, or a 1xx/3xx final response; the failure record keeps the detail", true},
 	Unreachable:     {"unreachable", "no route to the host or its network", true},
+	// HTTP/2's (http2.go): the stream's fate, the connection being fine.
+	GoAwayUnprocessed: {"goaway_unprocessed", "HTTP/2: the server's GOAWAY named a last stream below the request's, so it never processed it (retryable under --retries)", true},
+	RefusedStream:     {"refused_stream", "HTTP/2: RST_STREAM(REFUSED_STREAM), the request was not processed (retryable under --retries)", true},
+	StreamReset:       {"stream_reset", "HTTP/2: RST_STREAM with another error code (e.g. INTERNAL_ERROR, CANCEL)", true},
 }
 
 // String returns the outcome's schema name, e.g. "http_5xx".

@@ -69,6 +69,9 @@ type Config struct {
 	Retries        int        `json:"retries"`
 	Identity       string     `json:"identity"`
 	Thresholds     Thresholds `json:"thresholds"`
+	// Protocol is the wire protocol: "http/1.1", "h2" or "h2c"; empty in
+	// reports written before it was recorded.
+	Protocol string `json:"protocol,omitempty"`
 	// TargetsFile is the --targets file of a run of many requests; Target
 	// is then the scheme, host and port they share and Method their
 	// methods, comma-separated.
