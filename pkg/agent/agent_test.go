@@ -172,7 +172,7 @@ func TestPlanRoundTrip(t *testing.T) {
 		Targets: []loadgen.Target{{Name: "n", URL: "http://127.0.0.1:1/x", Method: "POST", Headers: []loadgen.Header{{Name: "C", Value: "d"}}, Body: []byte{0, 1, 0xff}, Weight: 3},
 			{URL: "http://127.0.0.1:1/y", Method: "GET"}},
 		Rate: 1234.5678901234567, Connections: 7, MaxConnections: 70, Duration: 3*time.Second + 1, Requests: 1 << 40,
-		Timeout: 2*time.Second + 3, KeepAlive: true, Retries: 2, Identity: id, ExpectBody: []byte("ok\x00"), RequestIDHeader: "X-Id",
+		Timeout: 2*time.Second + 3, KeepAlive: true, Retries: 2, Protocol: loadgen.ProtoH2C, Identity: id, ExpectBody: []byte("ok\x00"), RequestIDHeader: "X-Id",
 		InsecureSkipVerify: true, MaxFailureRecords: -1, MaxBodyBytes: 99, UserAgent: "ua",
 		Start: start, Shard: 2, Shards: 3,
 	}

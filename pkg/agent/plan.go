@@ -17,31 +17,33 @@ import (
 // the nanosecond — rather than re-rendered as flags. Shard is the agent's
 // index; Start the absolute time all agents share.
 type Plan struct {
-	V                  int              `json:"v"`
-	Target             string           `json:"target,omitempty"`
-	Method             string           `json:"method,omitempty"`
-	Headers            []loadgen.Header `json:"headers,omitempty"`
-	Body               []byte           `json:"body,omitempty"`
-	Targets            []loadgen.Target `json:"targets,omitempty"`
-	Rate               float64          `json:"rate,omitempty"`
-	Concurrency        int              `json:"concurrency,omitempty"`
-	Connections        int              `json:"connections,omitempty"`
-	MaxConnections     int              `json:"max_connections,omitempty"`
-	Duration           time.Duration    `json:"duration_ns,omitempty"`
-	Requests           uint64           `json:"requests,omitempty"`
-	Timeout            time.Duration    `json:"timeout_ns,omitempty"`
-	KeepAlive          bool             `json:"keepalive,omitempty"`
-	Retries            int              `json:"retries,omitempty"`
-	Identity           string           `json:"identity,omitempty"`
-	ExpectBody         []byte           `json:"expect_body,omitempty"`
-	RequestIDHeader    string           `json:"request_id_header,omitempty"`
-	InsecureSkipVerify bool             `json:"insecure,omitempty"`
-	MaxFailureRecords  int              `json:"max_failure_records,omitempty"`
-	MaxBodyBytes       int              `json:"max_body_bytes,omitempty"`
-	UserAgent          string           `json:"user_agent,omitempty"`
-	Start              time.Time        `json:"start"`
-	Shard              int              `json:"shard"`
-	Shards             int              `json:"shards"`
+	V              int              `json:"v"`
+	Target         string           `json:"target,omitempty"`
+	Method         string           `json:"method,omitempty"`
+	Headers        []loadgen.Header `json:"headers,omitempty"`
+	Body           []byte           `json:"body,omitempty"`
+	Targets        []loadgen.Target `json:"targets,omitempty"`
+	Rate           float64          `json:"rate,omitempty"`
+	Concurrency    int              `json:"concurrency,omitempty"`
+	Connections    int              `json:"connections,omitempty"`
+	MaxConnections int              `json:"max_connections,omitempty"`
+	Duration       time.Duration    `json:"duration_ns,omitempty"`
+	Requests       uint64           `json:"requests,omitempty"`
+	Timeout        time.Duration    `json:"timeout_ns,omitempty"`
+	KeepAlive      bool             `json:"keepalive,omitempty"`
+	Retries        int              `json:"retries,omitempty"`
+	// Protocol is the wire protocol (loadgen.ProtoHTTP1, ProtoH2, ProtoH2C).
+	Protocol           string    `json:"protocol,omitempty"`
+	Identity           string    `json:"identity,omitempty"`
+	ExpectBody         []byte    `json:"expect_body,omitempty"`
+	RequestIDHeader    string    `json:"request_id_header,omitempty"`
+	InsecureSkipVerify bool      `json:"insecure,omitempty"`
+	MaxFailureRecords  int       `json:"max_failure_records,omitempty"`
+	MaxBodyBytes       int       `json:"max_body_bytes,omitempty"`
+	UserAgent          string    `json:"user_agent,omitempty"`
+	Start              time.Time `json:"start"`
+	Shard              int       `json:"shard"`
+	Shards             int       `json:"shards"`
 }
 
 // MaxPlan bounds an encoded plan (bodies included).
@@ -53,7 +55,7 @@ func PlanOf(cfg loadgen.Config, shard, shards int, start time.Time) Plan {
 		Rate: cfg.Rate, Concurrency: cfg.Concurrency, Connections: cfg.Connections, MaxConnections: cfg.MaxConnections,
 		Duration: cfg.Duration, Requests: cfg.Requests, Timeout: cfg.Timeout, KeepAlive: cfg.KeepAlive, Retries: cfg.Retries,
 		ExpectBody: cfg.ExpectBody, RequestIDHeader: cfg.RequestIDHeader, InsecureSkipVerify: cfg.InsecureSkipVerify,
-		MaxFailureRecords: cfg.MaxFailureRecords, MaxBodyBytes: cfg.MaxBodyBytes, UserAgent: cfg.UserAgent,
+		MaxFailureRecords: cfg.MaxFailureRecords, MaxBodyBytes: cfg.MaxBodyBytes, UserAgent: cfg.UserAgent, Protocol: cfg.Protocol,
 		Start: start, Shard: shard, Shards: shards}
 	if cfg.Identity != nil {
 		p.Identity = cfg.Identity.String()
@@ -69,7 +71,7 @@ func (p *Plan) Config() (loadgen.Config, error) {
 		Rate: p.Rate, Concurrency: p.Concurrency, Connections: p.Connections, MaxConnections: p.MaxConnections,
 		Duration: p.Duration, Requests: p.Requests, Timeout: p.Timeout, KeepAlive: p.KeepAlive, Retries: p.Retries,
 		ExpectBody: p.ExpectBody, RequestIDHeader: p.RequestIDHeader, InsecureSkipVerify: p.InsecureSkipVerify,
-		MaxFailureRecords: p.MaxFailureRecords, MaxBodyBytes: p.MaxBodyBytes, UserAgent: p.UserAgent,
+		MaxFailureRecords: p.MaxFailureRecords, MaxBodyBytes: p.MaxBodyBytes, UserAgent: p.UserAgent, Protocol: p.Protocol,
 		Start: p.Start, Shard: p.Shard, Shards: p.Shards}
 	switch {
 	case p.V != Version:
