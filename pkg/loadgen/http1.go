@@ -182,18 +182,7 @@ func (c *h1conn) RoundTrip(ctx context.Context, req *Request, res *Response) err
 	if ctx.Done() == nil {
 		return c.roundTrip(req, res)
 	}
-	// Cancellation moves the deadline to the past, which wakes any read
-	// or write; the run's requests pass a context that never ends and
-	// skip this.
-	nc := c.nc // not c.nc in the func: it may run after Close
-	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	err := c.roundTrip(req, res)
-	stop()
-	if err != nil && ctx.Err() != nil {
-		ae := asAttemptError(err, false)
-		return &AttemptError{Outcome: ae.Outcome, Status: ae.Status, Answered: ae.Answered, Err: context.Cause(ctx)}
-	}
-	return err
+	return cancellable(ctx, c.nc, func() error { return c.roundTrip(req, res) })
 }
 
 func (c *h1conn) roundTrip(req *Request, res *Response) error {

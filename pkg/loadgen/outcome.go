@@ -46,24 +46,28 @@ var outcomeTable = [numOutcomes]struct {
 	name    string
 	meaning string
 	dropped bool
+	// unprocessed: the protocol says the server did not process the
+	// request (HTTP/2, RFC 9113 8.7), so it may be sent again whatever its
+	// method.
+	unprocessed bool
 }{
-	OK:              {"ok", "2xx response (with --expect-body, one whose body holds the text)", false},
-	HTTP4xx:         {"http_4xx", "4xx response", true},
-	HTTP5xx:         {"http_5xx", "5xx response", true},
-	Refused:         {"refused", "the connection was refused", true},
-	Reset:           {"reset", "the connection was reset (TCP RST, or a broken pipe while sending)", true},
-	EOF:             {"eof", "the connection was closed before a complete response arrived", true},
-	TimeoutConnect:  {"timeout_connect", "no connection within --timeout", true},
-	TimeoutResponse: {"timeout_response", "connected, but no complete response within --timeout", true},
-	DNS:             {"dns", "the host name did not resolve", true},
-	TLS:             {"tls", "TLS handshake or certificate failure", true},
-	BodyMismatch:    {"body_mismatch", "2xx, but the body lacked the --expect-body text", true},
-	Other:           {"other", "any other error, or a 1xx/3xx final response; the failure record keeps the detail", true},
-	Unreachable:     {"unreachable", "no route to the host or its network", true},
+	OK:              {"ok", "2xx response (with --expect-body, one whose body holds the text)", false, false},
+	HTTP4xx:         {"http_4xx", "4xx response", true, false},
+	HTTP5xx:         {"http_5xx", "5xx response", true, false},
+	Refused:         {"refused", "the connection was refused", true, false},
+	Reset:           {"reset", "the connection was reset (TCP RST, or a broken pipe while sending)", true, false},
+	EOF:             {"eof", "the connection was closed before a complete response arrived", true, false},
+	TimeoutConnect:  {"timeout_connect", "no connection within --timeout", true, false},
+	TimeoutResponse: {"timeout_response", "connected, but no complete response within --timeout", true, false},
+	DNS:             {"dns", "the host name did not resolve", true, false},
+	TLS:             {"tls", "TLS handshake or certificate failure", true, false},
+	BodyMismatch:    {"body_mismatch", "2xx, but the body lacked the --expect-body text", true, false},
+	Other:           {"other", "any other error, or a 1xx/3xx final response; the failure record keeps the detail", true, false},
+	Unreachable:     {"unreachable", "no route to the host or its network", true, false},
 	// HTTP/2's (http2.go): the stream's fate, the connection being fine.
-	GoAwayUnprocessed: {"goaway_unprocessed", "HTTP/2: the server's GOAWAY named a last stream below the request's, so it never processed it (retryable under --retries)", true},
-	RefusedStream:     {"refused_stream", "HTTP/2: RST_STREAM(REFUSED_STREAM), the request was not processed (retryable under --retries)", true},
-	StreamReset:       {"stream_reset", "HTTP/2: RST_STREAM with another error code (e.g. INTERNAL_ERROR, CANCEL)", true},
+	GoAwayUnprocessed: {"goaway_unprocessed", "HTTP/2: the server's GOAWAY named a last stream below the request's, so it never processed it (retryable under --retries)", true, true},
+	RefusedStream:     {"refused_stream", "HTTP/2: RST_STREAM(REFUSED_STREAM), the request was not processed (retryable under --retries)", true, true},
+	StreamReset:       {"stream_reset", "HTTP/2: RST_STREAM with another error code (e.g. INTERNAL_ERROR, CANCEL)", true, false},
 }
 
 // String returns the outcome's schema name, e.g. "http_5xx".
@@ -86,6 +90,10 @@ func (o Outcome) Meaning() string {
 // Failed reports whether the outcome counts as a dropped request. An
 // invalid outcome does: only a success may be left out of the drops.
 func (o Outcome) Failed() bool { return o >= numOutcomes || outcomeTable[o].dropped }
+
+// Unprocessed reports whether the outcome means the server never
+// processed the request, so that re-sending it is safe for any method.
+func (o Outcome) Unprocessed() bool { return o < numOutcomes && outcomeTable[o].unprocessed }
 
 // Outcomes lists every outcome in schema order.
 func Outcomes() []Outcome {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 )
 
@@ -205,4 +206,20 @@ type TransportConfig struct {
 	// Capture names the response headers Response.Header carries: the
 	// pod identity's, for header identities.
 	Capture []string
+}
+
+// cancellable runs rt, a round trip on nc, so that the end of ctx ends it:
+// cancellation moves nc's deadline to the past, which wakes any read or
+// write, and the attempt's error then carries ctx's cause. The run's own
+// requests pass a context that never ends and skip this (see the
+// transports' RoundTrip).
+func cancellable(ctx context.Context, nc net.Conn, rt func() error) error {
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	err := rt()
+	stop()
+	if err != nil && ctx.Err() != nil {
+		ae := asAttemptError(err, false)
+		return &AttemptError{Outcome: ae.Outcome, Status: ae.Status, Answered: ae.Answered, Err: context.Cause(ctx)}
+	}
+	return err
 }

@@ -161,12 +161,7 @@ func (w *worker) attempt(s *sample) (retryable bool) {
 			s.pod, s.attr = w.c.lastPod, AttrConnection
 		}
 		w.closeConn()
-		if s.outcome == GoAwayUnprocessed || s.outcome == RefusedStream {
-			// HTTP/2 says the server did not process the request
-			// (RFC 9113 8.7): safe to send again, whatever its method.
-			return true
-		}
-		return reused && !ae.Answered && e.replayable[s.target] && (s.outcome == EOF || s.outcome == Reset)
+		return s.outcome.Unprocessed() || reused && !ae.Answered && e.replayable[s.target] && (s.outcome == EOF || s.outcome == Reset)
 	}
 	s.hasLatency = true
 	s.status = w.res.Status
