@@ -82,13 +82,11 @@ func (f *loadFlags) loadTargets(cmd *cobra.Command, cfg *loadgen.Config) error {
 		}
 		return nil
 	}
-	switch {
-	case f.target != "":
+	if f.target != "" {
 		return usagef("--targets", "use --target URL or --targets FILE, not both")
-	case cmd.Flags().Changed("method"):
-		return usagef("--method", "each target of --targets has its own method; drop --method")
-	case f.body != "" || f.bodyFile != "":
-		return usagef("--body", "each target of --targets has its own body (an @path line); drop --body and --body-file")
+	}
+	if err := f.ownRequests(cmd, "each target of --targets", " (an @path line)"); err != nil {
+		return err
 	}
 	format, err := targets.ParseFormat(f.targetsFormat)
 	if err != nil {
@@ -99,9 +97,19 @@ func (f *loadFlags) loadTargets(cmd *cobra.Command, cfg *loadgen.Config) error {
 		// targets.Error already reads "FILE line N: what".
 		return &usageError{msg: "--targets " + err.Error()}
 	}
-	cfg.Target, cfg.Method = "", ""
-	for _, t := range ts {
-		cfg.Targets = append(cfg.Targets, loadgen.Target{Name: t.Name, URL: t.URL, Method: t.Method, Headers: t.Header, Body: t.Body, Weight: t.Weight})
+	cfg.Target, cfg.Method, cfg.Targets = "", "", targets.Engine(ts)
+	return nil
+}
+
+// ownRequests refuses --method and --body beside a source whose requests
+// carry their own (a --targets file, a --jmx plan); whose names it, as
+// "each target of --targets", and bodyFrom says where its bodies come from.
+func (f *loadFlags) ownRequests(cmd *cobra.Command, whose, bodyFrom string) error {
+	switch {
+	case cmd.Flags().Changed("method"):
+		return usagef("--method", "%s has its own method; drop --method", whose)
+	case f.body != "" || f.bodyFile != "":
+		return usagef("--body", "%s has its own body%s; drop --body and --body-file", whose, bodyFrom)
 	}
 	return nil
 }

@@ -2,14 +2,12 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rolltest/rolltest/internal/atomicfile"
-	"github.com/rolltest/rolltest/pkg/jmx"
 	"github.com/rolltest/rolltest/pkg/targets"
 )
 
@@ -47,15 +45,8 @@ PLAN.jmx' runs a plan directly with the same translation.`,
   rolltest import jmx shop.jmx > shop.jsonl`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			plan, err := jmx.ParseFile(args[0])
+			plan, ts, notes, err := translateJMX(stderr, args[0])
 			if err != nil {
-				return &usageError{msg: err.Error()}
-			}
-			ts, notes, err := plan.Targets(args[0])
-			if err != nil {
-				if errors.Is(err, jmx.ErrNoRequests) {
-					writeNotes(stderr, plan.Unsupported)
-				}
 				return &usageError{msg: err.Error()}
 			}
 			var buf bytes.Buffer
@@ -75,7 +66,7 @@ PLAN.jmx' runs a plan directly with the same translation.`,
 			if plan.MaxDurationMs > 0 && !maxP99 {
 				fmt.Fprintf(stderr, "# its Duration Assertion (%d ms) fails single samples in JMeter; --max-p99 gates the run instead: add --max-p99 to the import to render it\n", plan.MaxDurationMs)
 			}
-			writeNotes(stderr, append(notes, plan.Unsupported...))
+			writeNotes(stderr, notes)
 			return nil
 		},
 	}

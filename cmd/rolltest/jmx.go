@@ -10,6 +10,7 @@ import (
 
 	"github.com/rolltest/rolltest/pkg/jmx"
 	"github.com/rolltest/rolltest/pkg/loadgen"
+	"github.com/rolltest/rolltest/pkg/targets"
 )
 
 // jmxPlan is a JMeter plan translated for one run: its targets, and what
@@ -20,26 +21,23 @@ type jmxPlan struct {
 	notes []jmx.Note
 }
 
-// readJMX reads and translates the plan at path; errors name the flag.
-// A plan with no HTTP request gets its notes written to stderr first.
-func readJMX(stderr io.Writer, flag, path string) (*jmxPlan, []loadgen.Target, error) {
+// translateJMX reads the plan at path and turns its requests into
+// targets, with the notes of what it did not carry over. A plan with no
+// HTTP request gets its notes written to stderr first: what the plan held
+// instead is the answer to "why none?".
+func translateJMX(stderr io.Writer, path string) (*jmx.Plan, []targets.Target, []jmx.Note, error) {
 	plan, err := jmx.ParseFile(path)
 	if err != nil {
-		return nil, nil, usagef(flag, "%v", err)
+		return nil, nil, nil, err
 	}
 	ts, notes, err := plan.Targets(path)
 	if err != nil {
 		if errors.Is(err, jmx.ErrNoRequests) {
-			// What the plan held instead is the answer to "why none?".
 			writeNotes(stderr, plan.Unsupported)
 		}
-		return nil, nil, usagef(flag, "%v", err)
+		return nil, nil, nil, err
 	}
-	out := make([]loadgen.Target, len(ts))
-	for i, t := range ts {
-		out[i] = loadgen.Target{Name: t.Name, URL: t.URL, Method: t.Method, Headers: t.Header, Body: t.Body, Weight: t.Weight}
-	}
-	return &jmxPlan{file: path, plan: plan, notes: append(notes, plan.Unsupported...)}, out, nil
+	return plan, ts, append(notes, plan.Unsupported...), nil
 }
 
 // loadJMX reads --jmx into cfg in place of --target and --targets. The
@@ -55,17 +53,17 @@ func (f *loadFlags) loadJMX(cmd *cobra.Command, cfg *loadgen.Config) error {
 		return usagef("--jmx", "the plan names its own requests: drop --target")
 	case f.targetsFile != "":
 		return usagef("--jmx", "use --targets FILE or --jmx PLAN, not both")
-	case cmd.Flags().Changed("method"):
-		return usagef("--method", "each request of the --jmx plan has its own method; drop --method")
-	case f.body != "" || f.bodyFile != "":
-		return usagef("--body", "each request of the --jmx plan has its own body; drop --body and --body-file")
 	}
-	p, ts, err := readJMX(cmd.ErrOrStderr(), "--jmx", f.jmxFile)
-	if err != nil {
+	if err := f.ownRequests(cmd, "each request of the --jmx plan", ""); err != nil {
 		return err
 	}
+	plan, ts, notes, err := translateJMX(cmd.ErrOrStderr(), f.jmxFile)
+	if err != nil {
+		return usagef("--jmx", "%v", err)
+	}
+	p := &jmxPlan{file: f.jmxFile, plan: plan, notes: notes}
 	f.jmx = p
-	cfg.Target, cfg.Method, cfg.Targets = "", "", ts
+	cfg.Target, cfg.Method, cfg.Targets = "", "", targets.Engine(ts)
 	changed := cmd.Flags().Changed
 	if !changed("rate") && !changed("concurrency") {
 		// Each model clears the other: the demo defaults --rate, which a

@@ -264,8 +264,13 @@ func (r *Redactor) AddURL(raw string) {
 }
 
 // Text hides the run's secrets and what Text finds in s.
-func (r *Redactor) Text(s string) string {
-	s = Text(s)
+func (r *Redactor) Text(s string) string { return r.secretsIn(Text(s)) }
+
+// URL hides u's credentials by name, then any of the run's secrets left.
+func (r *Redactor) URL(u string) string { return r.secretsIn(URL(u)) }
+
+// secretsIn hides every one of the run's own secrets in s.
+func (r *Redactor) secretsIn(s string) string {
 	if r == nil {
 		return s
 	}
@@ -275,18 +280,4 @@ func (r *Redactor) Text(s string) string {
 		}
 	}
 	return s
-}
-
-// URL hides u's credentials by name, then any of the run's secrets left.
-func (r *Redactor) URL(u string) string {
-	u = URL(u)
-	if r == nil {
-		return u
-	}
-	for _, sec := range r.secrets {
-		if strings.Contains(u, sec) {
-			u = strings.ReplaceAll(u, sec, Mask)
-		}
-	}
-	return u
 }

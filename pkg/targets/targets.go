@@ -307,3 +307,12 @@ func Check(source string, ts []Target) ([]Target, error) {
 	}
 	return finish(source, ts)
 }
+
+// Engine returns ts as the engine's targets (loadgen.Config.Targets).
+func Engine(ts []Target) []loadgen.Target {
+	out := make([]loadgen.Target, len(ts))
+	for i, t := range ts {
+		out[i] = loadgen.Target{Name: t.Name, URL: t.URL, Method: t.Method, Headers: t.Header, Body: t.Body, Weight: t.Weight}
+	}
+	return out
+}
