@@ -26,11 +26,14 @@ import (
 // NodePorts of the tests that put a fault-injecting proxy between rolltest
 // and the API server (see safeNodePort).
 const (
-	apiDarkNodePort     = 30074
-	apiTriggerNodePort  = 30075
-	apiThrottleNodePort = 30076
-	apiDeleteNodePort   = 30077
-	apiNsDeleteNodePort = 30078
+	apiDarkNodePort      = 30074
+	apiTriggerNodePort   = 30075
+	apiThrottleNodePort  = 30076
+	apiDeleteNodePort    = 30077
+	apiNsDeleteNodePort  = 30078
+	apiSelectorNodePort  = 30079
+	apiSvcDeleteNodePort = 30086
+	apiGoneNodePort      = 30087
 )
 
 // apiDarkSpan is how long the API server is unreachable in
@@ -335,21 +338,44 @@ func TestAPIThrottled(t *testing.T) {
 	}
 }
 
-// TestAPIObjectsVanish: the Deployment, then (in a second run) the whole
-// namespace, is deleted once the rollout has started. The run ends with
-// exit 3, the one sentence saying the Deployment was deleted during the
-// run, and the report written: no hang, no panic.
+// TestAPIObjectsVanish: once the rollout has started, the Deployment, the
+// whole namespace, the Service is deleted, or the Service's selector is
+// changed to select other pods. Each run ends with exit 3, the one sentence
+// saying what happened, and the report written: no hang, no panic.
 func TestAPIObjectsVanish(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		nodePort int32
 		remove   func(e env, dep *appsv1.Deployment) error
+		want     func(e env, dep *appsv1.Deployment) string
 	}{
 		{"deployment", apiDeleteNodePort, func(e env, dep *appsv1.Deployment) error {
 			return e.cs.AppsV1().Deployments(e.ns).Delete(e.ctx, dep.Name, metav1.DeleteOptions{})
+		}, func(e env, dep *appsv1.Deployment) string {
+			return fmt.Sprintf("deployment %s/%s was deleted during the run", e.ns, dep.Name)
 		}},
 		{"namespace", apiNsDeleteNodePort, func(e env, _ *appsv1.Deployment) error {
 			return e.cs.CoreV1().Namespaces().Delete(e.ctx, e.ns, metav1.DeleteOptions{})
+		}, func(e env, dep *appsv1.Deployment) string {
+			// The namespace controller deletes the Service or the
+			// Deployment first, in no set order.
+			return fmt.Sprintf("namespace %s was deleted during the run, and ", e.ns)
+		}},
+		{"service", apiSvcDeleteNodePort, func(e env, _ *appsv1.Deployment) error {
+			return e.cs.CoreV1().Services(e.ns).Delete(e.ctx, "testapp", metav1.DeleteOptions{})
+		}, func(e env, dep *appsv1.Deployment) string {
+			return fmt.Sprintf("service %s/testapp was deleted during the run", e.ns)
+		}},
+		{"selector", apiSelectorNodePort, func(e env, _ *appsv1.Deployment) error {
+			svc, err := e.cs.CoreV1().Services(e.ns).Get(e.ctx, "testapp", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			svc.Spec.Selector = map[string]string{"app": "elsewhere"}
+			_, err = e.cs.CoreV1().Services(e.ns).Update(e.ctx, svc, metav1.UpdateOptions{})
+			return err
+		}, func(e env, dep *appsv1.Deployment) string {
+			return fmt.Sprintf("service %s/testapp stopped selecting the pods of deployment %s/%s during the run (selector now app=elsewhere, pod labels ", e.ns, e.ns, dep.Name)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -359,13 +385,13 @@ func TestAPIObjectsVanish(t *testing.T) {
 				"--rate", "200", "--connections", "8", "--rollout", "restart")...)
 			checkFault(t, done)
 			res := requireDocument(t, r)
-			want := fmt.Sprintf("deployment %s/%s was deleted during the run", e.ns, dep.Name)
+			want := tc.want(e, dep)
 			t.Logf("exit %d in %v; rollout %s; stderr %q", r.exit, r.elapsed.Round(time.Millisecond), rolloutState(res), r.stderr)
 			if r.exit != report.ExitRolloutFailed || res.Verdict.ExitCode != report.ExitRolloutFailed {
 				t.Errorf("exit %d, verdict %d: want %d", r.exit, res.Verdict.ExitCode, report.ExitRolloutFailed)
 			}
-			if res.Rollout == nil || !res.Rollout.Failed || res.Rollout.Reason != want {
-				t.Errorf("rollout %s, want failed: %s", rolloutState(res), want)
+			if res.Rollout == nil || !res.Rollout.Failed || !strings.HasPrefix(res.Rollout.Reason, want) {
+				t.Errorf("rollout %s, want failed: %s…", rolloutState(res), want)
 			}
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("the summary does not say %q:\n%s", want, r.stdout)
@@ -374,5 +400,47 @@ func TestAPIObjectsVanish(t *testing.T) {
 				logDigest(t, r)
 			}
 		})
+	}
+}
+
+// TestAPIGone: the cluster goes away for good (the only way rolltest reaches
+// it stops answering) once the rollout has started. The run must not wait
+// for the rollout timeout: once the informers have been cut off for
+// kube.DefaultAPIGoneAfter and a fresh request fails too, it ends with exit
+// 3, the sentence saying the API server was lost, and the report written.
+// The load never depended on the API server: nothing is dropped.
+func TestAPIGone(t *testing.T) {
+	e, p, kc, url, dep := faultRun(t, "api-gone", apiGoneNodePort)
+	var goneAt time.Time
+	done := whenRolloutStarts(e.ctx, t, e.cs, e.ns, func() error {
+		goneAt = time.Now()
+		p.GoDark()
+		return nil
+	})
+	r := runRolltestVia(t, kc, e.ns, "gone", rolltestArgs(url, dep.Name,
+		"--rate", "200", "--connections", "8", "--rollout", "restart")...)
+	checkFault(t, done)
+	res := requireDocument(t, r)
+	const want = "lost the API server: unreachable for "
+	t.Logf("exit %d in %v, %v after the API server went away; rollout %s", r.exit, r.elapsed.Round(time.Millisecond),
+		time.Since(goneAt).Round(time.Millisecond), rolloutState(res))
+	if r.exit != report.ExitRolloutFailed || res.Verdict.ExitCode != report.ExitRolloutFailed {
+		t.Errorf("exit %d, verdict %d: want %d", r.exit, res.Verdict.ExitCode, report.ExitRolloutFailed)
+	}
+	if res.Rollout == nil || !res.Rollout.Failed || !strings.HasPrefix(res.Rollout.Reason, want) ||
+		!strings.Contains(res.Rollout.Reason, "can no longer be followed") {
+		t.Errorf("rollout %s, want failed: %s… can no longer be followed", rolloutState(res), want)
+	}
+	if len(events(res, rollout.EventAPIUnreachable)) != 1 {
+		t.Errorf("want one api_unreachable event")
+	}
+	if res.Totals.Failed != 0 {
+		t.Errorf("%d requests failed: the load does not go through the API server", res.Totals.Failed)
+	}
+	if !strings.Contains(r.stdout, want) {
+		t.Errorf("the summary does not say %q:\n%s", want, r.stdout)
+	}
+	if t.Failed() {
+		logDigest(t, r)
 	}
 }

@@ -49,6 +49,10 @@ type Config struct {
 	// and for it to finish. Zero means no bound other than a Deployment's
 	// own progressDeadlineSeconds.
 	RolloutTimeout time.Duration
+	// APIGoneAfter is how long the API server may be unreachable before
+	// the driver asks it directly and, if that fails too, fails the
+	// rollout; zero means DefaultAPIGoneAfter.
+	APIGoneAfter time.Duration
 	// Now is the clock for event times; nil means time.Now. Tests set it.
 	Now func() time.Time
 }
@@ -60,21 +64,24 @@ type Config struct {
 //
 // A Driver runs one rollout: Observe once, then Roll once.
 type Driver struct {
-	client     kubernetes.Interface
-	kind       kind
-	want       rollout.Workload // as configured; the Service found is in st
-	action     rollout.Action
-	timeout    time.Duration
-	now        func() time.Time
-	q          *queue
-	finished   chan struct{} // closed by the processor when the rollout is decided
-	stopped    chan struct{} // closed when the processor exits (Observe's ctx done)
-	startOnce  sync.Once     // guards the first Observe
-	rollOnce   sync.Once     // guards the first Roll
-	mu         sync.Mutex    // guards st; held by the processor while it updates st
-	st         *state
-	observedOK bool         // Observe returned nil; guarded by mu
-	watchErr   <-chan error // informers' fatal errors; guarded by mu
+	client  kubernetes.Interface
+	kind    kind
+	want    rollout.Workload // as configured; the Service found is in st
+	action  rollout.Action
+	timeout time.Duration
+	// apiGoneAfter: see Config.APIGoneAfter.
+	apiGoneAfter time.Duration
+	now          func() time.Time
+	q            *queue
+	finished     chan struct{} // closed by the processor when the rollout is decided
+	stopped      chan struct{} // closed when the processor exits (Observe's ctx done)
+	startOnce    sync.Once     // guards the first Observe
+	rollOnce     sync.Once     // guards the first Roll
+	mu           sync.Mutex    // guards st; held by the processor while it updates st
+	st           *state
+	observedOK   bool         // Observe returned nil; guarded by mu
+	probing      bool         // a watchAPI goroutine runs; guarded by mu
+	watchErr     <-chan error // informers' fatal errors; guarded by mu
 }
 
 var _ rollout.Driver = (*Driver)(nil)
@@ -105,18 +112,22 @@ func NewDriver(cfg Config) (*Driver, error) {
 		return nil, fmt.Errorf("rollout timeout %v is negative", cfg.RolloutTimeout)
 	}
 	d := &Driver{
-		client:   cfg.Clientset,
-		kind:     k,
-		want:     w,
-		action:   cfg.Action,
-		timeout:  cfg.RolloutTimeout,
-		now:      cfg.Now,
-		q:        newQueue(),
-		finished: make(chan struct{}),
-		stopped:  make(chan struct{}),
+		client:       cfg.Clientset,
+		kind:         k,
+		want:         w,
+		action:       cfg.Action,
+		timeout:      cfg.RolloutTimeout,
+		apiGoneAfter: cfg.APIGoneAfter,
+		now:          cfg.Now,
+		q:            newQueue(),
+		finished:     make(chan struct{}),
+		stopped:      make(chan struct{}),
 	}
 	if d.now == nil {
 		d.now = time.Now
+	}
+	if d.apiGoneAfter <= 0 {
+		d.apiGoneAfter = DefaultAPIGoneAfter
 	}
 	if d.client == nil {
 		if cfg.REST == nil {

@@ -271,18 +271,18 @@ func (h *harness) observe() error {
 	})
 }
 
-// mustObserve starts observing and waits until all four watches are open.
+// mustObserve starts observing and waits until all five watches are open.
 func (h *harness) mustObserve() {
 	h.t.Helper()
 	if err := h.observe(); err != nil {
 		h.t.Fatalf("Observe: %v", err)
 	}
 	timeout := time.After(10 * time.Second)
-	for seen := 0; seen < 4; seen++ {
+	for seen := 0; seen < 5; seen++ {
 		select {
 		case <-h.watches:
 		case <-timeout:
-			h.t.Fatalf("only %d of 4 watches opened", seen)
+			h.t.Fatalf("only %d of 5 watches opened", seen)
 		}
 	}
 }
@@ -420,6 +420,8 @@ func (h *harness) update(obj runtime.Object) {
 		_, err = h.cs.CoreV1().Pods(testNS).Update(h.ctx(), o, metav1.UpdateOptions{})
 	case *discoveryv1.EndpointSlice:
 		_, err = h.cs.DiscoveryV1().EndpointSlices(testNS).Update(h.ctx(), o, metav1.UpdateOptions{})
+	case *corev1.Service:
+		_, err = h.cs.CoreV1().Services(testNS).Update(h.ctx(), o, metav1.UpdateOptions{})
 	default:
 		h.t.Fatalf("update %T", obj)
 	}

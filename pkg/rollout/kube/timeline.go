@@ -45,6 +45,8 @@ const (
 	itemAPIDown                  // an informer's list or watch could not reach the API server; message names it
 	itemAPIUp                    // that informer's list or watch succeeded again
 	itemAttempt                  // the trigger's patch failed and is sent again; err says why
+	itemService                  // obj is the *corev1.Service whose endpoints are watched
+	itemAPIGone                  // the API server has been unreachable for APIGoneAfter and a fresh request failed too; err says how
 )
 
 // item is one thing for the processor to handle: an informer
@@ -54,6 +56,7 @@ type item struct {
 	kind    itemKind
 	obj     any
 	deleted bool      // the informer reported obj deleted
+	nsGone  bool      // with deleted: the namespace was being deleted or gone when the deletion was seen
 	initial bool      // obj came with the informer's initial list
 	at      time.Time // when the driver observed it
 	done    chan struct{}
@@ -106,6 +109,7 @@ func (d *Driver) startInformers(ctx context.Context, selector labels.Selector, s
 		o.LabelSelector = labels.Set{serviceNameLabel: svc}.String()
 	}
 	pods, slices := d.client.CoreV1().Pods(ns), d.client.DiscoveryV1().EndpointSlices(ns)
+	services := d.client.CoreV1().Services(ns)
 	informers := []struct {
 		what  string
 		kind  itemKind
@@ -116,6 +120,7 @@ func (d *Driver) startInformers(ctx context.Context, selector labels.Selector, s
 		{d.kind.revisionResource(), itemRevision, d.kind.revisionListWatch(d.client, ns), bySelector},
 		{"pods", itemPod, lwOf(&corev1.Pod{}, pods.List, pods.Watch), bySelector},
 		{"endpointslices.discovery.k8s.io", itemSlice, lwOf(&discoveryv1.EndpointSlice{}, slices.List, slices.Watch), byService},
+		{"services", itemService, lwOf(&corev1.Service{}, services.List, services.Watch), byName(svc)},
 	}
 	errCh := make(chan error, 1)
 	var hasSynced []cache.InformerSynced
@@ -149,11 +154,23 @@ func (d *Driver) startInformers(ctx context.Context, selector labels.Selector, s
 			}
 			cache.DefaultWatchErrorHandler(ctx, r, err)
 		})
+		kind := x.kind
 		push := func(obj any, deleted, initial bool) {
 			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = t.Obj
 			}
-			d.q.push(item{kind: x.kind, obj: obj, deleted: deleted, initial: initial, at: d.now()})
+			it := item{kind: kind, obj: obj, deleted: deleted, initial: initial, at: d.now()}
+			if deleted && (kind == itemWorkload || kind == itemService) {
+				// Whether the whole namespace is going takes a request,
+				// which the handler must not wait for; the run ends on
+				// this item, so its place in the queue matters little.
+				go func() {
+					it.nsGone = d.namespaceGone(ctx)
+					d.q.push(it)
+				}()
+				return
+			}
+			d.q.push(it)
 		}
 		reg, err := inf.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
 			AddFunc:    func(obj any, initial bool) { push(obj, false, initial) },
@@ -195,6 +212,10 @@ func (d *Driver) process(ctx context.Context, sink func(rollout.Event)) {
 			d.mu.Lock()
 			events := d.st.handle(it)
 			finished := d.st.finished
+			if len(d.st.apiDown) > 0 && !d.probing && !finished {
+				d.probing = true
+				go d.watchAPI(ctx)
+			}
 			d.mu.Unlock()
 			// The sink runs without the lock so that it may call Pods.
 			for _, e := range events {
@@ -368,6 +389,10 @@ func (s *state) handle(it item) []rollout.Event {
 		s.onAPIDown(it)
 	case itemAPIUp:
 		s.onAPIUp(it)
+	case itemService:
+		s.onService(it)
+	case itemAPIGone:
+		s.onAPIGone(it)
 	case itemBarrier:
 	}
 	out := s.out
@@ -536,7 +561,7 @@ func (s *state) onWorkload(it item) {
 		return
 	}
 	if it.deleted {
-		s.fail(it.at, fmt.Sprintf("%s was deleted during the run", s.want))
+		s.fail(it.at, s.deletedReason(it, s.want.String()))
 		return
 	}
 	if s.wl == nil || w.GetGeneration() >= s.wl.GetGeneration() {
