@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rolltest/rolltest/internal/atomicfile"
+	"github.com/rolltest/rolltest/pkg/loadgen"
 	"github.com/rolltest/rolltest/pkg/targets"
 )
 
@@ -66,7 +67,7 @@ PLAN.jmx' runs a plan directly with the same translation.`,
 			if plan.MaxDurationMs > 0 && !maxP99 {
 				fmt.Fprintf(stderr, "# its Duration Assertion (%d ms) fails single samples in JMeter; --max-p99 gates the run instead: add --max-p99 to the import to render it\n", plan.MaxDurationMs)
 			}
-			writeNotes(stderr, notes)
+			writeNotes(stderr, notes, runRedactor(loadgen.Config{Targets: targets.Engine(ts)}))
 			return nil
 		},
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rolltest/rolltest/internal/redact"
 	"github.com/rolltest/rolltest/pkg/jmx"
 	"github.com/rolltest/rolltest/pkg/loadgen"
 	"github.com/rolltest/rolltest/pkg/targets"
@@ -33,7 +34,7 @@ func translateJMX(stderr io.Writer, path string) (*jmx.Plan, []targets.Target, [
 	ts, notes, err := plan.Targets(path)
 	if err != nil {
 		if errors.Is(err, jmx.ErrNoRequests) {
-			writeNotes(stderr, plan.Unsupported)
+			writeNotes(stderr, plan.Unsupported, redact.New())
 		}
 		return nil, nil, nil, err
 	}
@@ -117,15 +118,17 @@ func (p *jmxPlan) report(w io.Writer, cfg loadgen.Config) {
 	if p.plan.MaxDurationMs > 0 {
 		fmt.Fprintf(w, "rolltest: --jmx %s: its Duration Assertion (%d ms) fails single samples in JMeter; rolltest gates the run only if you ask: --max-p99 %dms\n", p.file, p.plan.MaxDurationMs, p.plan.MaxDurationMs)
 	}
-	writeNotes(w, p.notes)
+	writeNotes(w, p.notes, runRedactor(cfg))
 }
 
-func writeNotes(w io.Writer, notes []jmx.Note) {
+// writeNotes prints the notes through rd: a note may quote a value of the
+// plan (an assertion's text, a header), and a plan may carry credentials.
+func writeNotes(w io.Writer, notes []jmx.Note, rd *redact.Redactor) {
 	if len(notes) == 0 {
 		return
 	}
 	fmt.Fprintf(w, "not carried over exactly (%d):\n", len(notes))
 	for _, n := range notes {
-		fmt.Fprintf(w, "  %s\n", strings.ReplaceAll(n.String(), "\n", " "))
+		fmt.Fprintf(w, "  %s\n", rd.Text(strings.ReplaceAll(n.String(), "\n", " ")))
 	}
 }

@@ -276,3 +276,51 @@ func TestImportJMeterTemplates(t *testing.T) {
 		})
 	}
 }
+
+// TestJMXNotesRedacted: a note may quote the plan (here a regular
+// expression that holds the plan's bearer token), and the notes go to
+// stderr, into CI logs: the token must not, whether imported or run.
+func TestJMXNotesRedacted(t *testing.T) {
+	const token = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2Vu.c2lnbmF0dXJl"
+	base, _ := recordingServer(t)
+	secret := strings.Replace(shopPlan, `<stringProp name="Header.name">X-Client</stringProp>
+            <stringProp name="Header.value">jmeter</stringProp>
+          </elementProp>`, `<stringProp name="Header.name">X-Client</stringProp>
+            <stringProp name="Header.value">jmeter</stringProp>
+          </elementProp>
+          <elementProp name="" elementType="Header">
+            <stringProp name="Header.name">Authorization</stringProp>
+            <stringProp name="Header.value">Bearer `+token+`</stringProp>
+          </elementProp>`, 1)
+	secret = strings.Replace(secret, `<hashTree>
+        <LoopController`, `<hashTree>
+        <ResponseAssertion guiclass="AssertionGui" testclass="ResponseAssertion" testname="Echo check">
+          <collectionProp name="Asserion.test_strings">
+            <stringProp name="1">Bearer `+token+`.*</stringProp>
+          </collectionProp>
+          <stringProp name="Assertion.test_field">Assertion.response_data</stringProp>
+          <intProp name="Assertion.test_type">2</intProp>
+        </ResponseAssertion>
+        <hashTree/>
+        <LoopController`, 1)
+	if !strings.Contains(secret, "Echo check") || !strings.Contains(secret, "Authorization") {
+		t.Fatal("the plan was not rewritten")
+	}
+	u, _ := url.Parse(base)
+	plan := writeFile(t, filepath.Join(t.TempDir(), "secret.jmx"), strings.NewReplacer("HOST", u.Hostname(), "PORT", u.Port()).Replace(secret))
+	for _, args := range [][]string{
+		{"import", "jmx", plan, "-o", filepath.Join(t.TempDir(), "t.jsonl")},
+		{"run", "--jmx", plan, "--no-progress"},
+	} {
+		code, stdout, stderr := cli(t, context.Background(), args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\n%s%s", args, code, stdout, stderr)
+		}
+		if !strings.Contains(stderr, "Echo check: regular expression") {
+			t.Errorf("%v: stderr lacks the assertion's note:\n%s", args, stderr)
+		}
+		if strings.Contains(stderr, "c2VjcmV0LXRva2Vu") || strings.Contains(stdout, "c2VjcmV0LXRva2Vu") {
+			t.Errorf("%v: the token is in the output:\n%s%s", args, stdout, stderr)
+		}
+	}
+}
