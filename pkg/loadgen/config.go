@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -248,7 +249,7 @@ func (c *Config) Validate() error {
 		return err
 	}
 	switch {
-	case c.Rate < 0:
+	case !(c.Rate >= 0): // also NaN, which no comparison below would catch
 		return cfgErr("--rate", "must be positive, got %v", c.Rate)
 	case c.Concurrency < 0:
 		return cfgErr("--concurrency", "must be positive, got %d", c.Concurrency)
@@ -405,6 +406,11 @@ func parseURL(field, raw string) (target, error) {
 	t.host = u.Host
 	t.serverName = u.Hostname()
 	port := u.Port()
+	// url.Parse takes any digits for a port; a port no socket can have
+	// would otherwise surface as "refused" (0) or a dial error.
+	if n, err := strconv.Atoi(port); port != "" && (err != nil || n < 1 || n > 65535) {
+		return target{}, cfgErr(field, "%q: port must be between 1 and 65535", raw)
+	}
 	if port == "" {
 		port = "80"
 		if t.https {
