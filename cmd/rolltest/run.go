@@ -72,6 +72,9 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 				}
 				job.rollout = &rf
 			} else {
+				if err := rf.withoutWorkload(cmd); err != nil {
+					return err
+				}
 				lf.jmx.bound(&job.load)
 				if job.load.Duration == 0 && job.load.Requests == 0 {
 					return usagef("--duration", "set --duration (e.g. 30s) or --requests N so that the run ends")
