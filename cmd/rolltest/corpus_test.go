@@ -90,6 +90,8 @@ type corpusEntry struct {
 	names, hint string
 	// outcomes: for server entries, outcome names the report must count.
 	outcomes []string
+	// noRecords: the report lists no failure, every one counted as omitted.
+	noRecords bool
 }
 
 // okRun is a valid run against $URL; entries add one bad flag to it.
@@ -175,6 +177,7 @@ func corpus() []corpusEntry {
 		{name: "insecure not a bool", args: badRun("--insecure=maybe"), code: usage, names: "--insecure", hint: "see 'rolltest run --help'"},
 		{name: "retries negative", args: badRun("--retries", "-1"), code: usage, names: "--retries", hint: "between 0 and 10"},
 		{name: "retries too many", args: badRun("--retries", "11"), code: usage, names: "--retries", hint: "between 0 and 10"},
+		{name: "max-failure-records negative", args: badRun("--max-failure-records", "-5"), code: usage, names: "--max-failure-records", hint: "must be 0 (record none) or more"},
 		{name: "max-failure-records not a number", args: badRun("--max-failure-records", "x"), code: usage, names: "--max-failure-records", hint: "see 'rolltest run --help'"},
 
 		// The requests.
@@ -327,6 +330,7 @@ func corpus() []corpusEntry {
 		// then misbehaves for every request of the run.
 		{name: "server garbage", args: faultRun, server: srvGarbage, code: dropped, outcomes: []string{"other"}},
 		{name: "server garbage, bearer token kept out", args: with(faultRun, "-H", "Authorization: Bearer s3cr3t-pw"), server: srvGarbage, code: dropped, outcomes: []string{"other"}},
+		{name: "server garbage, no failure records", args: with(faultRun, "--max-failure-records", "0"), server: srvGarbage, code: dropped, outcomes: []string{"other"}, noRecords: true},
 		{name: "server invalid status code", args: faultRun, server: srvBadStatus, code: dropped, outcomes: []string{"other"}},
 		{name: "server 1 MiB of headers", args: faultRun, server: srvHugeHeaders, code: dropped, outcomes: []string{"other"}},
 		{name: "server slowloris headers", args: faultRun, server: srvSlowloris, code: dropped, outcomes: []string{"timeout_response"}},
@@ -436,6 +440,9 @@ func runEntry(t *testing.T, e corpusEntry) {
 		}
 		if r.Verdict.ExitCode != e.code || (r.Totals.Failed > 0) != (e.code == report.ExitGateFailed) {
 			t.Errorf("totals %+v verdict %+v: want exit %d", r.Totals, r.Verdict, e.code)
+		}
+		if e.noRecords && (len(r.Failures.Records) != 0 || r.Failures.Omitted != r.Totals.Failed) {
+			t.Errorf("%d failure records, %d omitted, %d failed: want none recorded, all omitted", len(r.Failures.Records), r.Failures.Omitted, r.Totals.Failed)
 		}
 		var total int64
 		for name, n := range r.Totals.Outcomes {
