@@ -306,6 +306,9 @@ func (c *Config) Validate() error {
 		if strings.ContainsAny(h.Value, "\r\n") {
 			return cfgErr("--header", "the value of %s contains a line break", h.Name)
 		}
+		if framingHeader(h.Name) {
+			return cfgErr("--header", "rolltest frames each request's body itself (Content-Length from --body or --body-file); drop -H '%s: ...'", h.Name)
+		}
 	}
 	if !validHeaderName(c.Method) && c.Method != "" {
 		return cfgErr("--method", "%q is not a valid HTTP method", c.Method)
@@ -345,6 +348,9 @@ func (c *Config) validateTargets() error {
 			return cfgErr("--targets", "target %d: %q is not a valid HTTP method", i+1, t.Method)
 		}
 		for _, h := range t.Headers {
+			if framingHeader(h.Name) {
+				return cfgErr("--targets", "target %d: rolltest frames each body itself; drop its %s header", i+1, h.Name)
+			}
 			if !validHeaderName(h.Name) || strings.ContainsAny(h.Value, "\r\n") {
 				return cfgErr("--targets", "target %d: header %q cannot be sent", i+1, h.Name)
 			}
@@ -357,6 +363,14 @@ func (c *Config) validateTargets() error {
 		return cfgErr("--targets", "the weights, divided by their greatest common divisor, sum to %d; at most %d", n, maxSchedule)
 	}
 	return nil
+}
+
+// framingHeader reports whether name is a header that says where a
+// request's body ends. The transport writes it from the body; a second,
+// different one from the user would make the request unreadable, or
+// read as two, by the server.
+func framingHeader(name string) bool {
+	return strings.EqualFold(name, "Content-Length") || strings.EqualFold(name, "Transfer-Encoding")
 }
 
 // targetWeights are the targets' weights, 0 read as 1.
