@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -169,6 +170,12 @@ func (f *loadFlags) loadConfig(cmd *cobra.Command) (loadgen.Config, error) {
 		return cfg, err
 	}
 	if err := cfg.Validate(); err != nil {
+		// The engine calls any source of many targets --targets; a plan's
+		// came from --jmx.
+		var ce *loadgen.ConfigError
+		if errors.As(err, &ce) && ce.Field == "--targets" && f.jmxFile != "" {
+			return cfg, usagef("--jmx", "%s: %s", f.jmxFile, ce.Msg)
+		}
 		return cfg, &usageError{msg: err.Error()}
 	}
 	return cfg, nil
