@@ -187,6 +187,9 @@ func corpus() []corpusEntry {
 		{name: "header without name", args: badRun("-H", ": v"), code: usage, names: "--header", hint: "'Name: value'"},
 		{name: "header invalid name", args: badRun("-H", "Bad Name: v"), code: usage, names: "--header", hint: "use -H 'Name: value'"},
 		{name: "header line break", args: badRun("-H", "X-A: a\r\nX-Injected: b"), code: usage, names: "--header", hint: "contains a line break"},
+		{name: "header Content-Length", args: badRun("-H", "Content-Length: 5"), code: usage, names: "--header", hint: "drop -H 'Content-Length: ...'"},
+		{name: "header Transfer-Encoding", args: badRun("-H", "transfer-encoding: chunked", "--body", "abc"), code: usage, names: "--header", hint: "drop -H 'transfer-encoding: ...'"},
+		{name: "targets header Content-Length", args: []string{"run", "--targets", "$DIR/t", "--rate", "10", "--duration", "1s"}, files: []corpusFile{{name: "t", content: "POST http://127.0.0.1:1/\nContent-Length: 99\n"}}, code: usage, names: "--targets", hint: "target 1: rolltest frames each body itself; drop its Content-Length header"},
 		{name: "body and body-file", args: badRun("--body", "a", "--body-file", "$DIR/b"), files: []corpusFile{{name: "b", content: "x"}}, code: usage, names: "--body", hint: "not both"},
 		{name: "request-id-header invalid", args: badRun("--request-id-header", "bad header"), code: usage, names: "--request-id-header", hint: "not a valid header name"},
 		{name: "identity empty", args: badRun("--identity", ""), code: usage, names: "--identity", hint: "an unset variable?"},
@@ -232,6 +235,7 @@ func corpus() []corpusEntry {
 		{name: "jmx directory", args: []string{"run", "--jmx", "$DIR/d", "--duration", "1s"}, files: []corpusFile{{name: "d", kind: fileDir}}, code: usage, names: "--jmx", hint: "is a directory"},
 		{name: "jmx empty", args: []string{"run", "--jmx", "$DIR/p.jmx", "--duration", "1s"}, files: []corpusFile{{name: "p.jmx"}}, code: usage, names: "--jmx", hint: "no XML element"},
 		{name: "jmx broken XML", args: []string{"run", "--jmx", "$DIR/p.jmx", "--duration", "1s"}, files: []corpusFile{{name: "p.jmx", content: "<jmeterTestPlan"}}, code: usage, names: "--jmx", hint: "XML syntax error"},
+		{name: "jmx Content-Length header", args: []string{"run", "--jmx", "$DIR/p.jmx", "--requests", "1"}, files: []corpusFile{{name: "p.jmx", content: strings.Replace(minimalJMX, "<hashTree/>", jmxHeader("Content-Length", "0"), 1)}}, code: usage, names: "--jmx: $DIR/p.jmx: target 1", hint: "drop its Content-Length header"},
 		{name: "jmx over the bound", args: []string{"run", "--jmx", "$DIR/p.jmx", "--duration", "1s"}, files: []corpusFile{{name: "p.jmx", kind: fileSparse, size: 32<<20 + 1}}, code: usage, names: "--jmx", hint: "larger than 32 MiB"},
 		{name: "import jmx missing", args: []string{"import", "jmx", "$DIR/missing.jmx"}, code: usage, names: "$DIR/missing.jmx", hint: "no such file"},
 		{name: "import jmx directory", args: []string{"import", "jmx", "$DIR/d"}, files: []corpusFile{{name: "d", kind: fileDir}}, code: usage, names: "$DIR/d", hint: "is a directory"},
@@ -355,6 +359,14 @@ const minimalJMX = `<?xml version="1.0" encoding="UTF-8"?>
 <ThreadGroup testname="g"><intProp name="ThreadGroup.num_threads">1</intProp></ThreadGroup><hashTree>
 <HTTPSamplerProxy testname="home"><stringProp name="HTTPSampler.domain">127.0.0.1</stringProp><stringProp name="HTTPSampler.port">1</stringProp><stringProp name="HTTPSampler.path">/</stringProp><stringProp name="HTTPSampler.method">GET</stringProp></HTTPSamplerProxy><hashTree/>
 </hashTree></hashTree></hashTree></jmeterTestPlan>`
+
+// jmxHeader is a HeaderManager of one header, as the hash tree under a
+// sampler.
+func jmxHeader(name, value string) string {
+	return `<hashTree><HeaderManager testname="h"><collectionProp name="HeaderManager.headers"><elementProp name="" elementType="Header">` +
+		`<stringProp name="Header.name">` + name + `</stringProp><stringProp name="Header.value">` + value + `</stringProp>` +
+		`</elementProp></collectionProp></HeaderManager><hashTree/></hashTree>`
+}
 
 func TestBadInputCorpus(t *testing.T) {
 	if testing.Short() {
