@@ -247,6 +247,8 @@ func preflightMessage(cfg loadgen.Config, err error) string {
 		return fmt.Sprintf("%s started to answer before the run, but the response was cut short: %v", cfg.Target, err)
 	case pe.Outcome == loadgen.TimeoutResponse:
 		return fmt.Sprintf("%s accepted the connection before the run started but sent nothing back within --timeout %v; is the URL's port the service's HTTP port?", cfg.Target, cfg.Timeout)
+	case pe.Outcome == loadgen.TimeoutConnect:
+		return fmt.Sprintf("%s did not accept a connection within --timeout %v before the run started; is the host reachable and the port right, or is --timeout too short?", cfg.Target, cfg.Timeout)
 	case pe.Outcome == loadgen.EOF || pe.Outcome == loadgen.Reset:
 		return fmt.Sprintf("%s accepted the connection before the run started but closed it without a response (%v); is the URL's port the service's HTTP port?", cfg.Target, err)
 	}
