@@ -172,6 +172,7 @@ func corpus() []corpusEntry {
 		{name: "requests zero", args: []string{"run", "--target", "http://127.0.0.1:1/", "--rate", "10", "--requests", "0"}, code: usage, names: "--duration", hint: "or --requests N so that the run ends"},
 		{name: "timeout zero", args: badRun("--timeout", "0"), code: usage, names: "--timeout", hint: "must be positive, e.g. 5s"},
 		{name: "timeout negative", args: badRun("--timeout", "-1s"), code: usage, names: "--timeout", hint: "must be positive, e.g. 5s"},
+		{name: "timeout too short to connect", args: with(okRun[:2], "$URL/", "--concurrency", "1", "--requests", "1", "--timeout", "1ns"), server: srvOK, code: usage, names: "--timeout 1ns", hint: "or is --timeout too short?"},
 		{name: "timeout not a duration", args: badRun("--timeout", "x"), code: usage, names: "--timeout", hint: "invalid duration"},
 		{name: "keepalive not a bool", args: badRun("--keepalive=maybe"), code: usage, names: "--keepalive", hint: "see 'rolltest run --help'"},
 		{name: "insecure not a bool", args: badRun("--insecure=maybe"), code: usage, names: "--insecure", hint: "see 'rolltest run --help'"},
