@@ -80,6 +80,13 @@ network latency, CPU contention between pods, DNS, multiple nodes.`,
 			if lf.jmxFile != "" && cmd.Flags().Changed("target") {
 				return usagef("--jmx", "the plan names its own requests: drop --target")
 			}
+			if strings.Contains(lf.target, "://") {
+				// It would be appended to the Service's URL and 404.
+				return usagef("--target", "%s is a URL; the demo loads its own local Service, so give a path on it, e.g. %s", lf.target, app.PathHealthy)
+			}
+			if err := checkOutputPath("--ground-truth", groundTruth); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			startCtx, cancel := context.WithTimeout(ctx, time.Minute)
 			cluster, err := sim.Start(startCtx, cfg)
@@ -243,9 +250,27 @@ func (f *demoFlags) simConfig(cmd *cobra.Command) (sim.Config, error) {
 		cfg.Seed = f.seed
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, &usageError{msg: err.Error()}
+		return cfg, simConfigError(err)
 	}
 	return cfg, nil
+}
+
+// simConfigError turns the first of sim's "sim: config: FIELD: what"
+// lines into a usage error naming the flag that set FIELD, as every
+// other bad flag is named.
+func simConfigError(err error) error {
+	// The demo flag that sets each field sim.Config.Validate checks.
+	flags := map[string]string{
+		"replicas": "--replicas", "maxSurge": "--max-surge", "maxUnavailable": "--max-unavailable",
+		"readinessProbe.period": "--readiness-period", "endpointDelay": "--endpoint-delay", "preStopDelay": "--prestop",
+		"terminationGracePeriod": "--grace-period", "startDelay": "--start-delay", "app.startupDelay": "--app-startup-delay",
+	}
+	msg := oneLine(err.Error())
+	field, what, ok := strings.Cut(strings.TrimPrefix(msg, "sim: config: "), ": ")
+	if flag, known := flags[field]; ok && known {
+		return usagef(flag, "%s", what)
+	}
+	return &usageError{msg: msg}
 }
 
 // applyLoadDefaults pairs the pinning preset with one keep-alive connection,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -58,7 +59,7 @@ func (f *loadFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.expectBody, "expect-body", "", "count a 2xx whose body lacks this text as body_mismatch")
 	fs.StringVar(&f.reqID, "request-id-header", "", "send each request's number in this header, to match server logs with failures")
 	fs.BoolVar(&f.insecure, "insecure", false, "skip TLS certificate verification")
-	fs.IntVar(&f.maxFailureRecords, "max-failure-records", loadgen.DefaultMaxFailures, "failed attempts recorded one by one (counts are never capped)")
+	fs.IntVar(&f.maxFailureRecords, "max-failure-records", loadgen.DefaultMaxFailures, "failed attempts recorded one by one, 0 for none (counts are never capped)")
 	fs.BoolVar(&f.http2, "http2", false, "speak HTTP/2 over TLS (https targets; the server must select h2 by ALPN); for http targets use --h2c")
 	fs.BoolVar(&f.h2c, "h2c", false, "speak HTTP/2 without TLS, with prior knowledge (http targets)")
 	fs.IntVar(&f.streams, "streams", 1, "HTTP/2 requests in flight per connection; only 1 for now (multiplexing is not yet supported), so each connection carries one request at a time as with HTTP/1.1")
@@ -126,8 +127,11 @@ func (f *loadFlags) loadConfig(cmd *cobra.Command) (loadgen.Config, error) {
 	if cmd.Flags().Changed("timeout") && f.timeout <= 0 {
 		return cfg, usagef("--timeout", "must be positive, e.g. 5s")
 	}
-	if f.maxFailureRecords < 0 {
-		cfg.MaxFailureRecords = -1
+	switch {
+	case f.maxFailureRecords < 0:
+		return cfg, usagef("--max-failure-records", "must be 0 (record none) or more")
+	case f.maxFailureRecords == 0:
+		cfg.MaxFailureRecords = -1 // the engine reads 0 as its default, 10000
 	}
 	for _, h := range f.headers {
 		hdr, err := parseHeader(h)
@@ -166,6 +170,12 @@ func (f *loadFlags) loadConfig(cmd *cobra.Command) (loadgen.Config, error) {
 		return cfg, err
 	}
 	if err := cfg.Validate(); err != nil {
+		// The engine calls any source of many targets --targets; a plan's
+		// came from --jmx.
+		var ce *loadgen.ConfigError
+		if errors.As(err, &ce) && ce.Field == "--targets" && f.jmxFile != "" {
+			return cfg, usagef("--jmx", "%s: %s", f.jmxFile, ce.Msg)
+		}
 		return cfg, &usageError{msg: err.Error()}
 	}
 	return cfg, nil

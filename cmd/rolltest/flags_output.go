@@ -50,8 +50,13 @@ func (f *outputFlags) validate() (report.Thresholds, error) {
 	if err := f.metrics.validate(); err != nil {
 		return th, err
 	}
-	if err := checkJTLPath(f.jtl); err != nil {
+	if err := checkOutputPath("--jtl", f.jtl); err != nil {
 		return th, err
+	}
+	if f.jtl != "" {
+		if err := f.files.notWrittenTwice("--jtl", f.jtl); err != nil {
+			return th, err
+		}
 	}
 	return th, f.files.checkPaths()
 }
@@ -84,7 +89,7 @@ func (f *outputFlags) thresholds() (report.Thresholds, error) {
 		th.MaxP99Ms = float64(f.maxP99) / float64(time.Millisecond)
 	}
 	switch {
-	case f.maxP99Ratio < 0:
+	case !(f.maxP99Ratio >= 0): // also NaN
 		return th, usagef("--max-p99-ratio", "must be positive, e.g. 2 for twice the baseline p99")
 	case f.maxP99Ratio > 0:
 		th.MaxP99Ratio = f.maxP99Ratio

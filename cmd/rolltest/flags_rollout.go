@@ -61,6 +61,23 @@ func (f *rolloutFlags) validate() error {
 	return f.validateTiming()
 }
 
+// withoutWorkload refuses the rollout's flags in a run that rolls nothing:
+// without --workload, "--rollout image=..." or "-n shop" would be dropped
+// silently and the run would pass without the rollout it was meant to
+// test.
+func (f *rolloutFlags) withoutWorkload(cmd *cobra.Command) error {
+	if f.deployment != "" || f.workload != "" {
+		return nil // --rollout none: the workload is named, not rolled
+	}
+	for _, name := range []string{"rollout", "namespace", "kubeconfig", "context", "service", "rollout-after", "settle", "rollout-timeout"} {
+		if !cmd.Flags().Changed(name) || (name == "rollout" && f.mode == "none") {
+			continue
+		}
+		return usagef("--"+name, "applies to a rollout; add --workload KIND/NAME (or --deployment NAME), or drop --%s", name)
+	}
+	return nil
+}
+
 // validateTiming checks the rollout's pacing alone: demo rolls its own
 // simulated workload, so it has timing flags but no workload to parse.
 func (f *rolloutFlags) validateTiming() error {

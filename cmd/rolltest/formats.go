@@ -69,20 +69,46 @@ func registerReportFiles(cmd *cobra.Command, formats []reportFormat) reportFiles
 }
 
 // checkPaths fails before the run, not after it, when a report file could
-// not be written.
+// not be written, or when two formats would overwrite each other's file.
 func (files reportFiles) checkPaths() error {
-	for _, f := range files {
+	for i, f := range files {
 		if f.path == "" {
 			continue
 		}
 		flag := "--" + f.format.flag
-		dir := filepath.Dir(f.path)
-		st, err := os.Stat(dir)
-		if err != nil || !st.IsDir() {
-			return usagef(flag, "directory %s does not exist; create it or choose another path", dir)
+		if err := files[:i].notWrittenTwice(flag, f.path); err != nil {
+			return err
 		}
-		if st, err := os.Stat(f.path); err == nil && st.IsDir() {
-			return usagef(flag, "%s is a directory; give a file name", f.path)
+		if err := checkOutputPath(flag, f.path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkOutputPath fails before the run, not after it, when flag's file
+// (none when path is empty) could not be written: its directory is
+// missing, or the path is a directory.
+func checkOutputPath(flag, path string) error {
+	if path == "" {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return usagef(flag, "directory %s does not exist; create it or choose another path", dir)
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return usagef(flag, "%s is a directory; give a file name", path)
+	}
+	return nil
+}
+
+// notWrittenTwice refuses path for flag when one of files is already to
+// be written there: the second write would replace the first.
+func (files reportFiles) notWrittenTwice(flag, path string) error {
+	for _, f := range files {
+		if f.path != "" && filepath.Clean(f.path) == filepath.Clean(path) {
+			return usagef(flag, "%s is also the --%s file; give each its own file", path, f.format.flag)
 		}
 	}
 	return nil

@@ -25,21 +25,6 @@ type jtlFile struct {
 	w    *jtl.Writer
 }
 
-// checkJTLPath fails before the run when the file could not be written.
-func checkJTLPath(path string) error {
-	if path == "" {
-		return nil
-	}
-	dir := filepath.Dir(path)
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return usagef("--jtl", "directory %s does not exist; create it or choose another path", dir)
-	}
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		return usagef("--jtl", "%s is a directory; give a file name", path)
-	}
-	return nil
-}
-
 // openJTL starts the --jtl file for a run of cfg and sets cfg.Attempts;
 // nil when no file was asked for.
 func openJTL(path string, cfg *loadgen.Config) (*jtlFile, error) {

@@ -117,49 +117,6 @@ func TestRunAgainstFaultyServerFails(t *testing.T) {
 	}
 }
 
-func TestUsageErrors(t *testing.T) {
-	dir := t.TempDir()
-	tests := []struct {
-		args []string
-		want string // the flag the one-line message must name
-	}{
-		{[]string{"run", "--rate", "10", "--duration", "1s"}, "--target"},
-		{[]string{"run", "--target", "ftp://x/", "--rate", "10", "--duration", "1s"}, "--target"},
-		{[]string{"run", "--target", "http://127.0.0.1:1/", "--duration", "1s"}, "--rate"},
-		{[]string{"run", "--target", "http://127.0.0.1:1/", "--rate", "10", "--concurrency", "2", "--duration", "1s"}, "--rate"},
-		{[]string{"run", "--target", "http://127.0.0.1:1/", "--rate", "-5", "--duration", "1s"}, "--rate"},
-		{[]string{"run", "--target", "http://127.0.0.1:1/", "--rate", "10"}, "--duration"},
-		{[]string{"run", "--target", "http://127.0.0.1:1/", "--rate", "10", "--duration", "1s", "-H", "nocolon"}, "--header"},
-		{[]string{"run", "--target", "http://127.0.0.1:1/", "--rate", "10", "--duration", "1s", "--identity", "json:x"}, "--identity"},
-		{[]string{"run", "--target", "http://127.0.0.1:1/", "--rate", "10", "--duration", "1s", "--max-error-rate", "lots"}, "--max-error-rate"},
-		{[]string{"run", "--target", "http://127.0.0.1:1/", "--rate", "10", "--duration", "1s", "--json", filepath.Join(dir, "no/such/dir/r.json")}, "--json"},
-		{[]string{"run", "--target", "http://127.0.0.1:1/", "--rate", "10", "--duration", "1s", "--body-file", filepath.Join(dir, "missing")}, "--body-file"},
-		{[]string{"run", "--target", "http://127.0.0.1:1/", "--concurrency", "2", "--connections", "5", "--duration", "1s"}, "--connections"},
-		{[]string{"run", "--target", "http://127.0.0.1:1/", "--rate", "10", "--deployment", "web", "--duration", "5s"}, "--duration"},
-		{[]string{"run", "--target", "http://127.0.0.1:1/", "--rate", "10", "--deployment", "web", "--rollout", "image=x"}, "--rollout"},
-		{[]string{"run", "--target", "http://127.0.0.1:1/", "--rate", "10", "--duration", "1s", "--bogus"}, "--bogus"},
-		{[]string{"run", "--target", "http://127.0.0.1:1/", "--rate", "ten", "--duration", "1s"}, "--rate"},
-		{[]string{"report"}, "arg"},
-		{[]string{"bogus"}, "unknown command"},
-		{[]string{"version", "extra"}, "unknown command"},
-		{[]string{"report", filepath.Join(dir, "missing.json")}, "missing.json"},
-	}
-	for _, tt := range tests {
-		code, out, errOut := cli(t, context.Background(), tt.args...)
-		if code != report.ExitUsage {
-			t.Errorf("%v: exit %d, want 2\n%s%s", tt.args, code, out, errOut)
-			continue
-		}
-		lines := strings.Split(strings.TrimSpace(errOut), "\n")
-		if len(lines) != 1 || !strings.HasPrefix(lines[0], "rolltest: ") || !strings.Contains(lines[0], tt.want) {
-			t.Errorf("%v: stderr %q: want one line naming %s", tt.args, errOut, tt.want)
-		}
-		if out != "" {
-			t.Errorf("%v: printed to stdout: %q", tt.args, out)
-		}
-	}
-}
-
 func TestUnreachableTarget(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -32,7 +32,7 @@ func newReportCmd(stdout, _ io.Writer) *cobra.Command {
 			}
 			res, err := report.ReadResult(f)
 			if err != nil {
-				return &usageError{msg: fmt.Sprintf("%s: %v", args[0], err)}
+				return &usageError{msg: fmt.Sprintf("%s: %v; give the file written by rolltest run --json", args[0], err)}
 			}
 			// A document from an older rolltest (or edited by hand) may
 			// hold credentials that this one would have hidden.

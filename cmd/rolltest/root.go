@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -32,11 +33,27 @@ configuration error, 3 rollout failed or never completed, 130 interrupted
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetVersionTemplate("rolltest {{.Version}}\n")
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error { return refuseEmptyValues(c) }
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &usageError{msg: fmt.Sprintf("%v (see '%s --help')", err, c.CommandPath())}
 	})
 	root.AddCommand(newDemoCmd(stdout, stderr), newRunCmd(stdout, stderr), newReportCmd(stdout, stderr), newImportCmd(stdout, stderr), newVersionCmd(stdout), newAgentCmd(stdout, stderr))
 	return root
+}
+
+// refuseEmptyValues refuses a text flag given an empty value. Every such
+// flag's empty value is its default, so an empty one is almost always an
+// unset shell variable ("--deployment $DEPLOY", "--json $OUT"), and taking
+// it silently would run without the rollout or the report the user asked
+// for and still pass. --body is the exception: an empty body is a body.
+func refuseEmptyValues(c *cobra.Command) error {
+	var err error
+	c.Flags().Visit(func(f *pflag.Flag) {
+		if err == nil && f.Value.Type() == "string" && f.Value.String() == "" && f.Name != "body" {
+			err = usagef("--"+f.Name, "given an empty value (an unset variable?); give a value, or leave --%s out", f.Name)
+		}
+	})
+	return err
 }
 
 func newVersionCmd(stdout io.Writer) *cobra.Command {

@@ -72,6 +72,9 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 				}
 				job.rollout = &rf
 			} else {
+				if err := rf.withoutWorkload(cmd); err != nil {
+					return err
+				}
 				lf.jmx.bound(&job.load)
 				if job.load.Duration == 0 && job.load.Requests == 0 {
 					return usagef("--duration", "set --duration (e.g. 30s) or --requests N so that the run ends")
@@ -244,6 +247,8 @@ func preflightMessage(cfg loadgen.Config, err error) string {
 		return fmt.Sprintf("%s started to answer before the run, but the response was cut short: %v", cfg.Target, err)
 	case pe.Outcome == loadgen.TimeoutResponse:
 		return fmt.Sprintf("%s accepted the connection before the run started but sent nothing back within --timeout %v; is the URL's port the service's HTTP port?", cfg.Target, cfg.Timeout)
+	case pe.Outcome == loadgen.TimeoutConnect:
+		return fmt.Sprintf("%s did not accept a connection within --timeout %v before the run started; is the host reachable and the port right, or is --timeout too short?", cfg.Target, cfg.Timeout)
 	case pe.Outcome == loadgen.EOF || pe.Outcome == loadgen.Reset:
 		return fmt.Sprintf("%s accepted the connection before the run started but closed it without a response (%v); is the URL's port the service's HTTP port?", cfg.Target, err)
 	}

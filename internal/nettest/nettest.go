@@ -44,7 +44,13 @@ func WaitRefused(t testing.TB, addr string, bound time.Duration) {
 // when t ends.
 func Serve(t testing.TB, bound time.Duration, handle func(net.Conn)) (addr string, stop func()) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return ServeAt(t, "127.0.0.1:0", bound, handle)
+}
+
+// ServeAt is Serve on listen, a loopback address such as "[::1]:0".
+func ServeAt(t testing.TB, listen string, bound time.Duration, handle func(net.Conn)) (addr string, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		t.Fatal(err)
 	}

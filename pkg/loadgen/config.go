@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -248,7 +249,7 @@ func (c *Config) Validate() error {
 		return err
 	}
 	switch {
-	case c.Rate < 0:
+	case !(c.Rate >= 0): // also NaN, which no comparison below would catch
 		return cfgErr("--rate", "must be positive, got %v", c.Rate)
 	case c.Concurrency < 0:
 		return cfgErr("--concurrency", "must be positive, got %d", c.Concurrency)
@@ -305,6 +306,9 @@ func (c *Config) Validate() error {
 		if strings.ContainsAny(h.Value, "\r\n") {
 			return cfgErr("--header", "the value of %s contains a line break", h.Name)
 		}
+		if framingHeader(h.Name) {
+			return cfgErr("--header", "rolltest frames each request's body itself (Content-Length from --body or --body-file); drop -H '%s: ...'", h.Name)
+		}
 	}
 	if !validHeaderName(c.Method) && c.Method != "" {
 		return cfgErr("--method", "%q is not a valid HTTP method", c.Method)
@@ -344,6 +348,9 @@ func (c *Config) validateTargets() error {
 			return cfgErr("--targets", "target %d: %q is not a valid HTTP method", i+1, t.Method)
 		}
 		for _, h := range t.Headers {
+			if framingHeader(h.Name) {
+				return cfgErr("--targets", "target %d: rolltest frames each body itself; drop its %s header", i+1, h.Name)
+			}
 			if !validHeaderName(h.Name) || strings.ContainsAny(h.Value, "\r\n") {
 				return cfgErr("--targets", "target %d: header %q cannot be sent", i+1, h.Name)
 			}
@@ -356,6 +363,14 @@ func (c *Config) validateTargets() error {
 		return cfgErr("--targets", "the weights, divided by their greatest common divisor, sum to %d; at most %d", n, maxSchedule)
 	}
 	return nil
+}
+
+// framingHeader reports whether name is a header that says where a
+// request's body ends. The transport writes it from the body; a second,
+// different one from the user would make the request unreadable, or
+// read as two, by the server.
+func framingHeader(name string) bool {
+	return strings.EqualFold(name, "Content-Length") || strings.EqualFold(name, "Transfer-Encoding")
 }
 
 // targetWeights are the targets' weights, 0 read as 1.
@@ -405,6 +420,11 @@ func parseURL(field, raw string) (target, error) {
 	t.host = u.Host
 	t.serverName = u.Hostname()
 	port := u.Port()
+	// url.Parse takes any digits for a port; a port no socket can have
+	// would otherwise surface as "refused" (0) or a dial error.
+	if n, err := strconv.Atoi(port); port != "" && (err != nil || n < 1 || n > 65535) {
+		return target{}, cfgErr(field, "%q: port must be between 1 and 65535", raw)
+	}
 	if port == "" {
 		port = "80"
 		if t.https {

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func FuzzParseTarget(f *testing.F) {
-	for _, s := range []string{"http://127.0.0.1:8080/common/healthy", "https://[::1]/", "http://h", "ftp://x", "http://%zz", "://", "http://h:99999/"} {
+	for _, s := range []string{"http://127.0.0.1:8080/common/healthy", "https://[::1]/", "http://h", "ftp://x", "http://%zz", "://", "http://h:99999/", "http://h:0/", "http://[::1]:65536/"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -59,6 +60,11 @@ func FuzzParseTarget(f *testing.F) {
 		}
 		if tg.addr == "" || tg.host == "" || !strings.HasPrefix(s, "http") {
 			t.Fatalf("parseTarget(%q) accepted %+v", s, tg)
+		}
+		// A port no socket can have is refused, not left to the dialler.
+		port := tg.addr[strings.LastIndexByte(tg.addr, ':')+1:]
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			t.Fatalf("parseTarget(%q) accepted port %q", s, port)
 		}
 	})
 }
