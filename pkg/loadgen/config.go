@@ -212,6 +212,11 @@ type target struct {
 	addr       string // host:port to dial
 }
 
+// WithDefaults is the configuration as an Engine would run it: every
+// unset setting at its default. A controller that never runs an Engine
+// itself (its agents do) reports this.
+func (c *Config) WithDefaults() Config { return c.withDefaults() }
+
 func (c *Config) withDefaults() Config {
 	out := *c
 	if out.Method == "" && len(out.Targets) == 0 {

@@ -234,6 +234,29 @@ func (e *Engine) MarkPhase(name string) {
 	e.phase.Store(packPhase(int32(len(e.phases)-1), at))
 }
 
+// MarkPhaseAt starts phase name at offset at from the run's start: the
+// same as MarkPhase called exactly then. Agents sharing one schedule mark
+// their phases at the offsets their plan fixes, so that every agent cuts
+// its requests where the others do (MarkPhase would cut each where its own
+// clock happened to be). Call it after Run began, ahead of at (requests
+// due before at still belong to the phase before, as phaseAt reads it),
+// but after the previous phase began: a request due between at and a late
+// call would be counted in the phase before.
+func (e *Engine) MarkPhaseAt(name string, at time.Duration) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.begun {
+		return errors.New("loadgen: MarkPhaseAt before Run began")
+	}
+	at = at.Truncate(time.Microsecond)
+	if last := e.phases[len(e.phases)-1].at; at < last {
+		return fmt.Errorf("loadgen: phase %q at %v is before the current phase's start %v", name, at, last)
+	}
+	e.phases = append(e.phases, phaseMark{name: name, at: at})
+	e.phase.Store(packPhase(int32(len(e.phases)-1), at))
+	return nil
+}
+
 // packPhase packs the current phase's index and start (in µs, 48 bits:
 // nine years) into one word, so that the dispatcher reads both atomically.
 func packPhase(i int32, at time.Duration) uint64 {

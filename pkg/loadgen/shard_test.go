@@ -130,3 +130,68 @@ func TestStartIsTheTimeBase(t *testing.T) {
 		t.Fatalf("a start a second ago: %v, want it refused", err)
 	}
 }
+
+// TestMarkPhaseAtCutsShardsAlike: shards that mark the same phases at the
+// same offsets put each request in the phase of its due time, so their
+// merged phases hold what one engine's would: the requests due before the
+// mark in the first, the others in the second, whatever each shard's clock
+// did when it marked.
+func TestMarkPhaseAtCutsShardsAlike(t *testing.T) {
+	const requests, shards, rate = 40, 2, 100.0
+	at := 205 * time.Millisecond // between requests 20 (200 ms) and 21 (210 ms)
+	url, _ := idServer(t)
+	start := time.Now().Add(300 * time.Millisecond)
+	stats := make([]*Stats, shards)
+	var wg sync.WaitGroup
+	for i := range shards {
+		cfg := Config{Target: url, Requests: requests, Rate: rate, Connections: 2, KeepAlive: true, Shard: i, Shards: shards, Start: start, Timeout: 10 * time.Second}
+		e, err := New(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.MarkPhase("baseline")
+		if err := e.MarkPhaseAt("rollout", at); err == nil {
+			t.Fatal("MarkPhaseAt before Run: no error")
+		}
+		wg.Go(func() {
+			// The shards mark at different times ahead of the offset:
+			// where each request goes must not depend on it.
+			mark := start.Add(at - time.Duration(30+60*i)*time.Millisecond)
+			go func() {
+				time.Sleep(time.Until(mark))
+				if err := e.MarkPhaseAt("rollout", at); err != nil {
+					t.Error(err)
+				}
+			}()
+			st, err := e.Run(context.Background())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			stats[i] = st
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	var merged Stats
+	for _, st := range stats {
+		if err := merged.Merge(st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(merged.Phases) != 2 || merged.Phases[0].Name != "baseline" || merged.Phases[1].Name != "rollout" {
+		t.Fatalf("phases %+v, want baseline then rollout", merged.Phases)
+	}
+	// Request n (1-based) is due at (n-1)/rate: 21 are due before 205 ms.
+	if got, want := merged.Phases[0].Requests(), int64(21); got != want {
+		t.Errorf("baseline holds %d requests, want %d", got, want)
+	}
+	if got, want := merged.Phases[1].Requests(), int64(requests-21); got != want {
+		t.Errorf("rollout holds %d requests, want %d", got, want)
+	}
+	if merged.Phases[1].Start != at.Truncate(time.Microsecond) {
+		t.Errorf("rollout starts at %v, want %v", merged.Phases[1].Start, at)
+	}
+}
