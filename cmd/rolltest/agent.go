@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rolltest/rolltest/internal/ctxtime"
 	"github.com/rolltest/rolltest/pkg/agent"
 	"github.com/rolltest/rolltest/pkg/loadgen"
 	"github.com/rolltest/rolltest/pkg/report"
@@ -18,7 +20,11 @@ import (
 // load flags with the shard and the start.
 type agentFlags struct {
 	plan, planFile string
-	shard, shards  int
+	// shardEnv names the environment variable that holds the shard: one
+	// plan for every pod of an Indexed Job, each pod's index from
+	// JOB_COMPLETION_INDEX.
+	shardEnv      string
+	shard, shards int
 	start          string
 	writeTimeout   time.Duration
 }
@@ -42,7 +48,7 @@ func newAgentCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return &usageError{msg: err.Error()}
 			}
-			return runAgent(cmd.Context(), cfg, af.writeTimeout, stdout, stderr)
+			return runAgent(cmd.Context(), cfg, p.Phases, af.writeTimeout, stdout, stderr)
 		},
 	}
 	lf.register(cmd)
@@ -50,6 +56,7 @@ func newAgentCmd(stdout, stderr io.Writer) *cobra.Command {
 	fs := cmd.Flags()
 	fs.StringVar(&af.plan, "plan", "", "the whole load as one value: base64 of the plan's JSON (or the JSON itself), as the controller writes it")
 	fs.StringVar(&af.planFile, "plan-file", "", "read the plan from this file (for plans with bodies too large for an argument)")
+	fs.StringVar(&af.shardEnv, "shard-env", "", "with --plan: take this agent's index from this environment variable (JOB_COMPLETION_INDEX in an Indexed Job), instead of the plan's")
 	fs.IntVar(&af.shard, "shard", 0, "with load flags: this agent's index, 0 to --shards-1")
 	fs.IntVar(&af.shards, "shards", 1, "with load flags: how many agents share the schedule")
 	fs.StringVar(&af.start, "start", "", "with load flags: when the schedule starts, RFC 3339 with nanoseconds, the same for every agent")
@@ -80,7 +87,18 @@ func (af *agentFlags) load(cmd *cobra.Command, lf *loadFlags) (agent.Plan, error
 		if err != nil {
 			return p, usagef("--plan", "%v", err)
 		}
+		if af.shardEnv != "" {
+			v, ok := os.LookupEnv(af.shardEnv)
+			i, err := strconv.Atoi(v)
+			if !ok || err != nil || i < 0 || i >= p.Shards {
+				return p, usagef("--shard-env", "$%s is %q; want this agent's index, 0 to %d", af.shardEnv, v, p.Shards-1)
+			}
+			p.Shard = i
+		}
 		return p, nil
+	}
+	if af.shardEnv != "" {
+		return agent.Plan{}, usagef("--shard-env", "applies to --plan or --plan-file; with load flags give --shard")
 	}
 	cfg, err := lf.loadConfig(cmd)
 	if err != nil {
@@ -98,10 +116,14 @@ func (af *agentFlags) load(cmd *cobra.Command, lf *loadFlags) (agent.Plan, error
 // Progress never waits for a reader: a record that finds the writer busy is
 // dropped (the next one carries the same cumulative counts). The final
 // record waits at most writeTimeout, so an agent nobody reads still exits.
-func runAgent(ctx context.Context, cfg loadgen.Config, writeTimeout time.Duration, stdout, stderr io.Writer) error {
+func runAgent(ctx context.Context, cfg loadgen.Config, phases []agent.Phase, writeTimeout time.Duration, stdout, stderr io.Writer) error {
 	eng, err := loadgen.New(ctx, cfg)
 	if err != nil {
 		return &usageError{msg: fmt.Sprintf("plan: %v", err)}
+	}
+	if len(phases) > 0 {
+		eng.MarkPhase(phases[0].Name)
+		go markPhases(ctx, eng, cfg.Start, phases[1:], stderr)
 	}
 	host, _ := os.Hostname()
 	type result struct {
@@ -173,4 +195,26 @@ wait:
 		return exitCode(report.ExitInterrupted)
 	}
 	return nil
+}
+
+// phaseLead is how long before its offset a fixed phase is marked: a mark
+// must come before the requests due at its offset are handed over (see
+// loadgen.Engine.MarkPhaseAt), and far less than the time between two
+// phases.
+const phaseLead = 250 * time.Millisecond
+
+// markPhases marks the plan's phases after the first, each phaseLead
+// before its offset from start, until ctx ends.
+func markPhases(ctx context.Context, eng *loadgen.Engine, start time.Time, phases []agent.Phase, stderr io.Writer) {
+	for _, ph := range phases {
+		// Not before the run began (a phase due within phaseLead of
+		// the start): Run marks the start once its wait is over.
+		at := start.Add(max(ph.At-phaseLead, 10*time.Millisecond))
+		if !ctxtime.Sleep(ctx, time.Until(at)) {
+			return
+		}
+		if err := eng.MarkPhaseAt(ph.Name, ph.At); err != nil {
+			fmt.Fprintf(stderr, "rolltest agent: phase %s: %v\n", ph.Name, err)
+		}
+	}
 }

@@ -113,18 +113,44 @@ func (f *Final) StatsOf() *loadgen.Stats { return f.stats }
 // Every agent must be there once: a missing shard would leave a hole in
 // the schedule that no count shows.
 func Merge(finals []*Final) (*loadgen.Stats, []report.Agent, error) {
+	return merge(len(finals), finals)
+}
+
+// MergeInterrupted merges what an interrupted run of n agents left: the
+// final records that were read, any of them missing (an agent stopped
+// before it could write one, or its log was lost with its pod). Each
+// missing agent is in the summary, interrupted, with why. The merge is
+// then a part of the schedule, as any interrupted run's report is; a
+// complete run must use Merge.
+func MergeInterrupted(n int, finals []*Final, missing func(agent int) string) (*loadgen.Stats, []report.Agent, error) {
+	st, agents, err := merge(n, finals)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range agents {
+		if agents[i].Index < 0 { // never filled: no final record
+			agents[i] = report.Agent{Index: i, Interrupted: true, Error: missing(i)}
+		}
+	}
+	return st, agents, nil
+}
+
+func merge(n int, finals []*Final) (*loadgen.Stats, []report.Agent, error) {
 	var (
 		merged loadgen.Stats
-		agents = make([]report.Agent, len(finals))
-		seen   = make([]bool, len(finals))
+		agents = make([]report.Agent, n)
+		seen   = make([]bool, n)
 	)
+	for i := range agents {
+		agents[i].Index = -1
+	}
 	for _, f := range finals {
 		st := f.StatsOf()
 		switch {
 		case st == nil:
 			return nil, nil, fmt.Errorf("agent %d: final record not read by a Decoder", f.Agent)
-		case f.Agent < 0 || f.Agent >= len(finals) || seen[f.Agent]:
-			return nil, nil, fmt.Errorf("agent %d: not one of agents 0 to %d, or twice", f.Agent, len(finals)-1)
+		case f.Agent < 0 || f.Agent >= n || seen[f.Agent]:
+			return nil, nil, fmt.Errorf("agent %d: not one of agents 0 to %d, or twice", f.Agent, n-1)
 		case !merged.Start.IsZero() && !st.Start.Equal(merged.Start):
 			return nil, nil, fmt.Errorf("agent %d started at %s, the others at %s: not the same plan", f.Agent, st.Start.Format(time.RFC3339Nano), merged.Start.Format(time.RFC3339Nano))
 		}

@@ -44,6 +44,42 @@ type Plan struct {
 	Start              time.Time `json:"start"`
 	Shard              int       `json:"shard"`
 	Shards             int       `json:"shards"`
+	// Phases, when set, are the run's phases at offsets from Start fixed
+	// in advance (the first at 0): agents in pods cannot be told when the
+	// controller triggers the rollout, so the controller fixes the times
+	// and every agent cuts its requests at the same offsets. Without them
+	// the agent's run is one phase, "load".
+	Phases []Phase `json:"phases,omitempty"`
+}
+
+// Phase is one phase of a plan: its name and when it begins.
+type Phase struct {
+	Name string        `json:"name"`
+	At   time.Duration `json:"at_ns"`
+}
+
+// maxPhases bounds a plan's phases, as the decoder bounds a final record's.
+const maxPhases = 64
+
+// checkPhases: names given, the first at 0, each later than the one
+// before and within the plan's duration.
+func (p *Plan) checkPhases() error {
+	if len(p.Phases) > maxPhases {
+		return fmt.Errorf("plan with %d phases; at most %d", len(p.Phases), maxPhases)
+	}
+	for i, ph := range p.Phases {
+		switch {
+		case ph.Name == "":
+			return fmt.Errorf("plan phase %d without a name", i)
+		case i == 0 && ph.At != 0:
+			return fmt.Errorf("plan's first phase %q at %v; it must begin at 0", ph.Name, ph.At)
+		case i > 0 && ph.At <= p.Phases[i-1].At:
+			return fmt.Errorf("plan phase %q at %v is not after phase %q at %v", ph.Name, ph.At, p.Phases[i-1].Name, p.Phases[i-1].At)
+		case p.Duration > 0 && ph.At >= p.Duration:
+			return fmt.Errorf("plan phase %q at %v is not within the plan's duration %v", ph.Name, ph.At, p.Duration)
+		}
+	}
+	return nil
 }
 
 // MaxPlan bounds an encoded plan (bodies included).
@@ -82,6 +118,11 @@ func (p *Plan) Config() (loadgen.Config, error) {
 		return cfg, errors.New("plan without a duration or a request count: an agent must stop on its own")
 	case p.Shards < 1:
 		return cfg, fmt.Errorf("plan with %d shards; at least 1", p.Shards)
+	case p.Shard < 0 || p.Shard >= p.Shards:
+		return cfg, fmt.Errorf("plan for shard %d of %d; shards are 0 to %d", p.Shard, p.Shards, p.Shards-1)
+	}
+	if err := p.checkPhases(); err != nil {
+		return cfg, err
 	}
 	if p.Identity != "" {
 		id, err := loadgen.ParseIdentity(p.Identity)
