@@ -105,9 +105,15 @@ type Agent struct {
 	Failed         int64   `json:"failed"`
 	LateSends      int64   `json:"late_sends"`
 	MaxSendDelayMs float64 `json:"max_send_delay_ms"`
+	// Node is the Kubernetes node its pod ran on, for agents in a
+	// cluster.
+	Node string `json:"node,omitempty"`
 	// Interrupted is set when the agent stopped before the end of its
 	// schedule.
 	Interrupted bool `json:"interrupted,omitempty"`
+	// Error says why nothing of the agent is in the merge (it wrote no
+	// final record); empty for an agent whose results are merged.
+	Error string `json:"error,omitempty"`
 }
 
 // InsecureNote is what every report says of a run with --insecure.

@@ -51,6 +51,12 @@ func WriteText(w io.Writer, r *Result, opt TextOptions) error {
 	if c.InsecureSkipVerify {
 		tw.line("TLS: %s", InsecureNote)
 	}
+	if c.LoadFrom == "in-cluster" {
+		// Which path the load took is half of what it measured: pods
+		// reach a Service through their own node's proxy, with its own
+		// timing when endpoints change.
+		tw.line("load from: inside the cluster, %d agent pod(s)", c.Agents)
+	}
 	if r.Run.Interrupted {
 		tw.line("run: INTERRUPTED after %.1fs (%s) — partial results", r.Run.DurationS, r.Run.StopReason)
 	}
@@ -100,13 +106,13 @@ func WriteText(w io.Writer, r *Result, opt TextOptions) error {
 
 	if len(r.Agents) > 1 {
 		tw.section(fmt.Sprintf("Agents (load sent from %s by %d agents)", c.LoadFrom, len(r.Agents)))
-		tab := tw.table("AGENT", "HOST", "REQUESTS", "SHARE", "DROPPED", "LATE SENDS", "MAX DELAY", "")
+		tab := tw.table("AGENT", "HOST", "NODE", "REQUESTS", "SHARE", "DROPPED", "LATE SENDS", "MAX DELAY", "")
 		for _, a := range r.Agents {
-			note := ""
-			if a.Interrupted {
+			note := a.Error
+			if note == "" && a.Interrupted {
 				note = "interrupted"
 			}
-			tab.row(strconv.Itoa(a.Index), dash(a.Host), FormatCount(a.Requests), percent(share(a.Requests, t.Requests)), FormatCount(a.Failed),
+			tab.row(strconv.Itoa(a.Index), dash(a.Host), dash(a.Node), FormatCount(a.Requests), percent(share(a.Requests, t.Requests)), FormatCount(a.Failed),
 				FormatCount(a.LateSends), msText(a.MaxSendDelayMs), note)
 		}
 		tab.flush()
