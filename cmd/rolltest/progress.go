@@ -17,7 +17,7 @@ import (
 // progress shows a running engine: a live bar on a terminal, a plain line
 // every few seconds otherwise (CI logs stay readable and greppable).
 type progress struct {
-	eng   *loadgen.Engine
+	eng   progressSource
 	mu    sync.Mutex
 	name  string
 	done  chan struct{}
@@ -29,7 +29,11 @@ type progress struct {
 
 const plainEvery = 5 * time.Second
 
-func startProgress(w io.Writer, eng *loadgen.Engine, off bool, total time.Duration) *progress {
+// progressSource is what a progress view reads: an Engine, or agents'
+// progress records summed.
+type progressSource interface{ Progress() loadgen.Progress }
+
+func startProgress(w io.Writer, eng progressSource, off bool, total time.Duration) *progress {
 	pr := &progress{eng: eng, done: make(chan struct{}), name: "load", total: total}
 	if off {
 		return pr

@@ -17,10 +17,32 @@ import (
 	"github.com/rolltest/rolltest/pkg/rollout"
 )
 
+// Load sends a run's requests: one loadgen.Engine in this process, or
+// agents elsewhere whose results merge into one Stats.
+type Load interface {
+	// MarkPhase starts a new phase of the run now.
+	MarkPhase(name string)
+	// Run sends the whole load and returns what it measured; cancelling
+	// ctx stops it early with what was measured so far.
+	Run(ctx context.Context) (*loadgen.Stats, error)
+	// Progress is a live view while Run runs.
+	Progress() loadgen.Progress
+}
+
+// ScheduledLoad is a Load whose timing is fixed before it runs: it starts
+// at Start and ends Duration later on its own, and its phases are fixed in
+// its plan (agents in pods, which nobody can tell that the rollout began).
+// The runner then triggers the rollout at Start + RolloutAfter and bounds
+// it by the load's end less Settle, instead of stopping the load after it.
+type ScheduledLoad interface {
+	Load
+	Schedule() (start time.Time, duration time.Duration)
+}
+
 // Plan is one run.
 type Plan struct {
 	// Engine sends the load; it must not have been run.
-	Engine *loadgen.Engine
+	Engine Load
 	// Driver rolls the workload and says which (its Workload, once
 	// observed); nil runs load only, as one phase "load".
 	Driver rollout.Driver
@@ -92,22 +114,33 @@ func runRollout(ctx context.Context, p Plan) (*Outcome, error) {
 	defer stopLoad()
 	p.Engine.MarkPhase("baseline")
 	notify(p, "baseline")
-	type result struct {
-		st  *loadgen.Stats
-		err error
-	}
 	loadDone := make(chan result, 1)
 	go func() {
 		st, err := p.Engine.Run(loadCtx)
 		loadDone <- result{st, err}
 	}()
 
+	// A scheduled load's clock is its own: the rollout comes at its start
+	// plus the baseline, and must be over before its settle begins.
+	after, timeout, timeoutSays := p.RolloutAfter, p.RolloutTimeout, fmt.Sprintf("the rollout timeout of %v", p.RolloutTimeout)
+	sl, scheduled := p.Engine.(ScheduledLoad)
+	if scheduled {
+		start, d := sl.Schedule()
+		after = time.Until(start.Add(p.RolloutAfter))
+		if left := time.Until(start.Add(d - p.Settle)); left < timeout {
+			timeout, timeoutSays = left, fmt.Sprintf("the load's rollout phase (--duration %v less --rollout-after %v and --settle %v)", d, p.RolloutAfter, p.Settle)
+		}
+	}
 	status := rollout.Status{}
-	var rollErr error
-	if ctxtime.Sleep(ctx, p.RolloutAfter) {
+	var (
+		rollErr error
+		res     result
+		early   bool // the load ended before the rollout did
+	)
+	if waitOrLoad(ctx, after, loadDone, &res, &early) {
 		p.Engine.MarkPhase("rollout")
 		notify(p, "rollout")
-		rollCtx, cancel := context.WithTimeout(ctx, p.RolloutTimeout)
+		rollCtx, cancel := context.WithTimeout(ctx, timeout)
 		status, rollErr = p.Driver.Roll(rollCtx)
 		timedOut := errors.Is(rollCtx.Err(), context.DeadlineExceeded)
 		cancel()
@@ -117,16 +150,22 @@ func runRollout(ctx context.Context, p Plan) (*Outcome, error) {
 			status.Reason = rollErr.Error()
 		case !status.Done && !status.Failed && timedOut:
 			status.Failed = true
-			status.Reason = fmt.Sprintf("the rollout did not finish within the rollout timeout of %v", p.RolloutTimeout)
+			status.Reason = fmt.Sprintf("the rollout did not finish within %s", timeoutSays)
 		}
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && !scheduled {
 			p.Engine.MarkPhase("settle")
 			notify(p, "settle")
 			ctxtime.Sleep(ctx, p.Settle)
+		} else if scheduled {
+			notify(p, "settle")
 		}
 	}
-	stopLoad()
-	res := <-loadDone
+	if !early {
+		if !scheduled {
+			stopLoad()
+		}
+		res = <-loadDone
+	}
 	if res.err != nil {
 		return nil, res.err
 	}
@@ -149,6 +188,29 @@ func runRollout(ctx context.Context, p Plan) (*Outcome, error) {
 		out.Interrupted, out.StopReason = true, stopReason(ctx)
 	}
 	return out, nil
+}
+
+type result struct {
+	st  *loadgen.Stats
+	err error
+}
+
+// waitOrLoad waits d and reports whether the rollout should begin: false
+// when ctx ended, or when the load ended first (its result then in res,
+// early set): a load whose agents failed must not leave the rollout to
+// run unobserved.
+func waitOrLoad(ctx context.Context, d time.Duration, loadDone <-chan result, res *result, early *bool) bool {
+	t := time.NewTimer(max(d, 0))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return ctx.Err() == nil
+	case <-ctx.Done():
+		return false
+	case *res = <-loadDone:
+		*early = true
+		return false
+	}
 }
 
 func notify(p Plan, phase string) {
