@@ -19,6 +19,7 @@ type scriptedDriver struct {
 	status   rollout.Status
 	err      error
 	block    bool
+	rolls    int
 }
 
 func (d *scriptedDriver) Describe() string { return "scripted" }
@@ -41,6 +42,7 @@ func (d *scriptedDriver) Observe(_ context.Context, sink func(rollout.Event)) er
 }
 
 func (d *scriptedDriver) Roll(ctx context.Context) (rollout.Status, error) {
+	d.rolls++
 	d.sink(rollout.Event{Time: time.Now(), Kind: rollout.EventTrigger})
 	if d.block {
 		<-ctx.Done()
@@ -149,4 +151,80 @@ func TestLoadOnly(t *testing.T) {
 	if len(out.Stats.Phases) != 1 || out.Stats.Phases[0].Name != "load" || out.Rollout != nil {
 		t.Fatalf("phases %+v rollout %+v", out.Stats.Phases, out.Rollout)
 	}
+}
+
+// scheduledLoad is a ScheduledLoad that sends nothing: it waits for its
+// end (or ctx) and says when the rollout began, relative to its start.
+type scheduledLoad struct {
+	start    time.Time
+	d        time.Duration
+	marked   []string
+	fail     error // returned at once, as agents that never started
+	stoppedE bool  // its ctx ended before its end
+}
+
+func (l *scheduledLoad) MarkPhase(name string)                { l.marked = append(l.marked, name) }
+func (l *scheduledLoad) Progress() loadgen.Progress           { return loadgen.Progress{} }
+func (l *scheduledLoad) Schedule() (time.Time, time.Duration) { return l.start, l.d }
+func (l *scheduledLoad) Run(ctx context.Context) (*loadgen.Stats, error) {
+	if l.fail != nil {
+		return nil, l.fail
+	}
+	select {
+	case <-time.After(time.Until(l.start.Add(l.d))):
+	case <-ctx.Done():
+		l.stoppedE = true
+	}
+	return &loadgen.Stats{Start: l.start}, nil
+}
+
+// TestScheduledLoad: the rollout of a load with a fixed schedule begins at
+// its start plus the baseline, not when Run was called; the load is not
+// stopped after the rollout but ends on its own; a rollout still going
+// when the settle is due fails naming the phases; a load that fails before
+// the rollout leaves no rollout triggered.
+func TestScheduledLoad(t *testing.T) {
+	t.Run("timing", func(t *testing.T) {
+		var triggered time.Time
+		d := &scriptedDriver{rollTime: 50 * time.Millisecond, status: rollout.Status{Done: true}}
+		l := &scheduledLoad{start: time.Now().Add(300 * time.Millisecond), d: 900 * time.Millisecond}
+		out, err := Run(context.Background(), Plan{Engine: l, Driver: d, RolloutAfter: 200 * time.Millisecond, Settle: 200 * time.Millisecond,
+			RolloutTimeout: time.Minute, OnPhase: func(p string) {
+				if p == "rollout" {
+					triggered = time.Now()
+				}
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if at := triggered.Sub(l.start); at < 200*time.Millisecond {
+			t.Errorf("rollout began %v after the load's start, want at least the 200ms baseline", at)
+		}
+		if l.stoppedE || !out.Rollout.Status.Done || out.Interrupted {
+			t.Errorf("load stopped early %t, rollout %+v, interrupted %t", l.stoppedE, out.Rollout.Status, out.Interrupted)
+		}
+	})
+	t.Run("rollout outlives its phase", func(t *testing.T) {
+		d := &scriptedDriver{block: true}
+		l := &scheduledLoad{start: time.Now().Add(100 * time.Millisecond), d: 600 * time.Millisecond}
+		out, err := Run(context.Background(), Plan{Engine: l, Driver: d, RolloutAfter: 100 * time.Millisecond, Settle: 200 * time.Millisecond, RolloutTimeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "the rollout did not finish within the load's rollout phase (--duration 600ms less --rollout-after 100ms and --settle 200ms)"
+		if !out.Rollout.Status.Failed || out.Rollout.Status.Reason != want {
+			t.Errorf("status %+v, want failed: %s", out.Rollout.Status, want)
+		}
+	})
+	t.Run("load fails first", func(t *testing.T) {
+		d := &scriptedDriver{rollTime: time.Millisecond, status: rollout.Status{Done: true}}
+		l := &scheduledLoad{start: time.Now().Add(time.Hour), d: time.Hour, fail: errors.New("agents did not start")}
+		_, err := Run(context.Background(), Plan{Engine: l, Driver: d, RolloutAfter: time.Second, RolloutTimeout: time.Minute})
+		if err == nil || err.Error() != "agents did not start" {
+			t.Fatalf("err %v", err)
+		}
+		if d.sink == nil || d.rolls != 0 {
+			t.Fatalf("observed %t, rolled %d times: want observed and never rolled", d.sink != nil, d.rolls)
+		}
+	})
 }
