@@ -65,12 +65,18 @@ func (f *rolloutFlags) validate() error {
 // without --workload, "--rollout image=..." or "-n shop" would be dropped
 // silently and the run would pass without the rollout it was meant to
 // test.
-func (f *rolloutFlags) withoutWorkload(cmd *cobra.Command) error {
+//
+// With --agents the cluster's flags (-n, --kubeconfig, --context) stand
+// alone: they say where the agents run.
+func (f *rolloutFlags) withoutWorkload(cmd *cobra.Command, agents bool) error {
 	if f.deployment != "" || f.workload != "" {
 		return nil // --rollout none: the workload is named, not rolled
 	}
 	for _, name := range []string{"rollout", "namespace", "kubeconfig", "context", "service", "rollout-after", "settle", "rollout-timeout"} {
 		if !cmd.Flags().Changed(name) || (name == "rollout" && f.mode == "none") {
+			continue
+		}
+		if agents && (name == "namespace" || name == "kubeconfig" || name == "context") {
 			continue
 		}
 		return usagef("--"+name, "applies to a rollout; add --workload KIND/NAME (or --deployment NAME), or drop --%s", name)

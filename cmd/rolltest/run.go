@@ -28,6 +28,7 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 		lf loadFlags
 		of outputFlags
 		rf rolloutFlags
+		af agentsFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run (--target URL | --targets FILE | --jmx PLAN) (--rate R | --concurrency N) [--duration D | --requests N] [--workload KIND/NAME | --deployment NAME]",
@@ -61,7 +62,7 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 				return usagef("--workload", "--deployment NAME is shorthand for --workload deployment/NAME: give one of them")
 			}
 			if (rf.deployment != "" || rf.workload != "") && rf.mode != "none" {
-				if cmd.Flags().Changed("duration") {
+				if cmd.Flags().Changed("duration") && af.n == 0 {
 					return usagef("--duration", "a rollout run lasts --rollout-after, the rollout and --settle; bound the rollout with --rollout-timeout instead")
 				}
 				if cmd.Flags().Changed("requests") {
@@ -72,7 +73,7 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 				}
 				job.rollout = &rf
 			} else {
-				if err := rf.withoutWorkload(cmd); err != nil {
+				if err := rf.withoutWorkload(cmd, af.n > 0); err != nil {
 					return err
 				}
 				lf.jmx.bound(&job.load)
@@ -80,7 +81,13 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 					return usagef("--duration", "set --duration (e.g. 30s) or --requests N so that the run ends")
 				}
 			}
+			if err := af.validate(cmd, job.rollout != nil, &rf, job.load.Duration); err != nil {
+				return err
+			}
 			lf.jmx.report(stderr, job.load)
+			if af.n > 0 {
+				return job.runAgents(cmd.Context(), &af, &rf)
+			}
 			return job.run(cmd.Context())
 		},
 	}
@@ -88,6 +95,7 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 	lf.registerTargets(cmd)
 	of.register(cmd)
 	rf.register(cmd)
+	af.register(cmd)
 	return cmd
 }
 
