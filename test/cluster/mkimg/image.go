@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -105,7 +106,7 @@ func build(o options) (summary, error) {
 	if err != nil {
 		return summary{}, fmt.Errorf("parse tag: %w", err)
 	}
-	if err := tarball.WriteToFile(o.out, ref, img); err != nil {
+	if err := writeAtomically(o.out, ref, img); err != nil {
 		return summary{}, fmt.Errorf("write %s: %w", o.out, err)
 	}
 	d, err := img.Digest()
@@ -138,6 +139,36 @@ func addLocalFile(t *tree, f fileSpec) error {
 	}
 	if err := t.addFile(f.dst, int64(fi.Mode().Perm()), 0, 0, data); err != nil {
 		return fmt.Errorf("-file %s:%s: %w", f.src, f.dst, err)
+	}
+	return nil
+}
+
+// writeAtomically writes the docker-archive to a temporary file next to out
+// and renames it into place, so that a failed or interrupted build never
+// leaves a truncated tarball where an importer would find it.
+func writeAtomically(out string, ref name.Tag, img v1.Image) error {
+	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return fail(err)
+	}
+	if err := tarball.Write(ref, img, f); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	if err := os.Rename(f.Name(), out); err != nil {
+		os.Remove(f.Name())
+		return err
 	}
 	return nil
 }
