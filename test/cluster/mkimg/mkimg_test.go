@@ -14,6 +14,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 )
 
 const testBinary = "rolltest mkimg test binary\n"
@@ -103,6 +104,11 @@ func TestAgentImage(t *testing.T) {
 	img, cf, entries := readImage(t, o.out)
 	if d, _ := img.Digest(); d != sum.digest {
 		t.Errorf("reported digest %s, image read back has %s", sum.digest, d)
+	}
+	// What an importer or a registry checks: every digest, diff_id and size
+	// in the manifest and config matches the blobs.
+	if err := validate.Image(img); err != nil {
+		t.Errorf("image does not validate: %v", err)
 	}
 
 	c := cf.Config
