@@ -5,6 +5,7 @@
 #   make e2e      the end-to-end suite on a real single-node Kubernetes built in the repo
 #   make bench    rolltest side by side with wrk, bombardier, vegeta and hey
 #   make release  the release archives for linux/darwin × amd64/arm64, with SHA256SUMS
+#   make image    rolltest's container image for agent pods, as a tarball (no Docker, no registry)
 
 GO        ?= go
 STATE     := $(CURDIR)/.state
@@ -16,7 +17,7 @@ STATICCHECK_VERSION := v0.8.2
 # Packages whose tests need the cluster (they skip without it, fail under make e2e).
 E2E_PKGS  ?= ./test/e2e/... ./pkg/rollout/...
 
-.PHONY: all build demo test test-norace test-short lint fuzz bench bench-peers bench-rate clean help install-plugin release
+.PHONY: all build demo test test-norace test-short lint fuzz bench bench-peers bench-rate clean help install-plugin release image
 
 all: build
 
@@ -94,8 +95,38 @@ release:
 	cd $(RELEASE_DIR) && sha256sum *.tar.gz > SHA256SUMS
 	@cat $(RELEASE_DIR)/SHA256SUMS
 
+## image: rolltest's image for agent pods as dist/image/rolltest-VERSION.tar (tag IMAGE_TAG), made without Docker or a registry
+# One layer, distroless/static-like: the static binary at /rolltest (the
+# entrypoint), the CA bundle of this machine so https targets verify in the
+# pod, /etc/passwd and /etc/group with nonroot, /tmp; user 65532:65532, numeric
+# so that runAsNonRoot can verify it; no shell. mkimg (test/cluster/mkimg, its
+# own module) writes it; the test cluster's copy is used when it is newer than
+# mkimg's sources, otherwise one is built into .state/tools. Same sources and
+# VERSION, same image digest.
+IMAGE_DIR  := dist/image
+IMAGE_FILE  = $(IMAGE_DIR)/rolltest-$(VERSION).tar
+IMAGE_TAG  ?= rolltest.local/rolltest:$(VERSION)
+IMAGE_ARCH ?= amd64
+CA_BUNDLE  ?= /etc/ssl/certs/ca-certificates.crt
+MKIMG_DIR  := test/cluster/mkimg
+MKIMG_SRC  := $(filter-out %_test.go,$(wildcard $(MKIMG_DIR)/*.go)) $(MKIMG_DIR)/go.mod $(MKIMG_DIR)/go.sum
+image:
+	@test -f $(CA_BUNDLE) || { echo "make image: no CA bundle at $(CA_BUNDLE): https targets could not be verified in the pod; install ca-certificates or set CA_BUNDLE=/path/to/bundle.pem" >&2; exit 1; }
+	@set -e; mkimg=$(STATE)/cluster/bin/mkimg; \
+	if [ ! -x "$$mkimg" ] || [ -n "$$(find $(MKIMG_SRC) -newer "$$mkimg")" ]; then \
+		mkimg=$(STATE)/tools/mkimg; \
+		if [ ! -x "$$mkimg" ] || [ -n "$$(find $(MKIMG_SRC) -newer "$$mkimg")" ]; then \
+			echo "build $$mkimg"; mkdir -p $(STATE)/tools; \
+			(cd $(MKIMG_DIR) && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o "$$mkimg" .); fi; fi; \
+	echo "build rolltest $(VERSION) for linux/$(IMAGE_ARCH)"; mkdir -p $(STATE)/image $(IMAGE_DIR); \
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(STATE)/image/rolltest-linux-$(IMAGE_ARCH) ./cmd/rolltest; \
+	"$$mkimg" -bin $(STATE)/image/rolltest-linux-$(IMAGE_ARCH) -entry /rolltest -user 65532:65532 -passwd -arch $(IMAGE_ARCH) \
+		-file $(CA_BUNDLE):/etc/ssl/certs/ca-certificates.crt -tag '$(IMAGE_TAG)' -out $(IMAGE_FILE)
+	@echo "image: $(IMAGE_FILE)"
+	@echo "tag:   $(IMAGE_TAG)"
+
 clean:
-	rm -rf $(BIN) $(RELEASE_DIR) report.html report.json
+	rm -rf $(BIN) $(RELEASE_DIR) $(IMAGE_DIR) report.html report.json
 
 help:
 	@grep -hE '^## ' $(MAKEFILE_LIST) | sed 's/^## /  /'

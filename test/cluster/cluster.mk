@@ -22,7 +22,7 @@ cluster-up:
 cluster-down:
 	@$(CLUSTER_SH) down
 
-## cluster-images: rebuild the testapp (v1, v2) and pause images and import them
+## cluster-images: rebuild the testapp (v1, v2), pause and rolltest (:e2e) images and import them
 cluster-images:
 	@$(CLUSTER_SH) images
 

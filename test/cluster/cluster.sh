@@ -4,7 +4,7 @@
 #
 #   cluster.sh packages     install containerd, runc, CNI plugins, iptables, conntrack, nftables, nfacct if missing
 #   cluster.sh build        build Kubernetes, etcd and helper binaries (skipped when up to date)
-#   cluster.sh images       rebuild the pause and testapp images (+ import them when containerd runs)
+#   cluster.sh images       rebuild the pause, testapp and rolltest images (+ import them when containerd runs)
 #   cluster.sh up           start the cluster (no-op when healthy; cleans leftovers first)
 #   cluster.sh down         stop everything and undo every host change (safe to repeat)
 #   cluster.sh check-clean  compare the host with the snapshot taken before `up`
@@ -33,6 +33,8 @@ PKI=$ST/pki
 IMG=$ST/images
 SNAP=$ST/host-before
 KUBECONFIG_FILE=$ST/kubeconfig
+# The rolltest image carries this machine's CA bundle, as `make image` does.
+CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 
 NODE=rolltest
 NODE_IP=10.255.255.1
@@ -109,6 +111,7 @@ ensure_packages() {
 	command -v nft >/dev/null || need+=(nftables)
 	command -v nfacct >/dev/null || need+=(nfacct)
 	{ command -v ip && command -v ss; } >/dev/null || need+=(iproute2)
+	[ -f "$CA_BUNDLE" ] || need+=(ca-certificates)
 	[ ${#need[@]} -eq 0 ] && return 0
 	need_root
 	log "installing from Debian: ${need[*]}"
@@ -129,7 +132,8 @@ src_stamp() {
 	(
 		cd "$HERE" || exit 1
 		go version
-		sha256sum go.mod go.sum tools.go mkimg/go.mod mkimg/go.sum mkimg/main.go
+		sha256sum go.mod go.sum tools.go mkimg/go.mod mkimg/go.sum
+		find mkimg -name '*.go' ! -name '*_test.go' -print0 | sort -z | xargs -0 sha256sum
 		find cmd -name '*.go' -print0 | sort -z | xargs -0 sha256sum
 		echo "$K8S_BINS $HELPER_BINS mkimg"
 	) | sha256sum | cut -d' ' -f1
@@ -164,21 +168,33 @@ cmd_build() {
 
 # ---------------------------------------------------------------- images
 
-# images_stale: the testapp tarballs are missing or older than any source
-# of the main module that could end up in the binary.
+# Every image tarball, by name, in $IMG.
+IMAGES="pause testapp-v1 testapp-v2 rolltest"
+
+# images_stale: an image tarball is missing, or older than any source of the
+# main module that could end up in its binary (rolltest imports testapp/app
+# too), or than the mkimg that wrote the rolltest image.
 images_stale() {
 	local t
-	for t in pause testapp-v1 testapp-v2; do [ -s "$IMG/$t.tar" ] || return 0; done
-	[ -n "$(find "$REPO/testapp" "$REPO/go.mod" "$REPO/go.sum" "$BIN/pause" -newer "$IMG/testapp-v1.tar" -print -quit 2>/dev/null)" ]
+	for t in $IMAGES; do [ -s "$IMG/$t.tar" ] || return 0; done
+	[ -n "$(find "$REPO/testapp" "$REPO/go.mod" "$REPO/go.sum" "$BIN/pause" -newer "$IMG/testapp-v1.tar" -print -quit 2>/dev/null)" ] ||
+		[ -n "$(find "$REPO/cmd" "$REPO/pkg" "$REPO/internal" "$REPO/testapp" "$REPO/go.mod" "$REPO/go.sum" "$BIN/mkimg" \
+			-newer "$IMG/rolltest.tar" -print -quit 2>/dev/null)" ]
 }
 
 build_images() {
 	[ -f "$REPO/testapp/main.go" ] ||
 		die "no ./testapp (package main) in the main module yet: the testapp image is built from it"
+	[ -f "$CA_BUNDLE" ] || die "no CA bundle at $CA_BUNDLE for the rolltest image: install ca-certificates (cluster.sh packages)"
 	mkdir -p "$IMG"
-	log "building images rolltest.local/pause:1, rolltest.local/testapp:v1 and :v2"
+	log "building images rolltest.local/pause:1, rolltest.local/testapp:v1 and :v2, rolltest.local/rolltest:e2e"
 	(cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$IMG/testapp" ./testapp) >"$LOGS/images.log" 2>&1 ||
 		fail_component images "go build ./testapp failed"
+	# What `make image` builds, tagged for the e2e tests' agent pods.
+	local version
+	version=$(cd "$REPO" && git describe --tags --always --dirty 2>/dev/null || echo e2e)
+	(cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$IMG/rolltest" ./cmd/rolltest) \
+		>>"$LOGS/images.log" 2>&1 || fail_component images "go build ./cmd/rolltest failed"
 	mkimg "$BIN/pause" /pause "" rolltest.local/pause:1 pause
 	local v
 	for v in v1 v2; do
@@ -186,13 +202,17 @@ build_images() {
 		# change is a real version change that the app reports.
 		mkimg "$IMG/testapp" /testapp "APP_VERSION=$v" "rolltest.local/testapp:$v" "testapp-$v"
 	done
+	mkimg "$IMG/rolltest" /rolltest "" rolltest.local/rolltest:e2e rolltest \
+		-user 65532:65532 -passwd -file "$CA_BUNDLE:/etc/ssl/certs/ca-certificates.crt"
 }
 
-# mkimg BINARY ENTRY ENV TAG NAME writes $IMG/NAME.tar atomically; non-root
-# user 65532 except for the pause image, which the runtime runs as is.
+# mkimg BINARY ENTRY ENV TAG NAME [MKIMG-FLAGS...] writes $IMG/NAME.tar
+# atomically; non-root user 65532 when ENV is given (the testapp images), the
+# pause image as is (the runtime runs it), further flags passed on.
 mkimg() {
 	local args=(-bin "$1" -entry "$2" -tag "$4" -out "$IMG/$5.tar.tmp")
 	[ -n "$3" ] && args+=(-user 65532 -env "$3")
+	args+=("${@:6}")
 	if ! "$BIN/mkimg" "${args[@]}" >>"$LOGS/images.log" 2>&1 || ! mv "$IMG/$5.tar.tmp" "$IMG/$5.tar"; then
 		fail_component images "mkimg of $4 failed"
 	fi
@@ -200,7 +220,7 @@ mkimg() {
 
 import_images() {
 	local t
-	for t in pause testapp-v1 testapp-v2; do
+	for t in $IMAGES; do
 		timeout 60 ctr --address "$SOCK" -n k8s.io images import "$IMG/$t.tar" >>"$LOGS/images.log" 2>&1 ||
 			fail_component images "ctr import of $IMG/$t.tar failed"
 	done
@@ -414,7 +434,7 @@ cmd_up() {
 	mkdir -p "$ST" "$LOGS"
 	if cluster_healthy; then
 		if images_stale; then
-			log "cluster already up; testapp sources changed since the images were built: refreshing them"
+			log "cluster already up; image sources changed since the images were built: refreshing them"
 			build_images
 			import_images
 			wait_images_listed
