@@ -66,7 +66,7 @@ func begin(t *testing.T, nsPrefix string, n need) env {
 
 // testappImages must be on the node: manifests use imagePullPolicy Never, so
 // a missing image shows up only as pods stuck in ErrImageNeverPull.
-var testappImages = []string{"rolltest.local/testapp:v1", "rolltest.local/testapp:v2"}
+var testappImages = []string{"rolltest.local/testapp:v1", "rolltest.local/testapp:v2", agentImage}
 
 var images struct {
 	once sync.Once
