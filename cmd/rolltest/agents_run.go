@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -46,6 +48,15 @@ func (j *job) runAgents(ctx context.Context, af *agentsFlags, rf *rolloutFlags) 
 	if j.rollout != nil {
 		plan.Phases = fixedPhases(j.load.Duration, rf.after, rf.settle)
 	}
+	// Count the agents' API requests: their cost to the API server, said
+	// at the end (docs/distributed.md sizes runs from it).
+	var apiRequests atomic.Int64
+	restCfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			apiRequests.Add(1)
+			return rt.RoundTrip(r)
+		})
+	})
 	eff := j.load.WithDefaults()
 	load := &agentsLoad{start: start, duration: j.load.Duration, latest: make([]agent.Progress, af.n)}
 	load.cfg = kubejob.Config{
@@ -75,6 +86,10 @@ func (j *job) runAgents(ctx context.Context, af *agentsFlags, rf *rolloutFlags) 
 		return setupError(err, j.rollout)
 	}
 	failed := load.result.Failed
+	if !j.out.quiet {
+		fmt.Fprintf(j.stderr, "rolltest: agents: %d final records, %d bytes of log read, merged in %v, %d API requests\n",
+			len(load.result.Finals), load.result.LogBytes, load.mergeTime.Round(time.Microsecond), apiRequests.Load())
+	}
 	if load.result.Stopped != "" {
 		outcome.Interrupted, outcome.StopReason = true, load.result.Stopped
 	}
@@ -130,7 +145,14 @@ type agentsLoad struct {
 	latest   []agent.Progress // by agent: its latest progress record
 	result   *kubejob.Result  // set by Run
 	agents   []report.Agent   // set by Run
+	// mergeTime is how long the merge took, set by Run.
+	mergeTime time.Duration
 }
+
+// roundTripFunc is an http.RoundTripper of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // MarkPhase does nothing: the agents' phases are fixed in their plan.
 func (l *agentsLoad) MarkPhase(string) {}
@@ -169,6 +191,8 @@ func (l *agentsLoad) Run(ctx context.Context) (*loadgen.Stats, error) {
 		st     *loadgen.Stats
 		agents []report.Agent
 	)
+	began := time.Now()
+	defer func() { l.mergeTime = time.Since(began) }()
 	if res.Stopped == "" {
 		st, agents, err = agent.Merge(res.Finals)
 	} else {

@@ -19,6 +19,7 @@ type followed struct {
 	index int
 	final *agent.Final
 	err   error
+	bytes int64 // log bytes read, re-reads included
 }
 
 // podView is what the follower needs of the pod informer: the pod now,
@@ -43,40 +44,41 @@ func follow(ctx context.Context, cs kubernetes.Interface, ns, pod string, index 
 			onProgress(p)
 		}
 	}
+	var n int64
 	read := func(follow bool) (*agent.Final, error) {
 		rc, err := cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: container, Follow: follow}).Stream(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("agent %d: read the log of pod %s: %w", index, pod, err)
 		}
 		defer rc.Close()
-		return agent.ReadFinal(io.Reader(rc), index, progress)
+		return agent.ReadFinal(&countingReader{r: rc, n: &n}, index, progress)
 	}
 	for {
 		f, err := read(true)
 		if err == nil {
-			return followed{index: index, final: f}
+			return followed{index: index, final: f, bytes: n}
 		}
 		if ctx.Err() != nil {
-			return followed{index: index, err: err}
+			return followed{index: index, err: err, bytes: n}
 		}
 		if apierrors.IsNotFound(err) {
-			return followed{index: index, err: fmt.Errorf("agent %d: its pod %s was deleted before its results were read", index, pod)}
+			return followed{index: index, err: fmt.Errorf("agent %d: its pod %s was deleted before its results were read", index, pod), bytes: n}
 		}
 		p := view()
 		if p == nil || ended(p) {
 			// The informer may lag the container's end by a moment: one
 			// more whole read holds every line the agent wrote.
 			if f, err2 := read(false); err2 == nil {
-				return followed{index: index, final: f}
+				return followed{index: index, final: f, bytes: n}
 			}
 			why := "its pod is gone"
 			if p != nil {
 				why = problem(p)
 			}
-			return followed{index: index, err: fmt.Errorf("%w (%s)", err, why)}
+			return followed{index: index, err: fmt.Errorf("%w (%s)", err, why), bytes: n}
 		}
 		if !ctxtime.Sleep(ctx, reconnectEvery) {
-			return followed{index: index, err: err}
+			return followed{index: index, err: err, bytes: n}
 		}
 	}
 }
@@ -92,4 +94,16 @@ func ended(p *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// countingReader counts the log bytes read, for the run's cost.
+type countingReader struct {
+	r io.Reader
+	n *int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	*c.n += int64(k)
+	return k, err
 }

@@ -75,6 +75,9 @@ type Result struct {
 	Stopped string
 	Failed  bool // an agent failed (not an interruption)
 	Missing map[int]string
+	// LogBytes is how many bytes of log were read, re-reads included:
+	// what the run cost the API server and the kubelet.
+	LogBytes int64
 }
 
 // StartError is a run whose agents did not all start in time; the Job
@@ -280,6 +283,7 @@ func (r *run) wait(ctx context.Context, end time.Time) (*Result, error) {
 			}
 			started = true
 		case f := <-results:
+			res.LogBytes += f.bytes
 			pending--
 			finished++
 			done[f.index] = true
