@@ -25,8 +25,8 @@ type agentFlags struct {
 	// JOB_COMPLETION_INDEX.
 	shardEnv      string
 	shard, shards int
-	start          string
-	writeTimeout   time.Duration
+	start         string
+	writeTimeout  time.Duration
 }
 
 func newAgentCmd(stdout, stderr io.Writer) *cobra.Command {
