@@ -302,3 +302,26 @@ func TestAgentSIGTERMWritesFinal(t *testing.T) {
 		t.Errorf("a cut stream: %v, want a truncated record named by agent and line", err)
 	}
 }
+
+func TestFixedPhases(t *testing.T) {
+	for _, tc := range []struct {
+		after, settle time.Duration
+		want          string
+	}{
+		{10 * time.Second, 10 * time.Second, "baseline@0s rollout@10s settle@50s"},
+		{0, 10 * time.Second, "rollout@0s settle@50s"},
+		{10 * time.Second, 0, "baseline@0s rollout@10s"},
+	} {
+		var got []string
+		for _, p := range fixedPhases(time.Minute, tc.after, tc.settle) {
+			got = append(got, fmt.Sprintf("%s@%v", p.Name, p.At))
+		}
+		if s := strings.Join(got, " "); s != tc.want {
+			t.Errorf("after %v settle %v: %s, want %s", tc.after, tc.settle, s, tc.want)
+		}
+		plan := agent.Plan{V: agent.Version, Target: "http://x/", Rate: 1, Duration: time.Minute, Start: time.Now(), Shards: 1, Phases: fixedPhases(time.Minute, tc.after, tc.settle)}
+		if _, err := plan.Config(); err != nil {
+			t.Errorf("after %v settle %v: the plan is refused: %v", tc.after, tc.settle, err)
+		}
+	}
+}

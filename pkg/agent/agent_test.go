@@ -233,3 +233,30 @@ func TestPlanRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanPhasesChecked: a plan's phases must begin at 0, be named, in
+// order and within its duration; its shard must be one of its shards.
+func TestPlanPhasesChecked(t *testing.T) {
+	base := Plan{V: Version, Target: "http://127.0.0.1:1/", Rate: 10, Duration: time.Minute, Start: time.Now(), Shards: 2}
+	ph := func(name string, at time.Duration) Phase { return Phase{Name: name, At: at} }
+	for _, tc := range []struct {
+		name   string
+		phases []Phase
+		shard  int
+		want   string
+	}{
+		{"good", []Phase{ph("baseline", 0), ph("rollout", 10 * time.Second), ph("settle", 50 * time.Second)}, 1, ""},
+		{"late first", []Phase{ph("rollout", time.Second)}, 0, "it must begin at 0"},
+		{"unnamed", []Phase{ph("", 0)}, 0, "without a name"},
+		{"out of order", []Phase{ph("a", 0), ph("b", 20 * time.Second), ph("c", 10 * time.Second)}, 0, "is not after phase"},
+		{"past the end", []Phase{ph("a", 0), ph("b", time.Minute)}, 0, "not within the plan's duration"},
+		{"shard out of range", nil, 2, "shards are 0 to 1"},
+	} {
+		p := base
+		p.Phases, p.Shard = tc.phases, tc.shard
+		_, err := p.Config()
+		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}

@@ -273,6 +273,11 @@ func xssResult(t testing.TB) *report.Result {
 		r.Verdict.Gates[i].Message = p(i)
 	}
 	r.Verdict.Gates = append(r.Verdict.Gates, report.Gate{Name: p(2), Message: p(3)})
+	// Agents' hosts, nodes and errors come from pods and their logs.
+	r.Config.Agents, r.Config.LoadFrom = 3, p(6)
+	for i := range 3 {
+		r.Agents = append(r.Agents, report.Agent{Index: i, Host: p(i), Node: p(i + 1), Error: p(i + 2), Requests: 10})
+	}
 	return r
 }
 
@@ -402,5 +407,31 @@ func TestOutcomeMeanings(t *testing.T) {
 	}
 	if rows[0].Name != loadgen.OK.String() {
 		t.Errorf("first row %s, want ok", rows[0].Name)
+	}
+}
+
+// TestHTMLAgents: a run from agents in the cluster says so in the header
+// and has a row per agent with its pod and node.
+func TestHTMLAgents(t *testing.T) {
+	r := reporttest.Fixture(t, reporttest.FailingRollout)
+	r.Config.Agents, r.Config.LoadFrom = 2, "in-cluster"
+	r.Agents = []report.Agent{
+		{Index: 0, Host: "rolltest-agents-x-0", Node: "node-a", Requests: 600, Failed: 3, LateSends: 7, MaxSendDelayMs: 2.5},
+		{Index: 1, Host: "rolltest-agents-x-1", Node: "node-b", Interrupted: true, Error: "no final record"},
+	}
+	out := renderPage(t, r)
+	for _, want := range []string{
+		`<span id="load-from">load from inside the cluster, 2 agents</span>`,
+		`<table id="agents" class="full">`,
+		`<td class="mono nw">rolltest-agents-x-0</td><td class="mono nw">node-a</td><td class="n">600</td><td class="n bad">3</td><td class="n">7</td><td class="n">2.5</td>`,
+		`<td class="wrap">no final record</td>`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the page lacks %s", want)
+		}
+	}
+	r.Agents, r.Config.Agents, r.Config.LoadFrom = nil, 1, "local"
+	if out := renderPage(t, r); strings.Contains(out, `id="agents"`) || strings.Contains(out, `id="load-from"`) {
+		t.Error("a local run has an agents table or a load-from note")
 	}
 }
