@@ -300,12 +300,13 @@ func (s *Server) Ready() bool {
 // Draining reports whether the server has started draining.
 func (s *Server) Draining() bool { return s.isDraining.Load() }
 
-// StartDraining does what /common/preStop does: readiness probes fail from
-// now on, and traffic is drained or rejected according to the PreStopMode.
-// In drain mode it also closes the idle keep-alive connections of Serve's
-// server now, while the listener still accepts, so that their clients
-// re-connect to a pod that is still an endpoint (or, if kube-proxy lags, to
-// this one, which still serves them). Calling it again has no effect.
+// StartDraining does what /common/preStop does: readiness probes (HTTP and
+// gRPC) fail from now on, and traffic is drained or rejected according to
+// the PreStopMode. It leaves idle keep-alive connections open: in drain
+// mode each is closed by its next response (Connection: close, on HTTP/2
+// a GOAWAY), so that its client re-connects to a pod that is still an
+// endpoint (or, if kube-proxy lags, to this one, which still serves it);
+// shutdown closes the rest. Calling it again has no effect.
 func (s *Server) StartDraining() { s.startDraining("StartDraining") }
 
 func (s *Server) startDraining(reason string) {

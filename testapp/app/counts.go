@@ -75,9 +75,9 @@ type RequestCounts struct {
 	Received int64 `json:"received"`
 	// Written counts responses, by the final status code the handler
 	// chose (for gRPC, that of its grpc-status, see Counts), every byte
-	// of which the connection accepted: each write of
-	// the response to the socket returned no error. The kernel then
-	// owns the bytes; it does not prove that the client read them.
+	// of which the connection accepted: each write of the response to
+	// the socket returned no error. The kernel then owns the bytes; it
+	// does not prove that the client read them.
 	Written StatusCounts `json:"written"`
 	// WriteFailed counts responses the server started writing on a
 	// connection it still believed open, where a write returned an error
