@@ -1,7 +1,8 @@
 // Command testapp is the reference system under test for rolltest: an HTTP
-// server with /common/healthy, /common/time and /common/preStop that drains
-// instead of dropping requests when its pod is replaced. See README.md and
-// package app.
+// server with /common/healthy, /common/time and /common/preStop, and on the
+// same port h2c (HTTP/2 without TLS) and gRPC (grpc.health.v1.Health/Check,
+// testapp.Echo/Echo), that drains instead of dropping requests when its pod
+// is replaced. See README.md and package app.
 //
 // Every flag has an environment variable, which the flag overrides.
 package main

@@ -2,6 +2,11 @@
 // Go port of a typical Spring Boot health controller (/common/healthy,
 // /common/time, /common/preStop) that shuts down without dropping requests.
 //
+// One port serves HTTP/1.1, HTTP/2 with prior knowledge (h2c) and, on
+// HTTP/2, gRPC: grpc.health.v1.Health/Check and testapp.Echo/Echo (see
+// grpc.go). Every response names the replica: the X-Pod-Id and
+// X-App-Version headers (gRPC metadata x-pod-id, x-app-version).
+//
 // The same code runs as a container in a real Kubernetes cluster (see
 // testapp/main.go) and in-process, several replicas at once, inside rolltest's
 // local simulator. For the latter a Server holds all of its state; the package
@@ -24,7 +29,11 @@
 //	other probes       503        200       200               200
 //	traffic            503        200       200 + close       503 shutting down
 //
-// "+ close" means the response carries "Connection: close".
+// "+ close" means the response carries "Connection: close"; on HTTP/2,
+// where that header does not exist, net/http turns it into a graceful
+// GOAWAY for the connection, with the same effect: the client's next
+// request goes over a new connection. gRPC follows the same table; see
+// grpc.go.
 package app
 
 import (
@@ -96,6 +105,15 @@ const (
 	PathHealthy = "/common/healthy"
 	PathTime    = "/common/time"
 	PathPreStop = "/common/preStop"
+)
+
+// Headers naming the replica on every response, HTTP/1.1 or HTTP/2, so
+// that a client can tell pods apart without reading bodies (rolltest's
+// --identity header:X-Pod-Id,X-App-Version). gRPC responses carry them as
+// metadata, in lower case on the wire.
+const (
+	HeaderPodID      = "X-Pod-Id"
+	HeaderAppVersion = "X-App-Version"
 )
 
 // Response bodies of the non-200 answers.
@@ -174,7 +192,9 @@ type Server struct {
 	// Header values shared by all responses, so that setting them does
 	// not allocate. net/http only reads them, and a handler wrapper that
 	// Adds to one reallocates since len == cap.
-	hdrTextPlain, hdrClose []string
+	hdrTextPlain, hdrClose, hdrPodID, hdrVersion []string
+
+	grpc grpcReplies
 
 	handler http.Handler
 	srv     *http.Server
@@ -231,9 +251,19 @@ func New(cfg Config) *Server {
 	s.shuttingDown = newFixedBody(BodyShuttingDown)
 	s.hdrTextPlain = []string{"text/plain; charset=utf-8"}
 	s.hdrClose = []string{"close"}
+	s.hdrPodID = []string{s.podID}
+	s.hdrVersion = []string{s.version}
+	s.grpc = newGRPCReplies()
 	s.handler = http.HandlerFunc(s.serveCounted)
+	// HTTP/2 without TLS, with prior knowledge only (no Upgrade: h2c),
+	// beside HTTP/1.1 on the same port: gRPC clients and the kubelet's
+	// gRPC probe speak it.
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
 	s.srv = &http.Server{
 		Handler:     s.handler,
+		Protocols:   &protocols,
 		ConnContext: connContext,
 		ConnState:   connState,
 		// Bounds slow or stuck clients; no write timeout, since
@@ -270,12 +300,13 @@ func (s *Server) Ready() bool {
 // Draining reports whether the server has started draining.
 func (s *Server) Draining() bool { return s.isDraining.Load() }
 
-// StartDraining does what /common/preStop does: readiness probes fail from
-// now on, and traffic is drained or rejected according to the PreStopMode.
-// In drain mode it also closes the idle keep-alive connections of Serve's
-// server now, while the listener still accepts, so that their clients
-// re-connect to a pod that is still an endpoint (or, if kube-proxy lags, to
-// this one, which still serves them). Calling it again has no effect.
+// StartDraining does what /common/preStop does: readiness probes (HTTP and
+// gRPC) fail from now on, and traffic is drained or rejected according to
+// the PreStopMode. It leaves idle keep-alive connections open: in drain
+// mode each is closed by its next response (Connection: close, on HTTP/2
+// a GOAWAY), so that its client re-connects to a pod that is still an
+// endpoint (or, if kube-proxy lags, to this one, which still serves it);
+// shutdown closes the rest. Calling it again has no effect.
 func (s *Server) StartDraining() { s.startDraining("StartDraining") }
 
 func (s *Server) startDraining(reason string) {
@@ -305,6 +336,13 @@ func (s *Server) isStarting() bool {
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h[HeaderPodID] = s.hdrPodID
+	h[HeaderAppVersion] = s.hdrVersion
+	if isGRPC(r) {
+		s.serveGRPC(w, r)
+		return
+	}
 	switch r.URL.Path {
 	case PathHealthy:
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {

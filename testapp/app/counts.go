@@ -23,8 +23,16 @@ const CountsLogPrefix = "rolltest-testapp-counts"
 //
 // Requests are split into Traffic and Probes. A probe is a request that
 // the kubelet, not a client, sends: /common/healthy with a non-empty
-// "checker" header (what the manifests' probes send), and /common/preStop.
+// "checker" header (what the manifests' probes send), /common/preStop, and
+// a gRPC Health/Check whose user agent starts with "kube-probe/" (the
+// kubelet's gRPC probe, which can send no header of its own choosing).
 // Everything else is traffic, 404s and 405s included.
+//
+// An HTTP/1.1 request is accounted for on its connection, an HTTP/2 stream
+// (h2c, gRPC) on its own, when its handler returns: see RequestCounts.
+// A gRPC response, whose HTTP status is always 200, is filed under the
+// class of the HTTP status google.rpc.Code maps its grpc-status to (OK
+// 200, NOT_FOUND 404, UNIMPLEMENTED 501, UNAVAILABLE 503, INTERNAL 500, ...).
 //
 // Counts read while the server runs are a snapshot of independent
 // counters, each exact, not all taken at the same instant. Once Serve has
@@ -50,15 +58,26 @@ type Counts struct {
 //
 // with InFlight 0 once Serve has returned (unless a handler outlived the
 // bounded wait, which testapp's handlers, which never block, do not).
+//
+// The definitions below are those of HTTP/1.1. net/http's HTTP/2 server
+// writes a stream's frames after its handler returns and reports nothing
+// per stream, so an HTTP/2 stream's outcome is decided as its handler
+// returns: Unanswered if the stream was gone (reset, or its connection
+// closed) before the handler wrote any of the body, or the handler wrote
+// none; WriteFailed if it went, or a write failed, after the handler began
+// writing the body; Written otherwise: the response was queued on a live
+// stream. A connection that breaks in the instant between that and its
+// frames reaching the socket still counts it Written.
 type RequestCounts struct {
 	// Received counts requests whose request line and headers net/http
 	// read and parsed, i.e. the handler was called. Requests net/http
 	// rejects itself (malformed, headers too large) are not counted.
 	Received int64 `json:"received"`
 	// Written counts responses, by the final status code the handler
-	// chose, every byte of which the connection accepted: each write of
-	// the response to the socket returned no error. The kernel then
-	// owns the bytes; it does not prove that the client read them.
+	// chose (for gRPC, that of its grpc-status, see Counts), every byte
+	// of which the connection accepted: each write of the response to
+	// the socket returned no error. The kernel then owns the bytes; it
+	// does not prove that the client read them.
 	Written StatusCounts `json:"written"`
 	// WriteFailed counts responses the server started writing on a
 	// connection it still believed open, where a write returned an error
@@ -450,7 +469,8 @@ func connState(nc net.Conn, st http.ConnState) {
 }
 
 // isProbe reports whether r is the kubelet's rather than a client's: a
-// probe (/common/healthy with a checker header) or the preStop hook.
+// probe (/common/healthy with a checker header, or a gRPC Health/Check
+// whose user agent is the kubelet's) or the preStop hook.
 func isProbe(r *http.Request) bool {
 	switch r.URL.Path {
 	case PathPreStop:
@@ -458,6 +478,8 @@ func isProbe(r *http.Request) bool {
 	case PathHealthy:
 		v := r.Header["Checker"]
 		return len(v) > 0 && v[0] != ""
+	case GRPCHealthCheckPath:
+		return isGRPCProbe(r)
 	}
 	return false
 }
@@ -473,6 +495,12 @@ func (s *Server) serveCounted(w http.ResponseWriter, r *http.Request) {
 	rc := &s.counts.traffic
 	if isProbe(r) {
 		rc = &s.counts.probes
+	}
+	if r.ProtoMajor == 2 {
+		// Streams of one connection run at once: each is accounted for
+		// on its own, not on the connection.
+		s.serveStream(w, r, rc)
+		return
 	}
 	sw := t.begin(rc, w)
 	s.serveHTTP(sw, r)

@@ -10,16 +10,22 @@ import (
 	"github.com/rolltest/rolltest/internal/ctxtime"
 )
 
-// Serve serves HTTP/1.1 on ln until ctx is cancelled, then shuts down and
-// returns. It always closes ln. It may be called once per Server.
+// Serve serves HTTP/1.1 and, on the same port, HTTP/2 with prior
+// knowledge (h2c, and gRPC over it) on ln until ctx is cancelled, then
+// shuts down and returns. It always closes ln. It may be called once per
+// Server.
 //
 // When ctx is cancelled (the binary cancels it on SIGTERM), Serve starts
 // draining as StartDraining does, keeps accepting for Config.ShutdownDelay,
-// then closes the listener and the idle connections and waits up to
-// Config.DrainTimeout for in-flight requests. It returns nil if they all
-// completed, and an error wrapping context.DeadlineExceeded if it had to
-// close connections that were still active. With Config.ExitOnSIGTERM it
-// instead closes the listener and every connection at once and returns nil.
+// then closes the listener and the idle HTTP/1.1 connections, sends each
+// HTTP/2 connection a graceful GOAWAY (its in-flight streams go on, the
+// client opens no new one), and waits up to Config.DrainTimeout for
+// in-flight requests and streams. It returns nil if they all completed,
+// and an error wrapping context.DeadlineExceeded if it had to close
+// connections that were still active. With Config.ExitOnSIGTERM it instead
+// closes the listener and every connection at once, HTTP/2 ones without a
+// GOAWAY, and returns nil: in-flight requests and streams die with their
+// connection.
 //
 // If Config.ListenDelay has not elapsed yet, Serve closes ln and listens
 // again on the same address once it has, so that clients are refused in
