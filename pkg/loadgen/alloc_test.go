@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -274,6 +275,13 @@ func TestAutoIdentityDoesNotAllocate(t *testing.T) {
 // a real server's encoder, it indexes its fields on a connection's first
 // response and refers to them by index afterwards.
 func allocH2Server(t testing.TB) string {
+	payload := []byte("testapp-7d9f8b6c5-x2k4q >> 10.244.0.17 >> v1")
+	return allocH2ServerWith(t, payload, nil)
+}
+
+// allocH2ServerWith is allocH2Server answering with body and, when set,
+// trailers (a gRPC call's grpc-status) ending the stream.
+func allocH2ServerWith(t testing.TB, body []byte, trailers []hpack.HeaderField) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -283,20 +291,27 @@ func allocH2Server(t testing.TB) string {
 	var buf bytes.Buffer
 	enc := hpack.NewEncoder(&buf)
 	fields := []hpack.HeaderField{{Name: ":status", Value: "200"}, {Name: "x-pod", Value: "testapp-7d9f8b6c5-x2k4q"}, {Name: "x-version", Value: "v1"}}
-	var blocks [2][]byte // first response, and every later one
-	for i := range blocks {
+	encode := func(fs []hpack.HeaderField) []byte {
 		buf.Reset()
-		for _, f := range fields {
+		for _, f := range fs {
 			if err := enc.WriteField(f); err != nil {
 				t.Fatal(err)
 			}
 		}
-		blocks[i] = bytes.Clone(buf.Bytes())
+		return bytes.Clone(buf.Bytes())
 	}
-	payload := []byte("testapp-7d9f8b6c5-x2k4q >> 10.244.0.17 >> v1")
 	frame := func(typ, flags byte, block []byte) []byte {
 		n := len(block)
 		return append([]byte{byte(n >> 16), byte(n >> 8), byte(n), typ, flags, 0, 0, 0, 0}, block...)
+	}
+	var resp [2][]byte // first response, and every later one
+	for i := range resp {
+		if trailers == nil {
+			resp[i] = append(frame(0x1, 0x4, encode(fields)), frame(0x0, 0x1, body)...) // HEADERS END_HEADERS, DATA END_STREAM
+			continue
+		}
+		resp[i] = append(frame(0x1, 0x4, encode(fields)), frame(0x0, 0x0, body)...)
+		resp[i] = append(resp[i], frame(0x1, 0x5, encode(trailers))...) // HEADERS END_HEADERS|END_STREAM
 	}
 	go func() {
 		for range 1000 {
@@ -304,11 +319,7 @@ func allocH2Server(t testing.TB) string {
 			if err != nil {
 				return
 			}
-			var resp [2][]byte
-			for i := range resp {
-				resp[i] = append(frame(0x1, 0x4, blocks[i]), frame(0x0, 0x1, payload)...) // HEADERS END_HEADERS, DATA END_STREAM
-			}
-			go serveAllocH2(nc, resp)
+			go serveAllocH2(nc, [2][]byte{bytes.Clone(resp[0]), bytes.Clone(resp[1])})
 		}
 	}()
 	return "http://" + ln.Addr().String() + "/common/healthy"
@@ -346,10 +357,10 @@ func serveAllocH2(nc net.Conn, resp [2][]byte) {
 			if first {
 				out, first = resp[0], false
 			}
-			// Both frames carry the request's stream id.
-			copy(out[5:9], hdr[5:9])
-			k := 9 + (int(out[0])<<16 | int(out[1])<<8 | int(out[2]))
-			copy(out[k+5:k+9], hdr[5:9])
+			// Every frame carries the request's stream id.
+			for k := 0; k+9 <= len(out); k += 9 + (int(out[k])<<16 | int(out[k+1])<<8 | int(out[k+2])) {
+				copy(out[k+5:k+9], hdr[5:9])
+			}
 		default:
 			continue
 		}
@@ -380,5 +391,43 @@ func TestHTTP2RoundTripDoesNotAllocate(t *testing.T) {
 			}
 			roundTripDoesNotAllocate(t, cfg)
 		})
+	}
+}
+
+// TestGRPCRoundTripDoesNotAllocate: a health check on a kept-alive gRPC
+// connection, its reply read and its trailers' grpc-status and pod
+// header taken in, allocates nothing, as an HTTP/2 request does.
+func TestGRPCRoundTripDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	url := allocH2ServerWith(t, grpcFrame([]byte{0x08, 0x01}), []hpack.HeaderField{{Name: "grpc-status", Value: "0"}, {Name: "x-served-by", Value: "web-1"}})
+	target := "grpc://" + strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/common/healthy")
+	for _, id := range []string{"header:X-Pod,X-Version", "header:X-Served-By"} {
+		e, err := New(context.Background(), Config{Target: target, Concurrency: 1, KeepAlive: true, Identity: mustIdentity(t, id), RequestIDHeader: "X-Request-Id"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := e.transport.Dial(context.Background(), time.Now().Add(10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res Response
+		req := Request{Seq: 1}
+		roundTrip := func() {
+			req.Seq++
+			req.Deadline = time.Now().Add(10 * time.Second)
+			if err := c.RoundTrip(context.Background(), &req, &res); err != nil {
+				t.Fatal(err)
+			}
+			if res.Status != 200 || responseOutcome(&res) != OK || len(res.Header[0]) == 0 {
+				t.Fatalf("response %+v", res)
+			}
+		}
+		roundTrip()
+		if n := testing.AllocsPerRun(500, roundTrip); n != 0 {
+			t.Errorf("%s: %v allocations per call, want 0", id, n)
+		}
+		_ = c.Close()
 	}
 }

@@ -87,7 +87,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	newTransport := c.NewTransport
 	if newTransport == nil {
 		newTransport = func(tc TransportConfig) (Transport, error) { return newHTTP1(tc), nil }
-		if c.Protocol == ProtoH2 || c.Protocol == ProtoH2C {
+		if c.Protocol == ProtoH2 || c.Protocol == ProtoH2C || c.Protocol == ProtoGRPC {
 			newTransport = func(tc TransportConfig) (Transport, error) { return newHTTP2(tc, c.Protocol) }
 		}
 	}
@@ -119,7 +119,7 @@ func transportConfig(ctx context.Context, c *Config, t target) (TransportConfig,
 	tc := TransportConfig{
 		Target: c.Target, Method: c.Method, Headers: c.Headers, UserAgent: c.UserAgent, Body: c.Body,
 		KeepAlive: c.KeepAlive, RequestIDHeader: c.RequestIDHeader, ExpectBody: c.ExpectBody,
-		MaxBodyBytes: c.MaxBodyBytes, Capture: captureHeaders(c.Identity),
+		MaxBodyBytes: c.MaxBodyBytes, Capture: captureHeaders(c.Identity), GRPCMethod: c.GRPCMethod,
 	}
 	if len(c.Targets) == 0 {
 		tc.Requests = []RequestSpec{{URL: c.Target, Method: c.Method, Headers: c.Headers, Body: c.Body}}
@@ -305,29 +305,51 @@ func (e *PreflightError) Unwrap() error { return e.Err }
 // found, if any; the error, a *PreflightError unless ctx ended, is set
 // only when no complete response arrived.
 func (e *Engine) Preflight(ctx context.Context) (status int, id PodIdentity, err error) {
+	r, err := e.PreflightCheck(ctx)
+	return r.Status, r.Pod, err
+}
+
+// PreflightResult is what the preflight request got back.
+type PreflightResult struct {
+	Status int
+	Pod    PodIdentity
+	// Outcome is how the run would count the response (a gRPC status
+	// other than OK, say, fails with HTTP 200); Detail says why when it is
+	// not OK.
+	Outcome Outcome
+	Detail  string
+}
+
+// PreflightCheck is Preflight, and says how the run would count the
+// response.
+func (e *Engine) PreflightCheck(ctx context.Context) (PreflightResult, error) {
 	// Target 0: the first target of many is the one a preflight checks.
 	req := Request{Deadline: time.Now().Add(e.cfg.Timeout)}
 	c, err := e.transport.Dial(ctx, req.Deadline)
 	if err != nil {
-		return 0, PodIdentity{}, preflightError(ctx, asAttemptError(err, true))
+		return PreflightResult{}, preflightError(ctx, asAttemptError(err, true))
 	}
 	defer c.Close()
 	var res Response
 	if err := c.RoundTrip(ctx, &req, &res); err != nil {
-		return 0, PodIdentity{}, preflightError(ctx, asAttemptError(err, false))
+		return PreflightResult{}, preflightError(ctx, asAttemptError(err, false))
+	}
+	r := PreflightResult{Status: res.Status, Outcome: responseOutcome(&res)}
+	if r.Outcome != OK {
+		r.Detail = attemptDetail(&res)
 	}
 	if e.auto != nil {
 		// The preflight is not part of the run: it does not count
 		// towards settling a rule.
-		var s autoScan
+		s := autoScan{headersOnly: e.cfg.Protocol == ProtoGRPC}
 		s.reset(&res)
-		if r, f := e.auto.detect(&s, res.Status, false); r >= 0 {
-			id = f.identity()
+		if rule, f := e.auto.detect(&s, res.Status, false); rule >= 0 {
+			r.Pod = f.identity()
 		}
 	} else if src, ver := identitySource(e.identity, &res); len(src) > 0 {
-		id, _ = e.identity.Parse(src, ver)
+		r.Pod, _ = e.identity.Parse(src, ver)
 	}
-	return res.Status, id, nil
+	return r, nil
 }
 
 func preflightError(ctx context.Context, ae *AttemptError) error {

@@ -50,6 +50,10 @@ var (
 // consumed, so that the frames that grant it stay few.
 const h2RecvWindow = 4 << 20
 
+// h2MaxFrame is the largest frame we accept: SETTINGS_MAX_FRAME_SIZE's
+// default, which we keep.
+const h2MaxFrame = 16 << 10
+
 // h2MaxStreamID is the highest stream id a client may use (2^31-1).
 const h2MaxStreamID = 1<<31 - 1
 
@@ -70,6 +74,11 @@ type http2T struct {
 	cfg   TransportConfig
 	tls   *tls.Config // offers "h2" alone; nil for h2c
 	proto string
+	// grpc: every request is a gRPC call (grpc.go); health: the call is
+	// the health check, whose reply is read.
+	grpc, health bool
+	// noH2 says what to do about a server that does not speak HTTP/2.
+	noH2 string
 	// idName is RequestIDHeader lowercased, as HTTP/2 field names are.
 	idName string
 	next   atomic.Uint64
@@ -84,20 +93,31 @@ type h2req struct {
 	head  bool
 }
 
-// newHTTP2 builds the HTTP/2 transport; proto is ProtoH2 (https only) or
-// ProtoH2C (http only).
+// newHTTP2 builds the HTTP/2 transport; proto is ProtoH2 (https only),
+// ProtoH2C (http only) or ProtoGRPC (either).
 func newHTTP2(cfg TransportConfig, proto string) (*http2T, error) {
 	if len(cfg.Requests) == 0 {
 		cfg.Requests = []RequestSpec{{URL: cfg.Target, Method: cfg.Method, Headers: cfg.Headers, Body: cfg.Body}}
 	}
-	t := &http2T{cfg: cfg, proto: proto, idName: strings.ToLower(cfg.RequestIDHeader)}
+	t := &http2T{cfg: cfg, proto: proto, idName: strings.ToLower(cfg.RequestIDHeader), noH2: "drop --http2 to use HTTP/1.1"}
 	switch {
+	case proto == ProtoGRPC:
+		if cfg.GRPCMethod == "" {
+			t.cfg.GRPCMethod = DefaultGRPCMethod
+		}
+		if err := validGRPCMethod(t.cfg.GRPCMethod); err != nil {
+			return nil, err
+		}
+		t.grpc, t.health = true, t.cfg.GRPCMethod == DefaultGRPCMethod
+		t.noH2 = "gRPC is HTTP/2: is this the service's gRPC port?"
 	case proto == ProtoH2 && cfg.TLS == nil:
 		return nil, fmt.Errorf("HTTP/2 over TLS (h2) needs an https target; for http use h2c")
 	case proto == ProtoH2C && cfg.TLS != nil:
 		return nil, fmt.Errorf("h2c is HTTP/2 without TLS; for an https target use h2")
 	case proto != ProtoH2 && proto != ProtoH2C:
 		return nil, fmt.Errorf("unknown HTTP/2 protocol %q", proto)
+	case proto == ProtoH2C:
+		t.noH2 = "drop --h2c to use HTTP/1.1"
 	}
 	if cfg.TLS != nil {
 		t.tls = cfg.TLS.Clone()
@@ -126,6 +146,10 @@ func (t *http2T) render(r *RequestSpec) (h2req, error) {
 	if t.tls != nil {
 		scheme = "https"
 	}
+	method, path, body := r.Method, u.RequestURI(), r.Body
+	if t.grpc {
+		method, path, body = "POST", t.cfg.GRPCMethod, grpcFrame(r.Body)
+	}
 	authority := u.Host
 	var rest []hpack.HeaderField
 	hasUA := false
@@ -145,23 +169,38 @@ func (t *http2T) render(r *RequestSpec) (h2req, error) {
 	if !hasUA && t.cfg.UserAgent != "" {
 		rest = append(rest, hpack.HeaderField{Name: "user-agent", Value: t.cfg.UserAgent, Sensitive: true})
 	}
-	if len(r.Body) > 0 {
-		rest = append(rest, hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(r.Body)), Sensitive: true})
+	switch {
+	case t.grpc:
+		// gRPC's call definition; no content-length, which gRPC does not
+		// use (the messages carry their lengths).
+		rest = append([]hpack.HeaderField{
+			{Name: "content-type", Value: "application/grpc", Sensitive: true},
+			{Name: "te", Value: "trailers", Sensitive: true},
+		}, rest...)
+	case len(body) > 0:
+		rest = append(rest, hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(body)), Sensitive: true})
 	}
 	var buf bytesWriter
 	enc := hpack.NewEncoder(&buf)
 	fields := append([]hpack.HeaderField{
-		{Name: ":method", Value: r.Method, Sensitive: true},
+		{Name: ":method", Value: method, Sensitive: true},
 		{Name: ":scheme", Value: scheme, Sensitive: true},
 		{Name: ":authority", Value: authority, Sensitive: true},
-		{Name: ":path", Value: u.RequestURI(), Sensitive: true},
+		{Name: ":path", Value: path, Sensitive: true},
 	}, rest...)
 	for _, f := range fields {
 		if err := enc.WriteField(f); err != nil {
 			return h2req{}, fmt.Errorf("encode %s: %w", f.Name, err)
 		}
 	}
-	return h2req{block: buf.b, body: r.Body, head: equalFold(r.Method, "HEAD")}, nil
+	return h2req{block: buf.b, body: body, head: equalFold(method, "HEAD")}, nil
+}
+
+// grpcFrame is msg as the one message of a gRPC request: uncompressed,
+// with its big-endian length.
+func grpcFrame(msg []byte) []byte {
+	n := len(msg)
+	return append([]byte{0, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}, msg...)
 }
 
 // bytesWriter is the io.Writer hpack encodes into.
@@ -242,6 +281,8 @@ type h2conn struct {
 	hpay       []byte // a HEADERS or CONTINUATION frame's payload
 	idBuf      []byte
 	body       bodySink
+	grpc       grpcCall // for gRPC calls: the status and the reply
+	detail     []byte   // Response.Detail's
 }
 
 // Dial implements Transport: TCP (and TLS with ALPN "h2"), the client
@@ -270,33 +311,46 @@ func (t *http2T) Dial(ctx context.Context, deadline time.Time) (Conn, error) {
 			ae := asAttemptError(err, true)
 			if noALPN(err) {
 				// Said plainly: the alert alone reads like a TLS fault.
-				ae.Err = fmt.Errorf("%w: it offers no \"h2\" by TLS ALPN (drop --http2 to use HTTP/1.1): %w", ErrNoHTTP2, err)
+				ae.Err = fmt.Errorf("%w: it offers no \"h2\" by TLS ALPN (%s): %w", ErrNoHTTP2, t.noH2, err)
 			}
 			return nil, ae
 		}
 		if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
 			nc.Close()
-			return nil, &AttemptError{Outcome: Other, Op: "connect", Err: fmt.Errorf("%w: TLS ALPN selected %q, not \"h2\" (drop --http2 to use HTTP/1.1)", ErrNoHTTP2, p)}
+			return nil, &AttemptError{Outcome: Other, Op: "connect", Err: fmt.Errorf("%w: TLS ALPN selected %q, not \"h2\" (%s)", ErrNoHTTP2, p, t.noH2)}
 		}
 		nc = tc
 	}
+	c := t.newConn(nc, raw)
+	if err := c.handshake(); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// newConn sets up a connection on nc, before the handshake.
+func (t *http2T) newConn(nc net.Conn, raw syscall.RawConn) *h2conn {
 	c := &h2conn{t: t, nc: nc, raw: raw, nextID: 1, sendConn: 65535, peerInitial: 65535, peerMaxFrame: 16384}
 	c.counted = countingConn{Conn: nc}
 	c.br = bufio.NewReaderSize(&c.counted, readBufferSize)
 	c.bw = bufio.NewWriterSize(&c.counted, 8<<10)
 	c.fr = http2.NewFramer(c.bw, c.br)
 	c.fr.SetReuseFrames()
+	// We announce no SETTINGS_MAX_FRAME_SIZE, so the default of 16 KiB is
+	// the peer's limit (RFC 9113 4.2); the Framer's own default is 16 MiB,
+	// which a HEADERS frame read into hpay would overrun.
+	c.fr.SetMaxReadFrameSize(h2MaxFrame)
 	c.dec = hpack.NewDecoder(4096, c.field)
 	c.dec.SetMaxStringLength(readBufferSize)
-	c.hpay = make([]byte, 16<<10) // SETTINGS_MAX_FRAME_SIZE: we keep the default
+	c.hpay = make([]byte, h2MaxFrame)
 	c.capture = make([][]byte, len(t.cfg.Capture))
 	c.has = make([]bool, len(t.cfg.Capture))
 	c.body = newBodySink(t.cfg.ExpectBody, t.cfg.MaxBodyBytes)
-	if err := c.handshake(); err != nil {
-		nc.Close()
-		return nil, err
+	if t.grpc {
+		c.grpc = newGRPCCall(t.cfg.MaxBodyBytes)
 	}
-	return c, nil
+	return c
 }
 
 // noALPN reports whether a TLS handshake failed because the server
@@ -333,13 +387,13 @@ func (c *h2conn) handshake() error {
 	hdr, err := c.br.Peek(9)
 	if err != nil {
 		if len(hdr) > 0 {
-			return &AttemptError{Outcome: Other, Op: "connect", Err: fmt.Errorf("%w: it answered the preface with %s", ErrNoHTTP2, quoteStart(hdr, 60))}
+			return &AttemptError{Outcome: Other, Op: "connect", Err: fmt.Errorf("%w: it answered the preface with %s (%s)", ErrNoHTTP2, quoteStart(hdr, 60), c.t.noH2)}
 		}
 		return asAttemptError(fmt.Errorf("read server SETTINGS: %w", err), true)
 	}
 	if http2.FrameType(hdr[3]) != http2.FrameSettings || hdr[4]&byte(http2.FlagSettingsAck) != 0 || hdr[5]|hdr[6]|hdr[7]|hdr[8] != 0 {
 		b, _ := c.br.Peek(min(c.br.Buffered(), 60))
-		return &AttemptError{Outcome: Other, Op: "connect", Err: fmt.Errorf("%w: it answered the preface with %s", ErrNoHTTP2, quoteStart(b, 60))}
+		return &AttemptError{Outcome: Other, Op: "connect", Err: fmt.Errorf("%w: it answered the preface with %s (%s)", ErrNoHTTP2, quoteStart(b, 60), c.t.noH2)}
 	}
 	f, err := c.fr.ReadFrame()
 	if err != nil {
@@ -457,6 +511,9 @@ func (c *h2conn) exchange(req *Request, res *Response) error {
 	c.nextID += 2
 	c.sendStream, c.streamRecv = c.peerInitial, 0
 	c.body.reset(false)
+	if c.t.grpc {
+		c.grpc.reset()
+	}
 	for i := range c.has {
 		c.has[i] = false
 	}
@@ -481,6 +538,17 @@ func (c *h2conn) exchange(req *Request, res *Response) error {
 	}
 	if err := c.readResponse(); err != nil {
 		return err
+	}
+	res.Outcome, res.Detail = OK, nil
+	if c.t.grpc {
+		if c.status == 200 {
+			if err := c.grpc.msgs.end(); err != nil {
+				return err
+			}
+		}
+		c.detail = c.detail[:0]
+		res.Outcome, c.detail = c.grpc.verdict(c.status, c.t.health, c.detail)
+		res.Detail = c.detail
 	}
 	res.Status = c.status
 	res.Header = res.Header[:0]
@@ -594,7 +662,7 @@ func (c *h2conn) step() error {
 // headerFrame reads a HEADERS or CONTINUATION frame's payload (its header
 // already read) and decodes its fragment.
 func (c *h2conn) headerFrame(fh http2.FrameHeader) error {
-	p := c.hpay[:fh.Length] // the Framer refused frames above 16 KiB, the size we allow
+	p := c.hpay[:fh.Length] // the Framer refused frames above h2MaxFrame
 	if _, err := io.ReadFull(c.br, p); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
@@ -717,10 +785,16 @@ func (c *h2conn) headerFragment(p []byte, end, endStream bool) error {
 }
 
 // field is the HPACK decoder's emit function: it keeps :status and the
-// captured headers of the final response; trailers are decoded (the
-// dynamic table must follow the server's) and ignored.
+// captured headers of the final response, and from the trailers the
+// captured headers the response's own lacked (gRPC metadata) and a gRPC
+// call's status. Everything is decoded, as the dynamic table must follow
+// the server's.
 func (c *h2conn) field(f hpack.HeaderField) {
 	if c.trailers {
+		if c.t.grpc {
+			c.grpc.field(f.Name, f.Value)
+		}
+		c.keep(f)
 		return
 	}
 	if f.Name == ":status" {
@@ -735,6 +809,14 @@ func (c *h2conn) field(f hpack.HeaderField) {
 	if c.status >= 100 && c.status < 200 && c.status != 101 {
 		return // an interim response's headers are not the final ones
 	}
+	if c.t.grpc && c.endPending {
+		c.grpc.field(f.Name, f.Value) // a trailers-only response
+	}
+	c.keep(f)
+}
+
+// keep keeps f if it is a captured header not yet seen on the stream.
+func (c *h2conn) keep(f hpack.HeaderField) {
 	for i, name := range c.t.cfg.Capture {
 		if !c.has[i] && equalFold(name, f.Name) {
 			c.capture[i] = append(c.capture[i][:0], f.Value...)
@@ -750,6 +832,13 @@ func (c *h2conn) data(f *http2.DataFrame) error {
 		return errors.New("DATA before the response headers")
 	}
 	if !c.head {
+		// A gRPC message's length is read before its bytes: one longer
+		// than the cap fails on its prefix, saying so.
+		if c.t.grpc && c.kept == 200 {
+			if err := c.grpc.msgs.write(f.Data()); err != nil {
+				return err
+			}
+		}
 		if err := c.body.write(f.Data()); err != nil {
 			return err
 		}

@@ -105,6 +105,12 @@ type Response struct {
 	// BytesIn and BytesOut are what this round trip read and wrote, set
 	// whether or not it failed. Over TLS they count the plaintext.
 	BytesIn, BytesOut int64
+	// Outcome, when not OK, is the protocol's verdict on a response whose
+	// status alone does not tell (gRPC: grpc-status, the health check's
+	// serving status); OK leaves the response to be classified by Status
+	// and Matched. Detail says why, for the failure record.
+	Outcome Outcome
+	Detail  []byte
 }
 
 // AttemptError is why one attempt got no complete response, classified.
@@ -204,8 +210,12 @@ type TransportConfig struct {
 	// fails with ErrBodyTooLarge (outcome other).
 	MaxBodyBytes int
 	// Capture names the response headers Response.Header carries: the
-	// pod identity's, for header identities.
+	// pod identity's, for header identities. HTTP/2 reads them from the
+	// trailers too, when the headers lack them (gRPC metadata).
 	Capture []string
+	// GRPCMethod is the method a gRPC transport calls (Config.GRPCMethod,
+	// defaulted); empty for other protocols.
+	GRPCMethod string
 }
 
 // cancellable runs rt, a round trip on nc, so that the end of ctx ends it:

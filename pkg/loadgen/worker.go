@@ -59,6 +59,9 @@ func newWorker(e *Engine, rec *recorder, pods *podRegistry, conns *atomic.Uint64
 		conns: conns,
 		rec:   rec,
 		cache: make(map[string]int32),
+		// A gRPC body is protobuf: auto identity reads its headers and
+		// trailers alone.
+		scan: autoScan{headersOnly: e.cfg.Protocol == ProtoGRPC},
 	}
 }
 
@@ -167,7 +170,7 @@ func (w *worker) attempt(s *sample) (retryable bool) {
 	s.status = w.res.Status
 	s.outcome = responseOutcome(&w.res)
 	if s.outcome != OK {
-		s.detail = responseDetail(s.status, w.res.Body)
+		s.detail = attemptDetail(&w.res)
 	}
 	if pod := w.identify(); pod != 0 {
 		w.c.lastPod = pod
@@ -197,9 +200,13 @@ func (w *worker) failed(s *sample, ae *AttemptError) {
 	s.hasLatency = s.outcome == TimeoutConnect || s.outcome == TimeoutResponse
 }
 
-// responseOutcome classifies a complete response: by its status, and a
-// 2xx whose body lacks the expected text as a mismatch.
+// responseOutcome classifies a complete response: by the protocol's own
+// verdict when it has one (gRPC's status), else by its status, and a 2xx
+// whose body lacks the expected text as a mismatch.
 func responseOutcome(res *Response) Outcome {
+	if res.Outcome != OK {
+		return res.Outcome
+	}
 	o := StatusOutcome(res.Status)
 	if o == OK && !res.Matched {
 		return BodyMismatch
@@ -329,6 +336,16 @@ func errDetail(err error) string {
 		msg = msg[:200] + "…"
 	}
 	return msg
+}
+
+// attemptDetail describes a complete response that failed: in the
+// protocol's words when it gave some (gRPC's status and message), else by
+// its status and body.
+func attemptDetail(res *Response) string {
+	if res.Outcome != OK && len(res.Detail) > 0 {
+		return string(res.Detail)
+	}
+	return responseDetail(res.Status, res.Body)
 }
 
 // responseDetail describes a failed response: its status and the start of

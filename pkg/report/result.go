@@ -69,9 +69,12 @@ type Config struct {
 	Retries        int        `json:"retries"`
 	Identity       string     `json:"identity"`
 	Thresholds     Thresholds `json:"thresholds"`
-	// Protocol is the wire protocol: "http/1.1", "h2" or "h2c"; empty in
-	// reports written before it was recorded.
+	// Protocol is the wire protocol: "http/1.1", "h2", "h2c" or "grpc";
+	// empty in reports written before it was recorded.
 	Protocol string `json:"protocol,omitempty"`
+	// GRPCMethod is the method a gRPC run called,
+	// "/package.Service/Method"; absent for other protocols.
+	GRPCMethod string `json:"grpc_method,omitempty"`
 	// TargetsFile is the --targets file of a run of many requests; Target
 	// is then the scheme, host and port they share and Method their
 	// methods, comma-separated.
