@@ -209,7 +209,12 @@ func corpus() []corpusEntry {
 		{name: "http2 on http", args: badRun("--http2"), code: usage, names: "--http2", hint: "use --h2c"},
 		{name: "h2c on https", args: []string{"run", "--target", "https://127.0.0.1:1/", "--rate", "10", "--duration", "1s", "--h2c"}, code: usage, names: "--h2c", hint: "use --http2"},
 		{name: "http2 and h2c", args: badRun("--http2", "--h2c"), code: usage, names: "--http2", hint: "not both"},
-		{name: "streams not 1", args: badRun("--streams", "2"), code: usage, names: "--streams", hint: "use --connections"},
+		{name: "streams without HTTP/2, 2", args: badRun("--streams", "2"), code: usage, names: "--streams", hint: "add --http2"},
+		{name: "streams zero", args: badRun("--h2c", "--streams", "0"), code: usage, names: "--streams", hint: "between 1 and 1000"},
+		{name: "streams too many", args: badRun("--h2c", "--streams", "1001"), code: usage, names: "--streams", hint: "between 1 and 1000"},
+		{name: "streams not a number", args: badRun("--h2c", "--streams", "many"), code: usage, names: "--streams", hint: "see 'rolltest run --help'"},
+		{name: "streams without keep-alive", args: badRun("--h2c", "--streams", "8", "--keepalive=false"), code: usage, names: "--streams", hint: "drop --keepalive=false"},
+		{name: "streams on grpc without keep-alive", args: grpcRun("--streams", "8", "--keepalive=false"), code: usage, names: "--streams", hint: "drop --keepalive=false"},
 		{name: "streams without HTTP/2", args: badRun("--streams", "1"), code: usage, names: "--streams", hint: "add --http2"},
 
 		// gRPC.

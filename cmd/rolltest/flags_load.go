@@ -65,7 +65,7 @@ func (f *loadFlags) register(cmd *cobra.Command) {
 	fs.BoolVar(&f.http2, "http2", false, "speak HTTP/2 over TLS (https targets; the server must select h2 by ALPN); for http targets use --h2c")
 	fs.BoolVar(&f.h2c, "h2c", false, "speak HTTP/2 without TLS, with prior knowledge (http targets)")
 	fs.StringVar(&f.grpcMethod, "grpc-method", "", "the unary method a grpc:// or grpcs:// target is called with, /package.Service/Method (default "+loadgen.DefaultGRPCMethod+", whose reply must say SERVING); the request message is --body or --body-file, empty by default; every status but OK is a dropped request, none is re-sent")
-	fs.IntVar(&f.streams, "streams", 1, "HTTP/2 requests in flight per connection; only 1 for now (multiplexing is not yet supported), so each connection carries one request at a time as with HTTP/1.1")
+	fs.IntVar(&f.streams, "streams", 1, "HTTP/2 (--http2, --h2c, grpc://) requests in flight per connection, 1 to 1000: 1 carries one at a time, as HTTP/1.1 does, so the numbers compare. With N above 1, --connections counts TCP connections (with --concurrency, it divided by N), each carrying up to N requests at once, never more than the server allows (SETTINGS_MAX_CONCURRENT_STREAMS). Every stream of a connection goes to the one pod that connection reached: fewer connections pin the load on fewer pods, and a rollout moves it a connection, not a request, at a time")
 }
 
 // registerTargets adds --targets, for run alone: the demo loads a Service
@@ -188,9 +188,10 @@ func (f *loadFlags) loadConfig(cmd *cobra.Command) (loadgen.Config, error) {
 // protocol, checked against the target's scheme so that a mismatch is a
 // usage error naming the flag to use rather than a failed run.
 func (f *loadFlags) protocol(cmd *cobra.Command, cfg *loadgen.Config) (string, error) {
-	if cmd.Flags().Changed("streams") && f.streams != 1 {
-		return "", usagef("--streams", "only 1 is supported for now: multiplexing several requests on one HTTP/2 connection is not yet supported; use --connections for more in flight")
+	if cmd.Flags().Changed("streams") && (f.streams < 1 || f.streams > loadgen.MaxStreams) {
+		return "", usagef("--streams", "must be between 1 and %d, got %d", loadgen.MaxStreams, f.streams)
 	}
+	cfg.Streams = f.streams
 	if s, _, _ := strings.Cut(cfg.Target, "://"); strings.EqualFold(s, "grpc") || strings.EqualFold(s, "grpcs") {
 		return f.grpcProtocol(cmd, cfg, strings.ToLower(s))
 	}

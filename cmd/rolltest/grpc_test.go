@@ -152,3 +152,20 @@ func TestRunGRPCMethodAndBody(t *testing.T) {
 		t.Fatalf("exit %d, outcomes %v", code, r.Totals.Outcomes)
 	}
 }
+
+// TestRunStreams: --streams 50 carries the calls of 100 workers on two
+// connections, and the report says so.
+func TestRunStreams(t *testing.T) {
+	var served atomic.Int64
+	target := grpcPods(t, &served, nil, nil)
+	jsonPath := filepath.Join(t.TempDir(), "r.json")
+	code, out, errOut := cli(t, context.Background(), "run", "--target", target, "--streams", "50", "--concurrency", "100",
+		"--requests", "1000", "--json", jsonPath, "--no-progress")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	r := readResult(t, jsonPath)
+	if r.Config.Streams != 50 || r.Config.Connections != 2 || r.Totals.Connections != 2 || r.Totals.ConnectionsPeak != 2 || r.Totals.OK != 1000 {
+		t.Fatalf("config streams %d connections %d; totals %+v", r.Config.Streams, r.Config.Connections, r.Totals)
+	}
+}

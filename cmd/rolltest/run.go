@@ -282,7 +282,7 @@ func preflightURL(c loadgen.Config) string {
 func (j *job) reportConfig(c loadgen.Config) report.Config {
 	rc := report.Config{
 		Target: c.Target, Method: c.Method, BodyBytes: len(c.Body), Connections: c.Connections, MaxConnections: c.MaxConnections,
-		KeepAlive: c.KeepAlive, Protocol: protocolName(c.Protocol), GRPCMethod: c.GRPCMethod, DurationS: c.Duration.Seconds(), Requests: int64(c.Requests),
+		KeepAlive: c.KeepAlive, Protocol: protocolName(c.Protocol), GRPCMethod: c.GRPCMethod, Streams: max(c.Streams, 1), DurationS: c.Duration.Seconds(), Requests: int64(c.Requests),
 		TimeoutMs: float64(c.Timeout) / float64(time.Millisecond), Retries: c.Retries,
 		Identity: c.Identity.String(), Thresholds: j.thresholds, InsecureSkipVerify: c.InsecureSkipVerify,
 	}

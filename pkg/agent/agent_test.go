@@ -180,7 +180,7 @@ func TestPlanRoundTrip(t *testing.T) {
 	// and Rate: a second configuration sets them.
 	other := cfg
 	other.Targets, other.Target, other.Method, other.Body = nil, "grpc://127.0.0.1:1", "POST", []byte("body")
-	other.Protocol, other.GRPCMethod = loadgen.ProtoGRPC, "/pkg.Service/Method"
+	other.Protocol, other.GRPCMethod, other.Streams = loadgen.ProtoGRPC, "/pkg.Service/Method", 10
 	other.Rate, other.Concurrency, other.Connections, other.MaxConnections = 0, 5, 5, 0
 	set := map[string]bool{}
 	var back Plan

@@ -336,6 +336,7 @@ func serveAllocH2(nc net.Conn, resp [2][]byte) {
 		return
 	}
 	settingsAck := []byte{0, 0, 0, 0x4, 0x1, 0, 0, 0, 0}
+	windowUpdate := [13]byte{0, 0, 4, 0x8, 0, 0, 0, 0, 0} // on stream 0; the increment follows
 	first := true
 	for range 1 << 24 {
 		if _, err := io.ReadFull(nc, hdr[:]); err != nil {
@@ -350,6 +351,11 @@ func serveAllocH2(nc net.Conn, resp [2][]byte) {
 		}
 		var out []byte
 		switch {
+		case hdr[3] == 0x0 && n > 0:
+			// A request body (a gRPC call's): its flow-control credit
+			// back, as a server gives it.
+			windowUpdate[9], windowUpdate[10], windowUpdate[11], windowUpdate[12] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
+			out = windowUpdate[:]
 		case hdr[3] == 0x4 && hdr[4]&0x1 == 0:
 			out = settingsAck
 		case hdr[3] == 0x1:
@@ -372,7 +378,8 @@ func serveAllocH2(nc net.Conn, resp [2][]byte) {
 
 // TestHTTP2RoundTripDoesNotAllocate: a request on a kept-alive h2c
 // connection, with a request id, captured identity headers and an
-// expected body, allocates nothing, as on HTTP/1.1.
+// expected body, allocates nothing, as on HTTP/1.1; on a stream slot of a
+// multiplexed connection too.
 func TestHTTP2RoundTripDoesNotAllocate(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
@@ -382,15 +389,17 @@ func TestHTTP2RoundTripDoesNotAllocate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, targets := range []int{1, 5} {
-		t.Run(fmt.Sprintf("%d targets", targets), func(t *testing.T) {
-			cfg := Config{Target: url, Concurrency: 1, KeepAlive: true, Identity: id, Protocol: ProtoH2C,
-				RequestIDHeader: "X-Request-Id", ExpectBody: []byte(">> v1")}
-			if targets > 1 {
-				cfg.Target, cfg.Targets = "", fiveTargets(url)
-			}
-			roundTripDoesNotAllocate(t, cfg)
-		})
+	for _, streams := range []int{1, 4} {
+		for _, targets := range []int{1, 5} {
+			t.Run(fmt.Sprintf("%d targets, %d streams", targets, streams), func(t *testing.T) {
+				cfg := Config{Target: url, Concurrency: 1, KeepAlive: true, Identity: id, Protocol: ProtoH2C,
+					RequestIDHeader: "X-Request-Id", ExpectBody: []byte(">> v1"), Streams: streams}
+				if targets > 1 {
+					cfg.Target, cfg.Targets = "", fiveTargets(url)
+				}
+				roundTripDoesNotAllocate(t, cfg)
+			})
+		}
 	}
 }
 
@@ -403,8 +412,12 @@ func TestGRPCRoundTripDoesNotAllocate(t *testing.T) {
 	}
 	url := allocH2ServerWith(t, grpcFrame([]byte{0x08, 0x01}), []hpack.HeaderField{{Name: "grpc-status", Value: "0"}, {Name: "x-served-by", Value: "web-1"}})
 	target := "grpc://" + strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/common/healthy")
-	for _, id := range []string{"header:X-Pod,X-Version", "header:X-Served-By"} {
-		e, err := New(context.Background(), Config{Target: target, Concurrency: 1, KeepAlive: true, Identity: mustIdentity(t, id), RequestIDHeader: "X-Request-Id"})
+	for _, tc := range []struct {
+		id      string
+		streams int
+	}{{"header:X-Pod,X-Version", 1}, {"header:X-Served-By", 1}, {"header:X-Served-By", 4}} {
+		id := tc.id
+		e, err := New(context.Background(), Config{Target: target, Concurrency: 1, KeepAlive: true, Identity: mustIdentity(t, id), RequestIDHeader: "X-Request-Id", Streams: tc.streams})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -426,7 +439,7 @@ func TestGRPCRoundTripDoesNotAllocate(t *testing.T) {
 		}
 		roundTrip()
 		if n := testing.AllocsPerRun(500, roundTrip); n != 0 {
-			t.Errorf("%s: %v allocations per call, want 0", id, n)
+			t.Errorf("%s, %d streams: %v allocations per call, want 0", id, tc.streams, n)
 		}
 		_ = c.Close()
 	}

@@ -143,6 +143,16 @@ type Config struct {
 	// gRPC's length prefix, which the transport adds; no body is the empty
 	// message. Method is POST, as for every gRPC call.
 	GRPCMethod string
+	// Streams is how many requests one HTTP/2 connection (h2, h2c, gRPC)
+	// carries at once; 0 or 1: one at a time, as HTTP/1.1 does, so the
+	// numbers compare. Above 1, Connections still counts TCP connections
+	// (the open model's steady pool; the closed model's Concurrency
+	// divided by Streams, rounded up), each carrying up to Streams
+	// requests, and never more at once than its server's
+	// SETTINGS_MAX_CONCURRENT_STREAMS. Every stream of a connection
+	// reaches the pod the connection reached: more streams on fewer
+	// connections spread the load over fewer pods.
+	Streams int
 	// NewTransport, when set, builds the transport in place of the
 	// built-in HTTP/1.1 one (see Transport).
 	NewTransport func(TransportConfig) (Transport, error)
@@ -233,12 +243,13 @@ func (c *Config) withDefaults() Config {
 	if out.Method == "" && len(out.Targets) == 0 {
 		out.Method = "GET"
 	}
-	if out.Connections == 0 {
-		if out.Concurrency > 0 {
-			out.Connections = out.Concurrency
-		} else {
-			out.Connections = DefaultConnections
-		}
+	out.Streams = max(out.Streams, 1)
+	switch {
+	case out.Concurrency > 0:
+		// Each connection carries Streams of the workers' requests.
+		out.Connections = (out.Concurrency + out.Streams - 1) / out.Streams
+	case out.Connections == 0:
+		out.Connections = DefaultConnections
 	}
 	if out.Timeout == 0 {
 		out.Timeout = DefaultTimeout
@@ -315,6 +326,9 @@ func (c *Config) Validate() error {
 	if err := c.validateGRPC(t); err != nil {
 		return err
 	}
+	if err := c.validateStreams(t); err != nil {
+		return err
+	}
 	if c.RequestIDHeader != "" && !validHeaderName(c.RequestIDHeader) {
 		return cfgErr("--request-id-header", "%q is not a valid header name", c.RequestIDHeader)
 	}
@@ -360,6 +374,25 @@ func (c *Config) validateGRPC(t target) error {
 		if strings.EqualFold(h.Name, "Content-Type") || strings.EqualFold(h.Name, "TE") {
 			return cfgErr("--header", "rolltest sends gRPC's own %s; drop -H '%s: ...'", strings.ToLower(h.Name), h.Name)
 		}
+	}
+	return nil
+}
+
+// MaxStreams bounds Config.Streams.
+const MaxStreams = 1000
+
+// validateStreams checks Streams: within bounds, and above 1 only for
+// HTTP/2 with keep-alive (streams share a connection that lasts).
+func (c *Config) validateStreams(t target) error {
+	switch {
+	case c.Streams < 0 || c.Streams > MaxStreams:
+		return cfgErr("--streams", "must be between 1 and %d, got %d", MaxStreams, c.Streams)
+	case c.Streams <= 1:
+		return nil
+	case c.Protocol != ProtoH2 && c.Protocol != ProtoH2C && c.Protocol != ProtoGRPC && !t.grpc:
+		return cfgErr("--streams", "multiplexing is HTTP/2's: add --http2 (https) or --h2c (http), or use a grpc:// target")
+	case !c.KeepAlive:
+		return cfgErr("--streams", "streams share a kept-alive connection; drop --keepalive=false or --streams")
 	}
 	return nil
 }

@@ -83,6 +83,10 @@ type http2T struct {
 	idName string
 	next   atomic.Uint64
 	reqs   []h2req
+	// streams is how many requests a connection carries at once
+	// (TransportConfig.Streams); above 1 connections are shared (h2mux.go).
+	streams int
+	links   linkSet
 }
 
 // h2req is one of the run's requests rendered once: the HPACK block of
@@ -99,7 +103,7 @@ func newHTTP2(cfg TransportConfig, proto string) (*http2T, error) {
 	if len(cfg.Requests) == 0 {
 		cfg.Requests = []RequestSpec{{URL: cfg.Target, Method: cfg.Method, Headers: cfg.Headers, Body: cfg.Body}}
 	}
-	t := &http2T{cfg: cfg, proto: proto, idName: strings.ToLower(cfg.RequestIDHeader), noH2: "drop --http2 to use HTTP/1.1"}
+	t := &http2T{cfg: cfg, proto: proto, idName: strings.ToLower(cfg.RequestIDHeader), noH2: "drop --http2 to use HTTP/1.1", streams: max(cfg.Streams, 1)}
 	switch {
 	case proto == ProtoGRPC:
 		if cfg.GRPCMethod == "" {
@@ -260,29 +264,16 @@ type h2conn struct {
 	peerInitial  int64
 	peerMaxFrame uint32
 	recvUnacked  int64 // DATA bytes consumed since the last connection WINDOW_UPDATE
+	// peerMaxStreams is the server's SETTINGS_MAX_CONCURRENT_STREAMS (0:
+	// none announced); a multiplexing connection (h2mux) keeps to it.
+	peerMaxStreams uint32
+
+	hbuf  []byte // the request's header block
+	hpay  []byte // a HEADERS or CONTINUATION frame's payload
+	idBuf []byte
 
 	// The stream in flight.
-	id         uint32
-	head       bool
-	sendStream int64
-	streamRecv int64 // DATA bytes consumed since the last stream WINDOW_UPDATE
-	gotFinal   bool  // the final (non-1xx) header block arrived
-	inHeaders  bool  // a header block is being decoded (CONTINUATION may follow)
-	trailers   bool  // the block being decoded is trailers: ignored
-	ended      bool  // END_STREAM seen
-	answered   bool  // some frame of the response arrived
-	status     int
-	kept       int   // the final response's status
-	endPending bool  // the HEADERS frame carried END_STREAM
-	blockErr   error // a bad :status in the block being decoded
-	capture    [][]byte
-	has        []bool
-	hbuf       []byte // the request's header block
-	hpay       []byte // a HEADERS or CONTINUATION frame's payload
-	idBuf      []byte
-	body       bodySink
-	grpc       grpcCall // for gRPC calls: the status and the reply
-	detail     []byte   // Response.Detail's
+	h2resp
 }
 
 // Dial implements Transport: TCP (and TLS with ALPN "h2"), the client
@@ -290,6 +281,18 @@ type h2conn struct {
 // first frame it sends: a server that does not speak HTTP/2 fails here,
 // clearly, rather than as a run of malformed responses.
 func (t *http2T) Dial(ctx context.Context, deadline time.Time) (Conn, error) {
+	if t.streams > 1 {
+		return t.dialSlot(ctx, deadline)
+	}
+	c, err := t.connect(ctx, deadline)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// connect opens a connection: TCP, TLS, the handshake.
+func (t *http2T) connect(ctx context.Context, deadline time.Time) (*h2conn, error) {
 	addr := t.cfg.Addrs[(t.next.Add(1)-1)%uint64(len(t.cfg.Addrs))]
 	d := net.Dialer{Deadline: deadline}
 	nc, err := d.DialContext(ctx, "tcp", addr)
@@ -341,15 +344,10 @@ func (t *http2T) newConn(nc net.Conn, raw syscall.RawConn) *h2conn {
 	// the peer's limit (RFC 9113 4.2); the Framer's own default is 16 MiB,
 	// which a HEADERS frame read into hpay would overrun.
 	c.fr.SetMaxReadFrameSize(h2MaxFrame)
-	c.dec = hpack.NewDecoder(4096, c.field)
+	c.dec = hpack.NewDecoder(4096, c.field) // the stream in flight's (h2resp)
 	c.dec.SetMaxStringLength(readBufferSize)
 	c.hpay = make([]byte, h2MaxFrame)
-	c.capture = make([][]byte, len(t.cfg.Capture))
-	c.has = make([]bool, len(t.cfg.Capture))
-	c.body = newBodySink(t.cfg.ExpectBody, t.cfg.MaxBodyBytes)
-	if t.grpc {
-		c.grpc = newGRPCCall(t.cfg.MaxBodyBytes)
-	}
+	c.h2resp = newH2Resp(t)
 	return c
 }
 
@@ -426,6 +424,8 @@ func (c *h2conn) connFrame(f http2.Frame) error {
 				c.peerInitial = int64(s.Val)
 			case http2.SettingMaxFrameSize:
 				c.peerMaxFrame = s.Val
+			case http2.SettingMaxConcurrentStreams:
+				c.peerMaxStreams = max(s.Val, 1) // 0 would be no stream at all: one at a time
 			case http2.SettingHeaderTableSize:
 				// Our encoder never indexes, so the size of the
 				// server's decoder table does not matter.
@@ -496,7 +496,7 @@ func h2ErrorOutcome(err error) Outcome {
 
 // exchange sends the request on a new stream and reads its response.
 func (c *h2conn) exchange(req *Request, res *Response) error {
-	c.gotFinal, c.inHeaders, c.ended, c.answered, c.status = false, false, false, false, 0
+	c.answered = false
 	if req.Target < 0 || req.Target >= len(c.t.reqs) {
 		return &AttemptError{Outcome: Other, Op: "request", Err: errNoSuchTarget}
 	}
@@ -507,16 +507,8 @@ func (c *h2conn) exchange(req *Request, res *Response) error {
 	if err := c.nc.SetDeadline(req.Deadline); err != nil {
 		return &AttemptError{Outcome: Other, Op: "set deadline", Err: err}
 	}
-	c.id, c.head = c.nextID, r.head
+	c.begin(c.nextID, r.head, c.peerInitial)
 	c.nextID += 2
-	c.sendStream, c.streamRecv = c.peerInitial, 0
-	c.body.reset(false)
-	if c.t.grpc {
-		c.grpc.reset()
-	}
-	for i := range c.has {
-		c.has[i] = false
-	}
 	if c.goAway && c.id > c.lastStream {
 		// A GOAWAY read before this request (in Reusable's drain) already
 		// says the server will not take it; nothing is sent.
@@ -539,27 +531,9 @@ func (c *h2conn) exchange(req *Request, res *Response) error {
 	if err := c.readResponse(); err != nil {
 		return err
 	}
-	res.Outcome, res.Detail = OK, nil
-	if c.t.grpc {
-		if c.status == 200 {
-			if err := c.grpc.msgs.end(); err != nil {
-				return err
-			}
-		}
-		c.detail = c.detail[:0]
-		res.Outcome, c.detail = c.grpc.verdict(c.status, c.t.health, c.detail)
-		res.Detail = c.detail
+	if err := c.complete(res); err != nil {
+		return err
 	}
-	res.Status = c.status
-	res.Header = res.Header[:0]
-	for i := range c.capture {
-		if c.has[i] {
-			res.Header = append(res.Header, c.capture[i])
-		} else {
-			res.Header = append(res.Header, nil)
-		}
-	}
-	res.Body, res.BodyLen, res.Matched = c.body.win, c.body.n, c.body.match.found
 	res.Close = !c.t.cfg.KeepAlive || c.goAway || c.nextID > h2MaxStreamID
 	c.idleAt = time.Now()
 	return nil
@@ -568,20 +542,30 @@ func (c *h2conn) exchange(req *Request, res *Response) error {
 // writeHeaders writes the header block as HEADERS and, when it is larger
 // than the peer's frame size, CONTINUATION frames.
 func (c *h2conn) writeHeaders(endStream bool) error {
-	b := c.hbuf
-	max := int(c.peerMaxFrame)
+	_, err := writeHeaderBlock(c.fr, c.id, c.hbuf, c.peerMaxFrame, endStream)
+	return err
+}
+
+// writeHeaderBlock writes block on stream id as HEADERS and as many
+// CONTINUATION frames as frames of maxFrame bytes take, and returns the
+// bytes written.
+func writeHeaderBlock(fr *http2.Framer, id uint32, block []byte, maxFrame uint32, endStream bool) (int64, error) {
+	b := block
+	max := int(maxFrame)
 	first := b[:min(len(b), max)]
 	b = b[len(first):]
-	err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: c.id, BlockFragment: first, EndStream: endStream, EndHeaders: len(b) == 0})
+	n := int64(9 + len(first))
+	err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: first, EndStream: endStream, EndHeaders: len(b) == 0})
 	for err == nil && len(b) > 0 {
 		chunk := b[:min(len(b), max)]
 		b = b[len(chunk):]
-		err = c.fr.WriteContinuation(c.id, len(b) == 0, chunk)
+		n += int64(9 + len(chunk))
+		err = fr.WriteContinuation(id, len(b) == 0, chunk)
 	}
 	if err != nil {
-		return fmt.Errorf("write HEADERS: %w", err)
+		return n, fmt.Errorf("write HEADERS: %w", err)
 	}
-	return nil
+	return n, nil
 }
 
 // writeBody sends the body as DATA frames within the server's flow-control
@@ -625,12 +609,6 @@ func (c *h2conn) readResponse() error {
 			return err
 		}
 	}
-	if c.inHeaders {
-		return errors.New("stream ended inside a header block")
-	}
-	if !c.gotFinal {
-		return errors.New("stream ended without a final response")
-	}
 	return nil
 }
 
@@ -640,9 +618,12 @@ func (c *h2conn) readResponse() error {
 func (c *h2conn) step() error {
 	fh, err := c.fr.ReadFrameHeader()
 	if err == nil {
-		if fh.Type == http2.FrameHeaders || fh.Type == http2.FrameContinuation {
+		switch {
+		case fh.Type == http2.FrameHeaders || fh.Type == http2.FrameContinuation:
 			err = c.headerFrame(fh)
-		} else {
+		case fh.Type == http2.FrameWindowUpdate && !c.inHeaders:
+			err = c.windowUpdate(fh)
+		default:
 			var f http2.Frame
 			if f, err = c.fr.ReadFrameForHeader(fh); err == nil {
 				err = c.frame(f)
@@ -657,6 +638,43 @@ func (c *h2conn) step() error {
 		err = fmt.Errorf("write: %w", ferr)
 	}
 	return err
+}
+
+// windowUpdate reads a WINDOW_UPDATE frame's payload (its header already
+// read) and applies it. It is read here rather than by the Framer, which
+// allocates a frame for each, and servers send one every few request
+// bodies.
+func (c *h2conn) windowUpdate(fh http2.FrameHeader) error {
+	inc, err := readWindowUpdate(c, fh)
+	if err != nil {
+		return err
+	}
+	if fh.StreamID == 0 {
+		c.sendConn += int64(inc)
+	} else if fh.StreamID == c.id {
+		c.sendStream += int64(inc)
+	}
+	return nil
+}
+
+// readWindowUpdate reads a WINDOW_UPDATE frame's increment (its header
+// already read) into c's frame buffer.
+func readWindowUpdate(c *h2conn, fh http2.FrameHeader) (uint32, error) {
+	if fh.Length != 4 {
+		return 0, fmt.Errorf("WINDOW_UPDATE of %d bytes, not 4", fh.Length)
+	}
+	p := c.hpay[:4]
+	if _, err := io.ReadFull(c.br, p); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, fmt.Errorf("read WINDOW_UPDATE: %w", err)
+	}
+	inc := (uint32(p[0])<<24 | uint32(p[1])<<16 | uint32(p[2])<<8 | uint32(p[3])) & 0x7fffffff
+	if inc == 0 {
+		return 0, errors.New("WINDOW_UPDATE with an increment of 0") // RFC 9113 6.9
+	}
+	return inc, nil
 }
 
 // headerFrame reads a HEADERS or CONTINUATION frame's payload (its header
@@ -743,14 +761,7 @@ func (c *h2conn) frame(f http2.Frame) error {
 // block is complete.
 func (c *h2conn) headerFragment(p []byte, end, endStream bool) error {
 	if !c.inHeaders {
-		c.inHeaders = true
-		c.trailers = c.gotFinal
-		c.blockErr = nil
-		c.status = 0
-		if c.trailers {
-			c.status = c.kept // trailers carry no :status; the response's stays
-		}
-		c.endPending = endStream
+		c.startBlock(endStream)
 	}
 	if _, err := c.dec.Write(p); err != nil {
 		return fmt.Errorf("decode headers: %w", err)
@@ -758,90 +769,18 @@ func (c *h2conn) headerFragment(p []byte, end, endStream bool) error {
 	if !end {
 		return nil
 	}
-	c.inHeaders = false
 	if err := c.dec.Close(); err != nil {
+		c.inHeaders = false
 		return fmt.Errorf("decode headers: %w", err)
 	}
-	if c.blockErr != nil {
-		return c.blockErr
-	}
-	if c.trailers {
-		c.ended = c.endPending
-		return nil
-	}
-	switch {
-	case c.status == 0:
-		return errors.New("response without :status")
-	case c.status >= 100 && c.status < 200 && c.status != 101:
-		// Interim (1xx): the final response follows on the same stream.
-		c.ended = c.endPending
-		return nil
-	}
-	c.gotFinal = true
-	c.kept = c.status
-	c.body.reset(c.status >= 200 && c.status < 300)
-	c.ended = c.endPending
-	return nil
-}
-
-// field is the HPACK decoder's emit function: it keeps :status and the
-// captured headers of the final response, and from the trailers the
-// captured headers the response's own lacked (gRPC metadata) and a gRPC
-// call's status. Everything is decoded, as the dynamic table must follow
-// the server's.
-func (c *h2conn) field(f hpack.HeaderField) {
-	if c.trailers {
-		if c.t.grpc {
-			c.grpc.field(f.Name, f.Value)
-		}
-		c.keep(f)
-		return
-	}
-	if f.Name == ":status" {
-		n, err := strconv.Atoi(f.Value)
-		if err != nil || n < 100 || n > 999 {
-			c.blockErr = fmt.Errorf("bad :status %q", f.Value)
-			return
-		}
-		c.status = n
-		return
-	}
-	if c.status >= 100 && c.status < 200 && c.status != 101 {
-		return // an interim response's headers are not the final ones
-	}
-	if c.t.grpc && c.endPending {
-		c.grpc.field(f.Name, f.Value) // a trailers-only response
-	}
-	c.keep(f)
-}
-
-// keep keeps f if it is a captured header not yet seen on the stream.
-func (c *h2conn) keep(f hpack.HeaderField) {
-	for i, name := range c.t.cfg.Capture {
-		if !c.has[i] && equalFold(name, f.Name) {
-			c.capture[i] = append(c.capture[i][:0], f.Value...)
-			c.has[i] = true
-		}
-	}
+	return c.endBlock()
 }
 
 // data takes in a DATA frame of the stream: the body, streamed into the
 // sink, and the flow-control credit given back.
 func (c *h2conn) data(f *http2.DataFrame) error {
-	if !c.gotFinal {
-		return errors.New("DATA before the response headers")
-	}
-	if !c.head {
-		// A gRPC message's length is read before its bytes: one longer
-		// than the cap fails on its prefix, saying so.
-		if c.t.grpc && c.kept == 200 {
-			if err := c.grpc.msgs.write(f.Data()); err != nil {
-				return err
-			}
-		}
-		if err := c.body.write(f.Data()); err != nil {
-			return err
-		}
+	if err := c.dataPayload(f.Data()); err != nil {
+		return err
 	}
 	// Padding counts against the windows as well (RFC 9113 6.9.1).
 	n := int64(f.Length)
@@ -884,6 +823,12 @@ func (c *h2conn) Reusable() bool {
 		}
 		if t := http2.FrameType(b[3]); t == http2.FrameHeaders || t == http2.FrameContinuation {
 			return false // a header block while idle: out of step
+		} else if t == http2.FrameWindowUpdate {
+			fh, err := c.fr.ReadFrameHeader()
+			if err != nil || c.windowUpdate(fh) != nil {
+				return false
+			}
+			continue
 		}
 		f, err := c.fr.ReadFrame()
 		if err != nil {

@@ -554,3 +554,66 @@ func FuzzHTTP2Response(f *testing.F) {
 		}
 	})
 }
+
+// FuzzHTTP2MuxResponse is FuzzHTTP2Response for a stream slot of a
+// multiplexed connection, whose frames its read loop reads.
+func FuzzHTTP2MuxResponse(f *testing.F) {
+	ok := h2Script(func(fr *http2.Framer, enc *hpack.Encoder, buf *bytes.Buffer) {
+		_ = fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 2})
+		_ = fr.WriteWindowUpdate(0, 1000)
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block(enc, buf, ":status", "200", "x-pod", "web-a"), EndHeaders: true})
+		_ = fr.WriteData(1, false, grpcFrame(healthServingReply))
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block(enc, buf, "grpc-status", "0"), EndHeaders: true, EndStream: true})
+	})
+	fates := h2Script(func(fr *http2.Framer, enc *hpack.Encoder, buf *bytes.Buffer) {
+		_ = fr.WritePing(false, [8]byte{2})
+		b := block(enc, buf, ":status", "200", "grpc-status", "14")
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: b[:1], PadLength: 1})
+		_ = fr.WriteContinuation(1, true, b[1:])
+		_ = fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+		_ = fr.WriteRSTStream(1, http2.ErrCodeRefusedStream)
+	})
+	for _, s := range [][]byte{ok, fates, nil} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, script []byte, grpc bool) {
+		cfg := TransportConfig{Target: "http://127.0.0.1:1/", Method: "POST", Body: []byte("body"), KeepAlive: true,
+			Capture: []string{"X-Pod"}, MaxBodyBytes: 1 << 16, Streams: 4}
+		proto := ProtoH2C
+		if grpc {
+			cfg.Target, proto = "grpc://127.0.0.1:1", ProtoGRPC
+		}
+		tr, err := newHTTP2(cfg, proto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		settings := []byte{0, 0, 0, 0x4, 0, 0, 0, 0, 0}
+		c := tr.newConn(&scriptConn{r: bytes.NewReader(append(settings, script...))}, nil)
+		if err := c.handshake(); err != nil {
+			return
+		}
+		m := tr.newMux()
+		m.attached.Store(1)
+		m.start(c)
+		s := m.newSlot()
+		defer s.Close()
+		var res Response
+		err = s.RoundTrip(context.Background(), &Request{Deadline: time.Now().Add(time.Minute)}, &res)
+		_ = s.Reusable()
+		if err != nil {
+			if ae := asAttemptError(err, false); ae.Outcome == OK {
+				t.Fatalf("error %v classified ok", err)
+			}
+			return
+		}
+		switch {
+		case res.Status < 200 && res.Status != 101 || res.Status > 999:
+			t.Fatalf("accepted status %d", res.Status)
+		case len(res.Body) > MaxIdentityBytes || int64(len(res.Body)) > res.BodyLen || res.BodyLen > 1<<16:
+			t.Fatalf("body %d kept of %d", len(res.Body), res.BodyLen)
+		case grpc && responseOutcome(&res) == OK && res.Status != 200:
+			t.Fatalf("gRPC ok with HTTP %d", res.Status)
+		}
+	})
+}

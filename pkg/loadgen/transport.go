@@ -41,11 +41,14 @@ type Transport interface {
 //     the Conn's life, so a failure that carries no identity can be
 //     attributed to the pod that last answered on the same Conn.
 //   - Sharing below the seam is allowed: a protocol that multiplexes
-//     (HTTP/2, gRPC) may carry several Conns on one transport connection,
-//     each Conn then being a stream slot on it. Both promises above hold
-//     per Conn, and so does the engine's accounting: Stats count Conns
-//     (ConnsOpened, PeakConns), and Reusable turns false for every slot of
-//     a connection the server is retiring (GOAWAY).
+//     (HTTP/2 and gRPC with Streams above 1, h2mux.go) carries several
+//     Conns on one transport connection, each Conn then being a stream
+//     slot on it. Both promises above hold per Conn. Such a Conn says
+//     which connection it shares (sharing), so that the engine counts
+//     connections, not slots (ConnsOpened; PeakConns from the transport),
+//     and attributes a failure to the pod the connection reached on any
+//     slot; Reusable turns false for every slot of a connection the
+//     server is retiring (GOAWAY).
 //
 // RoundTrip sends one request and reads its whole response, within
 // req.Deadline. It returns nil when a complete response arrived, whatever
@@ -216,6 +219,10 @@ type TransportConfig struct {
 	// GRPCMethod is the method a gRPC transport calls (Config.GRPCMethod,
 	// defaulted); empty for other protocols.
 	GRPCMethod string
+	// Streams is how many requests one connection carries at once
+	// (Config.Streams): above 1, an HTTP/2 transport multiplexes, each
+	// Conn it dials being a stream slot on a connection it shares.
+	Streams int
 }
 
 // cancellable runs rt, a round trip on nc, so that the end of ctx ends it:
