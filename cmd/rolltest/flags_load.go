@@ -50,7 +50,7 @@ func (f *loadFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.bodyFile, "body-file", "", "read the request body from this file (for gRPC, the request message serialized as protobuf, e.g. by protoc --encode)")
 	fs.Float64Var(&f.rate, "rate", 0, "open model: requests per second, whatever the server does (latency from the intended send time)")
 	fs.IntVar(&f.concurrency, "concurrency", 0, "closed model: workers that each send the next request when the last one completes")
-	fs.IntVar(&f.connections, "connections", 0, "open model: the steady pool of connections, each carrying one request at a time, used in turn (default 64)")
+	fs.IntVar(&f.connections, "connections", 0, "open model: the steady pool of connections, each carrying one request at a time (or --streams at once), used in turn (default 64)")
 	fs.IntVar(&f.maxConnections, "max-connections", 0, "open model: when every connection is busy at a request's due time another is opened, up to this many, so a stalled service cannot delay the schedule (default: enough for --rate × --timeout in flight; equal to --connections pins the pool)")
 	fs.DurationVar(&f.duration, "duration", 0, "how long to send (e.g. 30s)")
 	fs.Uint64Var(&f.requests, "requests", 0, "how many requests to send")
