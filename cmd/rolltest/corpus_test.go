@@ -112,6 +112,11 @@ func with(base []string, extra ...string) []string {
 
 func badRun(extra ...string) []string { return with(noServerRun, extra...) }
 
+// grpcRun is badRun for a gRPC target.
+func grpcRun(extra ...string) []string {
+	return with([]string{"run", "--target", "grpc://127.0.0.1:1", "--rate", "10", "--duration", "1s"}, extra...)
+}
+
 // corpus is the table. Exit codes: report.ExitUsage (2) for bad input,
 // report.ExitGateFailed (1) for a run that counted drops, 0 for the
 // positive controls that prove an odd but valid input works.
@@ -204,8 +209,30 @@ func corpus() []corpusEntry {
 		{name: "http2 on http", args: badRun("--http2"), code: usage, names: "--http2", hint: "use --h2c"},
 		{name: "h2c on https", args: []string{"run", "--target", "https://127.0.0.1:1/", "--rate", "10", "--duration", "1s", "--h2c"}, code: usage, names: "--h2c", hint: "use --http2"},
 		{name: "http2 and h2c", args: badRun("--http2", "--h2c"), code: usage, names: "--http2", hint: "not both"},
-		{name: "streams not 1", args: badRun("--streams", "2"), code: usage, names: "--streams", hint: "use --connections"},
+		{name: "streams without HTTP/2, 2", args: badRun("--streams", "2"), code: usage, names: "--streams", hint: "add --http2"},
+		{name: "streams zero", args: badRun("--h2c", "--streams", "0"), code: usage, names: "--streams", hint: "between 1 and 1000"},
+		{name: "streams too many", args: badRun("--h2c", "--streams", "1001"), code: usage, names: "--streams", hint: "between 1 and 1000"},
+		{name: "streams not a number", args: badRun("--h2c", "--streams", "many"), code: usage, names: "--streams", hint: "see 'rolltest run --help'"},
+		{name: "streams without keep-alive", args: badRun("--h2c", "--streams", "8", "--keepalive=false"), code: usage, names: "--streams", hint: "drop --keepalive=false"},
+		{name: "streams on grpc without keep-alive", args: grpcRun("--streams", "8", "--keepalive=false"), code: usage, names: "--streams", hint: "drop --keepalive=false"},
 		{name: "streams without HTTP/2", args: badRun("--streams", "1"), code: usage, names: "--streams", hint: "add --http2"},
+
+		// gRPC.
+		{name: "grpc with http2", args: grpcRun("--http2"), code: usage, names: "--http2", hint: "drop --http2"},
+		{name: "grpc with h2c", args: grpcRun("--h2c"), code: usage, names: "--h2c", hint: "drop --h2c"},
+		{name: "grpcs with h2c", args: []string{"run", "--target", "grpcs://127.0.0.1:1", "--rate", "10", "--duration", "1s", "--h2c"}, code: usage, names: "--h2c", hint: "drop --h2c"},
+		{name: "grpcs with http2", args: []string{"run", "--target", "grpcs://127.0.0.1:1", "--rate", "10", "--duration", "1s", "--http2"}, code: usage, names: "--http2", hint: "drop --http2"},
+		{name: "grpc with a method", args: grpcRun("-X", "GET"), code: usage, names: "--method", hint: "drop --method"},
+		{name: "grpc target with a path", args: []string{"run", "--target", "grpc://127.0.0.1:1/pkg.Svc/Do", "--rate", "10", "--duration", "1s"}, code: usage, names: "--target", hint: "the method to call is --grpc-method"},
+		{name: "grpc target without host", args: []string{"run", "--target", "grpc://", "--rate", "10", "--duration", "1s"}, code: usage, names: "--target", hint: "write it as grpc://HOST:PORT"},
+		{name: "grpc-method on an http target", args: badRun("--grpc-method", "/a.B/C"), code: usage, names: "--grpc-method", hint: "give --target grpc://HOST:PORT"},
+		{name: "grpc-method without its slash", args: grpcRun("--grpc-method", "a.B/C"), code: usage, names: "--grpc-method", hint: "write /package.Service/Method"},
+		{name: "grpc-method with three slashes", args: grpcRun("--grpc-method", "/a/B/C"), code: usage, names: "--grpc-method", hint: "one '/' before the service"},
+		{name: "grpc-method without a method", args: grpcRun("--grpc-method", "/a.B"), code: usage, names: "--grpc-method", hint: "one '/' before the service"},
+		{name: "grpc-method empty", args: grpcRun("--grpc-method", ""), code: usage, names: "--grpc-method", hint: "an unset variable?"},
+		{name: "grpc Content-Type header", args: grpcRun("-H", "Content-Type: application/json"), code: usage, names: "--header", hint: "drop -H 'Content-Type: ...'"},
+		{name: "grpc target of a targets file", args: []string{"run", "--targets", "$DIR/t", "--rate", "10", "--duration", "1s"}, files: []corpusFile{{name: "t", content: "POST grpc://127.0.0.1:1\n"}}, code: usage, names: "$DIR/t line 1", hint: "scheme must be http or https"},
+		{name: "grpc target on an HTTP/1.1 server", args: []string{"run", "--target", "grpc://$HOSTPORT", "--concurrency", "1", "--requests", "2", "-q"}, server: srvOK, code: usage, names: "grpc://$HOSTPORT", hint: "is this the service's gRPC port?"},
 
 		// Input files. Unreadable: the tests run as root in CI containers,
 		// and root reads a file of mode 000, so chmod proves nothing; an
@@ -415,6 +442,7 @@ func runEntry(t *testing.T, e corpusEntry) {
 	expand := func(s string) string {
 		s = strings.ReplaceAll(s, "$DIR", dir)
 		if srv != nil {
+			s = strings.ReplaceAll(s, "$HOSTPORT", strings.TrimPrefix(srv.url, "http://"))
 			s = strings.ReplaceAll(s, "$URL", srv.url)
 		}
 		return s

@@ -31,6 +31,8 @@ type loadFlags struct {
 	// http2, h2c and streams choose HTTP/2 (see protocol).
 	http2, h2c bool
 	streams    int
+	// grpcMethod is the call of a grpc:// or grpcs:// target.
+	grpcMethod string
 	// targetsFile and targetsFormat are run's --targets (see
 	// registerTargets); empty for demo.
 	targetsFile, targetsFormat string
@@ -41,14 +43,14 @@ type loadFlags struct {
 
 func (f *loadFlags) register(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.StringVar(&f.target, "target", "", "URL to load, e.g. http://127.0.0.1:30080/common/healthy (required)")
+	fs.StringVar(&f.target, "target", "", "URL to load, e.g. http://127.0.0.1:30080/common/healthy, or grpc://HOST:PORT (grpcs:// over TLS) to make gRPC calls (required)")
 	fs.StringVarP(&f.method, "method", "X", "GET", "HTTP method")
 	fs.StringArrayVarP(&f.headers, "header", "H", nil, "request header 'Name: value' (repeatable)")
-	fs.StringVar(&f.body, "body", "", "request body")
-	fs.StringVar(&f.bodyFile, "body-file", "", "read the request body from this file")
+	fs.StringVar(&f.body, "body", "", "request body (for gRPC, the request message serialized as protobuf)")
+	fs.StringVar(&f.bodyFile, "body-file", "", "read the request body from this file (for gRPC, the request message serialized as protobuf, e.g. by protoc --encode)")
 	fs.Float64Var(&f.rate, "rate", 0, "open model: requests per second, whatever the server does (latency from the intended send time)")
 	fs.IntVar(&f.concurrency, "concurrency", 0, "closed model: workers that each send the next request when the last one completes")
-	fs.IntVar(&f.connections, "connections", 0, "open model: the steady pool of connections, each carrying one request at a time, used in turn (default 64)")
+	fs.IntVar(&f.connections, "connections", 0, "open model: the steady pool of connections, each carrying one request at a time (or --streams at once), used in turn (default 64)")
 	fs.IntVar(&f.maxConnections, "max-connections", 0, "open model: when every connection is busy at a request's due time another is opened, up to this many, so a stalled service cannot delay the schedule (default: enough for --rate × --timeout in flight; equal to --connections pins the pool)")
 	fs.DurationVar(&f.duration, "duration", 0, "how long to send (e.g. 30s)")
 	fs.Uint64Var(&f.requests, "requests", 0, "how many requests to send")
@@ -62,7 +64,8 @@ func (f *loadFlags) register(cmd *cobra.Command) {
 	fs.IntVar(&f.maxFailureRecords, "max-failure-records", loadgen.DefaultMaxFailures, "failed attempts recorded one by one, 0 for none (counts are never capped)")
 	fs.BoolVar(&f.http2, "http2", false, "speak HTTP/2 over TLS (https targets; the server must select h2 by ALPN); for http targets use --h2c")
 	fs.BoolVar(&f.h2c, "h2c", false, "speak HTTP/2 without TLS, with prior knowledge (http targets)")
-	fs.IntVar(&f.streams, "streams", 1, "HTTP/2 requests in flight per connection; only 1 for now (multiplexing is not yet supported), so each connection carries one request at a time as with HTTP/1.1")
+	fs.StringVar(&f.grpcMethod, "grpc-method", "", "the unary method a grpc:// or grpcs:// target is called with, /package.Service/Method (default "+loadgen.DefaultGRPCMethod+", whose reply must say SERVING); the request message is --body or --body-file, empty by default; every status but OK is a dropped request, none is re-sent")
+	fs.IntVar(&f.streams, "streams", 1, "HTTP/2 (--http2, --h2c, grpc://) requests in flight per connection, 1 to 1000: 1 carries one at a time, as HTTP/1.1 does, so the numbers compare. With N above 1, --connections counts TCP connections (with --concurrency, it divided by N), each carrying up to N requests at once, never more than the server allows (SETTINGS_MAX_CONCURRENT_STREAMS). Every stream of a connection goes to the one pod that connection reached: fewer connections pin the load on fewer pods, and a rollout moves it a connection, not a request, at a time")
 }
 
 // registerTargets adds --targets, for run alone: the demo loads a Service
@@ -122,7 +125,7 @@ func (f *loadFlags) loadConfig(cmd *cobra.Command) (loadgen.Config, error) {
 		Target: f.target, Method: strings.ToUpper(f.method), Rate: f.rate, Concurrency: f.concurrency,
 		Connections: f.connections, MaxConnections: f.maxConnections, Duration: f.duration, Requests: f.requests, Timeout: f.timeout,
 		KeepAlive: f.keepAlive, Retries: f.retries, RequestIDHeader: f.reqID, InsecureSkipVerify: f.insecure,
-		MaxFailureRecords: f.maxFailureRecords, UserAgent: "rolltest/" + versionString(),
+		MaxFailureRecords: f.maxFailureRecords, UserAgent: "rolltest/" + versionString(), GRPCMethod: f.grpcMethod,
 	}
 	if cmd.Flags().Changed("timeout") && f.timeout <= 0 {
 		return cfg, usagef("--timeout", "must be positive, e.g. 5s")
@@ -181,12 +184,19 @@ func (f *loadFlags) loadConfig(cmd *cobra.Command) (loadgen.Config, error) {
 	return cfg, nil
 }
 
-// protocol reads --http2, --h2c and --streams: the wire protocol, checked
-// against the target's scheme so that a mismatch is a usage error naming
-// the flag to use rather than a failed run.
+// protocol reads --http2, --h2c, --streams and a gRPC target: the wire
+// protocol, checked against the target's scheme so that a mismatch is a
+// usage error naming the flag to use rather than a failed run.
 func (f *loadFlags) protocol(cmd *cobra.Command, cfg *loadgen.Config) (string, error) {
-	if cmd.Flags().Changed("streams") && f.streams != 1 {
-		return "", usagef("--streams", "only 1 is supported for now: multiplexing several requests on one HTTP/2 connection is not yet supported; use --connections for more in flight")
+	if cmd.Flags().Changed("streams") && (f.streams < 1 || f.streams > loadgen.MaxStreams) {
+		return "", usagef("--streams", "must be between 1 and %d, got %d", loadgen.MaxStreams, f.streams)
+	}
+	cfg.Streams = f.streams
+	if s, _, _ := strings.Cut(cfg.Target, "://"); strings.EqualFold(s, "grpc") || strings.EqualFold(s, "grpcs") {
+		return f.grpcProtocol(cmd, cfg, strings.ToLower(s))
+	}
+	if cmd.Flags().Changed("grpc-method") {
+		return "", usagef("--grpc-method", "applies to gRPC targets; give --target grpc://HOST:PORT (or grpcs:// for TLS)")
 	}
 	urls := []string{cfg.Target}
 	if cfg.Target == "" {
@@ -220,6 +230,25 @@ func (f *loadFlags) protocol(cmd *cobra.Command, cfg *loadgen.Config) (string, e
 		return "", usagef("--streams", "applies to HTTP/2; add --http2 (https) or --h2c (http)")
 	}
 	return loadgen.ProtoHTTP1, nil
+}
+
+// grpcProtocol checks the flags of a gRPC target, whose scheme says the
+// protocol: HTTP/2 with prior knowledge (grpc) or over TLS (grpcs).
+func (f *loadFlags) grpcProtocol(cmd *cobra.Command, cfg *loadgen.Config, scheme string) (string, error) {
+	switch {
+	case f.http2 && scheme == "grpcs":
+		return "", usagef("--http2", "a grpcs:// target speaks HTTP/2 over TLS already; drop --http2")
+	case f.http2:
+		return "", usagef("--http2", "a grpc:// target speaks HTTP/2 without TLS; drop --http2 (for TLS write grpcs://)")
+	case f.h2c && scheme == "grpc":
+		return "", usagef("--h2c", "a grpc:// target speaks HTTP/2 without TLS already; drop --h2c")
+	case f.h2c:
+		return "", usagef("--h2c", "a grpcs:// target speaks HTTP/2 over TLS; drop --h2c (without TLS write grpc://)")
+	case cmd.Flags().Changed("method"):
+		return "", usagef("--method", "a gRPC call is always a POST; drop --method and choose the call with --grpc-method")
+	}
+	cfg.Method = "POST"
+	return loadgen.ProtoGRPC, nil
 }
 
 // maxBodyFileBytes bounds --body-file: the body is held in memory and sent

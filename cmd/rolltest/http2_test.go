@@ -55,8 +55,8 @@ func TestRunH2C(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	r := readResult(t, jsonPath)
-	if r.Config.Protocol != "h2c" {
-		t.Errorf("config.protocol %q, want h2c", r.Config.Protocol)
+	if r.Config.Protocol != "h2c" || r.Config.Streams != 1 {
+		t.Errorf("config.protocol %q streams %d, want h2c and 1", r.Config.Protocol, r.Config.Streams)
 	}
 	if r.Totals.Requests != 200 || r.Totals.Failed != 0 || served.Load() != 201 { // 201: the preflight
 		t.Fatalf("requests %d failed %d, server served %d", r.Totals.Requests, r.Totals.Failed, served.Load())
@@ -67,7 +67,7 @@ func TestRunH2C(t *testing.T) {
 }
 
 // TestHTTP2FlagErrors: the HTTP/2 flags are checked against the target's
-// scheme, and --streams other than 1 says multiplexing is not supported.
+// scheme, and --streams against its bounds.
 func TestHTTP2FlagErrors(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -76,7 +76,7 @@ func TestHTTP2FlagErrors(t *testing.T) {
 		{[]string{"--target", "http://127.0.0.1:1/", "--http2"}, "use --h2c"},
 		{[]string{"--target", "https://127.0.0.1:1/", "--h2c"}, "use --http2"},
 		{[]string{"--target", "http://127.0.0.1:1/", "--h2c", "--http2"}, "not both"},
-		{[]string{"--target", "http://127.0.0.1:1/", "--h2c", "--streams", "4"}, "multiplexing"},
+		{[]string{"--target", "http://127.0.0.1:1/", "--h2c", "--streams", "0"}, "between 1 and 1000"},
 		{[]string{"--target", "http://127.0.0.1:1/", "--streams", "1"}, "add --http2"},
 	} {
 		args := append([]string{"run", "--rate", "1", "--requests", "1", "--no-progress"}, tc.args...)

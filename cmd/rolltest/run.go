@@ -198,7 +198,8 @@ func (j *job) run(ctx context.Context) error {
 func (j *job) preflight(ctx context.Context, eng *loadgen.Engine) (*report.Preflight, error) {
 	pctx, cancel := context.WithTimeout(ctx, j.load.Timeout+time.Second)
 	defer cancel()
-	status, id, err := eng.Preflight(pctx)
+	check, err := eng.PreflightCheck(pctx)
+	status, id := check.Status, check.Pod
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, exitCode(report.ExitInterrupted)
@@ -209,8 +210,12 @@ func (j *job) preflight(ctx context.Context, eng *loadgen.Engine) (*report.Prefl
 	if j.out.quiet {
 		return pre, nil
 	}
-	if status < 200 || status > 299 {
+	switch {
+	case status < 200 || status > 299:
 		fmt.Fprintf(j.stderr, "rolltest: warning: %s answered HTTP %d before the run; every such response counts as dropped\n", redact.URL(preflightURL(j.load)), status)
+	case check.Outcome != loadgen.OK && check.Outcome != loadgen.BodyMismatch:
+		// A gRPC status: HTTP 200, and yet a failure.
+		fmt.Fprintf(j.stderr, "rolltest: warning: %s answered %s before the run (%s); every such response counts as dropped\n", redact.URL(preflightURL(j.load)), check.Outcome, runRedactor(j.load).Text(check.Detail))
 	}
 	if j.load.Identity.Enabled() && id.Pod == "" {
 		fmt.Fprintf(j.stderr, "rolltest: note: the response carries no pod identity (--identity %s); requests will not be attributed to pods unless later responses name one; set --identity header:NAME or --identity 'regex:(?P<pod>...)' to say where your app names its pod\n", j.load.Identity)
@@ -247,6 +252,8 @@ func preflightMessage(cfg loadgen.Config, err error) string {
 		return fmt.Sprintf("%s answered before the run started, but with response headers larger than 16 KiB, which rolltest does not read; check what the server sends for this URL", cfg.Target)
 	case errors.As(err, &me):
 		return fmt.Sprintf("%s answered before the run started, but not with valid HTTP/1.1 (%s); it sent %s; is this port an HTTP/1.1 service (not TLS — use https:// — HTTP/2 only, or another protocol)?", cfg.Target, me.Reason, me.Start)
+	case errors.Is(err, loadgen.ErrNoHTTP2):
+		return fmt.Sprintf("%s answered before the run started, but not with HTTP/2: %v", cfg.Target, errors.Unwrap(err))
 	case errors.Is(err, loadgen.ErrBodyTooLarge):
 		return fmt.Sprintf("%s answered before the run started, but %s", cfg.Target, pe.Detail)
 	case pe.Answered && pe.Outcome == loadgen.TimeoutResponse:
@@ -283,7 +290,7 @@ func preflightURL(c loadgen.Config) string {
 func (j *job) reportConfig(c loadgen.Config) report.Config {
 	rc := report.Config{
 		Target: c.Target, Method: c.Method, BodyBytes: len(c.Body), Connections: c.Connections, MaxConnections: c.MaxConnections,
-		KeepAlive: c.KeepAlive, Protocol: protocolName(c.Protocol), DurationS: c.Duration.Seconds(), Requests: int64(c.Requests),
+		KeepAlive: c.KeepAlive, Protocol: protocolName(c.Protocol), GRPCMethod: c.GRPCMethod, Streams: max(c.Streams, 1), DurationS: c.Duration.Seconds(), Requests: int64(c.Requests),
 		TimeoutMs: float64(c.Timeout) / float64(time.Millisecond), Retries: c.Retries,
 		Identity: c.Identity.String(), Thresholds: j.thresholds, InsecureSkipVerify: c.InsecureSkipVerify,
 	}

@@ -176,10 +176,11 @@ func TestPlanRoundTrip(t *testing.T) {
 		InsecureSkipVerify: true, MaxFailureRecords: -1, MaxBodyBytes: 99, UserAgent: "ua",
 		Start: start, Shard: 2, Shards: 3,
 	}
-	// Target, Method, Body and Concurrency exclude Targets and Rate: a
-	// second configuration sets them.
+	// Target, Method, Body, Concurrency and a gRPC call exclude Targets
+	// and Rate: a second configuration sets them.
 	other := cfg
-	other.Targets, other.Target, other.Method, other.Body = nil, "http://127.0.0.1:1/z", "PUT", []byte("body")
+	other.Targets, other.Target, other.Method, other.Body = nil, "grpc://127.0.0.1:1", "POST", []byte("body")
+	other.Protocol, other.GRPCMethod, other.Streams = loadgen.ProtoGRPC, "/pkg.Service/Method", 10
 	other.Rate, other.Concurrency, other.Connections, other.MaxConnections = 0, 5, 5, 0
 	set := map[string]bool{}
 	var back Plan

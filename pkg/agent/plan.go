@@ -32,8 +32,12 @@ type Plan struct {
 	Timeout        time.Duration    `json:"timeout_ns,omitempty"`
 	KeepAlive      bool             `json:"keepalive,omitempty"`
 	Retries        int              `json:"retries,omitempty"`
-	// Protocol is the wire protocol (loadgen.ProtoHTTP1, ProtoH2, ProtoH2C).
+	// Protocol is the wire protocol (loadgen.ProtoHTTP1, ProtoH2, ProtoH2C,
+	// ProtoGRPC); GRPCMethod a gRPC run's call; Streams the HTTP/2 requests
+	// a connection carries at once.
 	Protocol           string    `json:"protocol,omitempty"`
+	GRPCMethod         string    `json:"grpc_method,omitempty"`
+	Streams            int       `json:"streams,omitempty"`
 	Identity           string    `json:"identity,omitempty"`
 	ExpectBody         []byte    `json:"expect_body,omitempty"`
 	RequestIDHeader    string    `json:"request_id_header,omitempty"`
@@ -91,7 +95,7 @@ func PlanOf(cfg loadgen.Config, shard, shards int, start time.Time) Plan {
 		Rate: cfg.Rate, Concurrency: cfg.Concurrency, Connections: cfg.Connections, MaxConnections: cfg.MaxConnections,
 		Duration: cfg.Duration, Requests: cfg.Requests, Timeout: cfg.Timeout, KeepAlive: cfg.KeepAlive, Retries: cfg.Retries,
 		ExpectBody: cfg.ExpectBody, RequestIDHeader: cfg.RequestIDHeader, InsecureSkipVerify: cfg.InsecureSkipVerify,
-		MaxFailureRecords: cfg.MaxFailureRecords, MaxBodyBytes: cfg.MaxBodyBytes, UserAgent: cfg.UserAgent, Protocol: cfg.Protocol,
+		MaxFailureRecords: cfg.MaxFailureRecords, MaxBodyBytes: cfg.MaxBodyBytes, UserAgent: cfg.UserAgent, Protocol: cfg.Protocol, GRPCMethod: cfg.GRPCMethod, Streams: cfg.Streams,
 		Start: start, Shard: shard, Shards: shards}
 	if cfg.Identity != nil {
 		p.Identity = cfg.Identity.String()
@@ -107,7 +111,7 @@ func (p *Plan) Config() (loadgen.Config, error) {
 		Rate: p.Rate, Concurrency: p.Concurrency, Connections: p.Connections, MaxConnections: p.MaxConnections,
 		Duration: p.Duration, Requests: p.Requests, Timeout: p.Timeout, KeepAlive: p.KeepAlive, Retries: p.Retries,
 		ExpectBody: p.ExpectBody, RequestIDHeader: p.RequestIDHeader, InsecureSkipVerify: p.InsecureSkipVerify,
-		MaxFailureRecords: p.MaxFailureRecords, MaxBodyBytes: p.MaxBodyBytes, UserAgent: p.UserAgent, Protocol: p.Protocol,
+		MaxFailureRecords: p.MaxFailureRecords, MaxBodyBytes: p.MaxBodyBytes, UserAgent: p.UserAgent, Protocol: p.Protocol, GRPCMethod: p.GRPCMethod, Streams: p.Streams,
 		Start: p.Start, Shard: p.Shard, Shards: p.Shards}
 	switch {
 	case p.V != Version:

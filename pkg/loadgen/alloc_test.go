@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -274,6 +275,13 @@ func TestAutoIdentityDoesNotAllocate(t *testing.T) {
 // a real server's encoder, it indexes its fields on a connection's first
 // response and refers to them by index afterwards.
 func allocH2Server(t testing.TB) string {
+	payload := []byte("testapp-7d9f8b6c5-x2k4q >> 10.244.0.17 >> v1")
+	return allocH2ServerWith(t, payload, nil)
+}
+
+// allocH2ServerWith is allocH2Server answering with body and, when set,
+// trailers (a gRPC call's grpc-status) ending the stream.
+func allocH2ServerWith(t testing.TB, body []byte, trailers []hpack.HeaderField) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -283,20 +291,27 @@ func allocH2Server(t testing.TB) string {
 	var buf bytes.Buffer
 	enc := hpack.NewEncoder(&buf)
 	fields := []hpack.HeaderField{{Name: ":status", Value: "200"}, {Name: "x-pod", Value: "testapp-7d9f8b6c5-x2k4q"}, {Name: "x-version", Value: "v1"}}
-	var blocks [2][]byte // first response, and every later one
-	for i := range blocks {
+	encode := func(fs []hpack.HeaderField) []byte {
 		buf.Reset()
-		for _, f := range fields {
+		for _, f := range fs {
 			if err := enc.WriteField(f); err != nil {
 				t.Fatal(err)
 			}
 		}
-		blocks[i] = bytes.Clone(buf.Bytes())
+		return bytes.Clone(buf.Bytes())
 	}
-	payload := []byte("testapp-7d9f8b6c5-x2k4q >> 10.244.0.17 >> v1")
 	frame := func(typ, flags byte, block []byte) []byte {
 		n := len(block)
 		return append([]byte{byte(n >> 16), byte(n >> 8), byte(n), typ, flags, 0, 0, 0, 0}, block...)
+	}
+	var resp [2][]byte // first response, and every later one
+	for i := range resp {
+		if trailers == nil {
+			resp[i] = append(frame(0x1, 0x4, encode(fields)), frame(0x0, 0x1, body)...) // HEADERS END_HEADERS, DATA END_STREAM
+			continue
+		}
+		resp[i] = append(frame(0x1, 0x4, encode(fields)), frame(0x0, 0x0, body)...)
+		resp[i] = append(resp[i], frame(0x1, 0x5, encode(trailers))...) // HEADERS END_HEADERS|END_STREAM
 	}
 	go func() {
 		for range 1000 {
@@ -304,11 +319,7 @@ func allocH2Server(t testing.TB) string {
 			if err != nil {
 				return
 			}
-			var resp [2][]byte
-			for i := range resp {
-				resp[i] = append(frame(0x1, 0x4, blocks[i]), frame(0x0, 0x1, payload)...) // HEADERS END_HEADERS, DATA END_STREAM
-			}
-			go serveAllocH2(nc, resp)
+			go serveAllocH2(nc, [2][]byte{bytes.Clone(resp[0]), bytes.Clone(resp[1])})
 		}
 	}()
 	return "http://" + ln.Addr().String() + "/common/healthy"
@@ -325,6 +336,7 @@ func serveAllocH2(nc net.Conn, resp [2][]byte) {
 		return
 	}
 	settingsAck := []byte{0, 0, 0, 0x4, 0x1, 0, 0, 0, 0}
+	windowUpdate := [13]byte{0, 0, 4, 0x8, 0, 0, 0, 0, 0} // on stream 0; the increment follows
 	first := true
 	for range 1 << 24 {
 		if _, err := io.ReadFull(nc, hdr[:]); err != nil {
@@ -339,6 +351,11 @@ func serveAllocH2(nc net.Conn, resp [2][]byte) {
 		}
 		var out []byte
 		switch {
+		case hdr[3] == 0x0 && n > 0:
+			// A request body (a gRPC call's): its flow-control credit
+			// back, as a server gives it.
+			windowUpdate[9], windowUpdate[10], windowUpdate[11], windowUpdate[12] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
+			out = windowUpdate[:]
 		case hdr[3] == 0x4 && hdr[4]&0x1 == 0:
 			out = settingsAck
 		case hdr[3] == 0x1:
@@ -346,10 +363,10 @@ func serveAllocH2(nc net.Conn, resp [2][]byte) {
 			if first {
 				out, first = resp[0], false
 			}
-			// Both frames carry the request's stream id.
-			copy(out[5:9], hdr[5:9])
-			k := 9 + (int(out[0])<<16 | int(out[1])<<8 | int(out[2]))
-			copy(out[k+5:k+9], hdr[5:9])
+			// Every frame carries the request's stream id.
+			for k := 0; k+9 <= len(out); k += 9 + (int(out[k])<<16 | int(out[k+1])<<8 | int(out[k+2])) {
+				copy(out[k+5:k+9], hdr[5:9])
+			}
 		default:
 			continue
 		}
@@ -361,7 +378,8 @@ func serveAllocH2(nc net.Conn, resp [2][]byte) {
 
 // TestHTTP2RoundTripDoesNotAllocate: a request on a kept-alive h2c
 // connection, with a request id, captured identity headers and an
-// expected body, allocates nothing, as on HTTP/1.1.
+// expected body, allocates nothing, as on HTTP/1.1; on a stream slot of a
+// multiplexed connection too.
 func TestHTTP2RoundTripDoesNotAllocate(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
@@ -371,14 +389,58 @@ func TestHTTP2RoundTripDoesNotAllocate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, targets := range []int{1, 5} {
-		t.Run(fmt.Sprintf("%d targets", targets), func(t *testing.T) {
-			cfg := Config{Target: url, Concurrency: 1, KeepAlive: true, Identity: id, Protocol: ProtoH2C,
-				RequestIDHeader: "X-Request-Id", ExpectBody: []byte(">> v1")}
-			if targets > 1 {
-				cfg.Target, cfg.Targets = "", fiveTargets(url)
+	for _, streams := range []int{1, 4} {
+		for _, targets := range []int{1, 5} {
+			t.Run(fmt.Sprintf("%d targets, %d streams", targets, streams), func(t *testing.T) {
+				cfg := Config{Target: url, Concurrency: 1, KeepAlive: true, Identity: id, Protocol: ProtoH2C,
+					RequestIDHeader: "X-Request-Id", ExpectBody: []byte(">> v1"), Streams: streams}
+				if targets > 1 {
+					cfg.Target, cfg.Targets = "", fiveTargets(url)
+				}
+				roundTripDoesNotAllocate(t, cfg)
+			})
+		}
+	}
+}
+
+// TestGRPCRoundTripDoesNotAllocate: a health check on a kept-alive gRPC
+// connection, its reply read and its trailers' grpc-status and pod
+// header taken in, allocates nothing, as an HTTP/2 request does.
+func TestGRPCRoundTripDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	url := allocH2ServerWith(t, grpcFrame([]byte{0x08, 0x01}), []hpack.HeaderField{{Name: "grpc-status", Value: "0"}, {Name: "x-served-by", Value: "web-1"}})
+	target := "grpc://" + strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/common/healthy")
+	for _, tc := range []struct {
+		id      string
+		streams int
+	}{{"header:X-Pod,X-Version", 1}, {"header:X-Served-By", 1}, {"header:X-Served-By", 4}} {
+		id := tc.id
+		e, err := New(context.Background(), Config{Target: target, Concurrency: 1, KeepAlive: true, Identity: mustIdentity(t, id), RequestIDHeader: "X-Request-Id", Streams: tc.streams})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := e.transport.Dial(context.Background(), time.Now().Add(10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res Response
+		req := Request{Seq: 1}
+		roundTrip := func() {
+			req.Seq++
+			req.Deadline = time.Now().Add(10 * time.Second)
+			if err := c.RoundTrip(context.Background(), &req, &res); err != nil {
+				t.Fatal(err)
 			}
-			roundTripDoesNotAllocate(t, cfg)
-		})
+			if res.Status != 200 || responseOutcome(&res) != OK || len(res.Header[0]) == 0 {
+				t.Fatalf("response %+v", res)
+			}
+		}
+		roundTrip()
+		if n := testing.AllocsPerRun(500, roundTrip); n != 0 {
+			t.Errorf("%s, %d streams: %v allocations per call, want 0", id, tc.streams, n)
+		}
+		_ = c.Close()
 	}
 }

@@ -142,6 +142,9 @@ func (f podFields) identity() PodIdentity {
 // values seen.
 type autoScan struct {
 	res *Response
+	// headersOnly: only the header rules read responses (gRPC, whose
+	// body is protobuf, not text or JSON).
+	headersOnly bool
 
 	jsonDone, jsonUsable bool
 	json                 jsonFields
@@ -166,7 +169,11 @@ func (s *autoScan) rule(r int) (podFields, bool) {
 	if len(body) > MaxIdentityBytes {
 		body = body[:MaxIdentityBytes]
 	}
-	switch rule := autoRules[r]; rule.kind {
+	rule := autoRules[r]
+	if s.headersOnly && rule.kind != ruleHeader {
+		return podFields{}, false
+	}
+	switch rule.kind {
 	case ruleLine:
 		pod, ip, ver, ok := podLineFields(body)
 		return podFields{pod, ip, ver}, ok

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/net/http2/hpack"
 )
 
 // BenchmarkRecord measures the recording path alone: one finished request
@@ -155,16 +157,43 @@ func BenchmarkRoundTripH2C(b *testing.B) {
 	for _, tc := range []struct {
 		name    string
 		targets []Target
+		streams int
 	}{
-		{"keepalive", nil},
-		{"keepalive-5-targets", fiveTargets(url)},
+		{"keepalive", nil, 1},
+		{"keepalive-5-targets", fiveTargets(url), 1},
+		// The 4 workers' requests on one connection, 4 streams at once.
+		{"keepalive-streams-4", nil, 4},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			cfg := Config{Target: url, Concurrency: 4, Requests: uint64(b.N), KeepAlive: true, Targets: tc.targets, Protocol: ProtoH2C}
+			cfg := Config{Target: url, Concurrency: 4, Requests: uint64(b.N), KeepAlive: true, Targets: tc.targets, Protocol: ProtoH2C, Streams: tc.streams}
 			if tc.targets != nil {
 				cfg.Target = ""
 			}
 			e, err := New(context.Background(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			st, err := e.Run(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if st.Failed() != 0 {
+				b.Fatalf("%d failures", st.Failed())
+			}
+		})
+	}
+}
+
+// BenchmarkRoundTripGRPC is BenchmarkRoundTripH2C for health checks:
+// the reply read and decoded, grpc-status taken from the trailers.
+func BenchmarkRoundTripGRPC(b *testing.B) {
+	url := allocH2ServerWith(b, grpcFrame([]byte{0x08, 0x01}), []hpack.HeaderField{{Name: "grpc-status", Value: "0"}})
+	target := "grpc://" + strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/common/healthy")
+	for _, streams := range []int{1, 4} {
+		b.Run(fmt.Sprintf("streams-%d", streams), func(b *testing.B) {
+			e, err := New(context.Background(), Config{Target: target, Concurrency: 4, Requests: uint64(b.N), KeepAlive: true, Streams: streams})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -131,10 +131,28 @@ type Config struct {
 	// have produced. Zero or one: no split.
 	Shard, Shards int
 	// Protocol is the wire protocol: ProtoHTTP1 (the default when empty),
-	// ProtoH2 (HTTP/2 over TLS by ALPN, https targets) or ProtoH2C (HTTP/2
-	// with prior knowledge, http targets). HTTP/2 carries one request at a
-	// time per connection, so results compare with HTTP/1.1's.
+	// ProtoH2 (HTTP/2 over TLS by ALPN, https targets), ProtoH2C (HTTP/2
+	// with prior knowledge, http targets) or ProtoGRPC (gRPC unary calls
+	// over HTTP/2: grpc:// targets with prior knowledge, grpcs:// over TLS;
+	// the default for such targets). HTTP/2 carries one request at a time
+	// per connection, so results compare with HTTP/1.1's.
 	Protocol string
+	// GRPCMethod is the method a ProtoGRPC run calls, as its path:
+	// "/package.Service/Method". Empty means DefaultGRPCMethod, the health
+	// check. Body is the request message, serialized (protobuf) without
+	// gRPC's length prefix, which the transport adds; no body is the empty
+	// message. Method is POST, as for every gRPC call.
+	GRPCMethod string
+	// Streams is how many requests one HTTP/2 connection (h2, h2c, gRPC)
+	// carries at once; 0 or 1: one at a time, as HTTP/1.1 does, so the
+	// numbers compare. Above 1, Connections still counts TCP connections
+	// (the open model's steady pool; the closed model's Concurrency
+	// divided by Streams, rounded up), each carrying up to Streams
+	// requests, and never more at once than its server's
+	// SETTINGS_MAX_CONCURRENT_STREAMS. Every stream of a connection
+	// reaches the pod the connection reached: more streams on fewer
+	// connections spread the load over fewer pods.
+	Streams int
 	// NewTransport, when set, builds the transport in place of the
 	// built-in HTTP/1.1 one (see Transport).
 	NewTransport func(TransportConfig) (Transport, error)
@@ -206,7 +224,8 @@ func cfgErr(field, format string, args ...any) error {
 
 // target is the parsed Target.
 type target struct {
-	https      bool
+	https      bool   // https or grpcs: over TLS
+	grpc       bool   // grpc or grpcs
 	host       string // host[:port] as in the URL, for the Host header and TLS SNI
 	serverName string // host without port
 	addr       string // host:port to dial
@@ -219,15 +238,23 @@ func (c *Config) WithDefaults() Config { return c.withDefaults() }
 
 func (c *Config) withDefaults() Config {
 	out := *c
+	if t, err := c.parseTarget(); err == nil && t.grpc {
+		out.Protocol = ProtoGRPC
+		out.Method = "POST"
+		if out.GRPCMethod == "" {
+			out.GRPCMethod = DefaultGRPCMethod
+		}
+	}
 	if out.Method == "" && len(out.Targets) == 0 {
 		out.Method = "GET"
 	}
-	if out.Connections == 0 {
-		if out.Concurrency > 0 {
-			out.Connections = out.Concurrency
-		} else {
-			out.Connections = DefaultConnections
-		}
+	out.Streams = max(out.Streams, 1)
+	switch {
+	case out.Concurrency > 0:
+		// Each connection carries Streams of the workers' requests.
+		out.Connections = (out.Concurrency + out.Streams - 1) / out.Streams
+	case out.Connections == 0:
+		out.Connections = DefaultConnections
 	}
 	if out.Timeout == 0 {
 		out.Timeout = DefaultTimeout
@@ -249,7 +276,7 @@ func (c *Config) shards() int { return max(c.Shards, 1) }
 
 // Validate checks the configuration and names the setting at fault.
 func (c *Config) Validate() error {
-	_, err := c.parseTarget()
+	t, err := c.parseTarget()
 	if err != nil {
 		return err
 	}
@@ -297,9 +324,15 @@ func (c *Config) Validate() error {
 		return err
 	}
 	switch c.Protocol {
-	case "", ProtoHTTP1, ProtoH2, ProtoH2C:
+	case "", ProtoHTTP1, ProtoH2, ProtoH2C, ProtoGRPC:
 	default:
-		return cfgErr("Protocol", "must be %q, %q or %q, got %q", ProtoHTTP1, ProtoH2, ProtoH2C, c.Protocol)
+		return cfgErr("Protocol", "must be %q, %q, %q or %q, got %q", ProtoHTTP1, ProtoH2, ProtoH2C, ProtoGRPC, c.Protocol)
+	}
+	if err := c.validateGRPC(t); err != nil {
+		return err
+	}
+	if err := c.validateStreams(t); err != nil {
+		return err
 	}
 	if c.RequestIDHeader != "" && !validHeaderName(c.RequestIDHeader) {
 		return cfgErr("--request-id-header", "%q is not a valid header name", c.RequestIDHeader)
@@ -317,6 +350,54 @@ func (c *Config) Validate() error {
 	}
 	if !validHeaderName(c.Method) && c.Method != "" {
 		return cfgErr("--method", "%q is not a valid HTTP method", c.Method)
+	}
+	return nil
+}
+
+// validateGRPC checks what a gRPC run needs: a grpc:// or grpcs://
+// target and the gRPC protocol go together, a valid method, the POST
+// every call is, and none of the headers the transport sets itself.
+func (c *Config) validateGRPC(t target) error {
+	switch {
+	case t.grpc && c.Protocol != "" && c.Protocol != ProtoGRPC:
+		return cfgErr("Protocol", "%q is a gRPC target, spoken with protocol %q, not %q", c.Target, ProtoGRPC, c.Protocol)
+	case !t.grpc && c.Protocol == ProtoGRPC:
+		return cfgErr("--target", "gRPC needs a grpc://HOST:PORT (or grpcs:// for TLS) target, not %q", c.Target)
+	case !t.grpc && c.GRPCMethod != "":
+		return cfgErr("--grpc-method", "applies to grpc:// and grpcs:// targets")
+	case !t.grpc:
+		return nil
+	case c.Method != "" && c.Method != "POST":
+		return cfgErr("--method", "a gRPC call is always a POST; the call is chosen with --grpc-method")
+	}
+	if c.GRPCMethod != "" {
+		if err := validGRPCMethod(c.GRPCMethod); err != nil {
+			return cfgErr("--grpc-method", "%v", err)
+		}
+	}
+	for _, h := range c.Headers {
+		if strings.EqualFold(h.Name, "Content-Type") || strings.EqualFold(h.Name, "TE") {
+			return cfgErr("--header", "rolltest sends gRPC's own %s; drop -H '%s: ...'", strings.ToLower(h.Name), h.Name)
+		}
+	}
+	return nil
+}
+
+// MaxStreams bounds Config.Streams.
+const MaxStreams = 1000
+
+// validateStreams checks Streams: within bounds, and above 1 only for
+// HTTP/2 with keep-alive (streams share a connection that lasts).
+func (c *Config) validateStreams(t target) error {
+	switch {
+	case c.Streams < 0 || c.Streams > MaxStreams:
+		return cfgErr("--streams", "must be between 1 and %d, got %d", MaxStreams, c.Streams)
+	case c.Streams <= 1:
+		return nil
+	case c.Protocol != ProtoH2 && c.Protocol != ProtoH2C && c.Protocol != ProtoGRPC && !t.grpc:
+		return cfgErr("--streams", "multiplexing is HTTP/2's: add --http2 (https) or --h2c (http), or use a grpc:// target")
+	case !c.KeepAlive:
+		return cfgErr("--streams", "streams share a kept-alive connection; drop --keepalive=false or --streams")
 	}
 	return nil
 }
@@ -340,6 +421,9 @@ func (c *Config) validateTargets() error {
 	first, err := parseURL("--targets", c.Targets[0].URL)
 	if err != nil {
 		return err
+	}
+	if first.grpc {
+		return cfgErr("--targets", "%s: a run of many targets sends HTTP requests; for gRPC give --target grpc://HOST:PORT and --grpc-method", c.Targets[0].URL)
 	}
 	for i, t := range c.Targets {
 		u, err := parseURL("--targets", t.URL)
@@ -413,11 +497,21 @@ func parseURL(field, raw string) (target, error) {
 	case "http":
 	case "https":
 		t.https = true
+	case "grpc":
+		t.grpc = true
+	case "grpcs":
+		t.grpc, t.https = true, true
 	default:
-		return target{}, cfgErr(field, "%q: scheme must be http or https", raw)
+		return target{}, cfgErr(field, "%q: scheme must be http or https (grpc or grpcs for gRPC)", raw)
 	}
 	if u.Host == "" {
+		if t.grpc {
+			return target{}, cfgErr(field, "%q has no host; write it as %s://HOST:PORT", raw, u.Scheme)
+		}
 		return target{}, cfgErr(field, "%q has no host; write it as http://HOST:PORT/PATH", raw)
+	}
+	if t.grpc && (u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "") {
+		return target{}, cfgErr(field, "%q: a gRPC target is %s://HOST:PORT alone; the method to call is --grpc-method", raw, u.Scheme)
 	}
 	if u.User != nil {
 		return target{}, cfgErr(field, "credentials in the URL are not supported; send them with -H 'Authorization: ...'")

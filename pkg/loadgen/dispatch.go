@@ -100,7 +100,6 @@ func (p *pool) startSteady() {
 	for _, w := range p.steady {
 		p.idle <- w
 		p.wg.Go(func() {
-			defer w.rec.flush()
 			defer w.closeConn()
 			for j := range w.jobs {
 				w.do(j)
@@ -114,7 +113,7 @@ func (p *pool) startSteady() {
 // is at its bound.
 func (p *pool) grow(j job) bool {
 	p.mu.Lock()
-	if p.live.Load() >= int64(p.e.cfg.MaxConnections) {
+	if p.live.Load() >= int64(p.e.cfg.MaxConnections*p.e.cfg.Streams) { // workers are stream slots
 		p.mu.Unlock()
 		return false
 	}

@@ -23,8 +23,10 @@
 //     its back, and the response comes back as status, identity headers,
 //     the body's first 4 KiB, byte counts and a classified error. HTTP/1.1
 //     over TCP or TLS is the built-in implementation (http1*.go: fasthttp
-//     formats requests and parses headers there and nowhere else); the
-//     body is streamed, never held (body.go).
+//     formats requests and parses headers there and nowhere else); HTTP/2
+//     (http2.go, and h2mux.go when a connection carries several requests
+//     at once) and gRPC unary calls over it (grpc*.go) are the others;
+//     the body is streamed, never held (body.go).
 //   - recorder is each worker's private, lock-free record of what its
 //     requests did (recorder.go); a collector goroutine builds the
 //     per-second series from finished seconds (collector.go, sechist.go),

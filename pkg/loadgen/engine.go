@@ -87,7 +87,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	newTransport := c.NewTransport
 	if newTransport == nil {
 		newTransport = func(tc TransportConfig) (Transport, error) { return newHTTP1(tc), nil }
-		if c.Protocol == ProtoH2 || c.Protocol == ProtoH2C {
+		if c.Protocol == ProtoH2 || c.Protocol == ProtoH2C || c.Protocol == ProtoGRPC {
 			newTransport = func(tc TransportConfig) (Transport, error) { return newHTTP2(tc, c.Protocol) }
 		}
 	}
@@ -119,7 +119,7 @@ func transportConfig(ctx context.Context, c *Config, t target) (TransportConfig,
 	tc := TransportConfig{
 		Target: c.Target, Method: c.Method, Headers: c.Headers, UserAgent: c.UserAgent, Body: c.Body,
 		KeepAlive: c.KeepAlive, RequestIDHeader: c.RequestIDHeader, ExpectBody: c.ExpectBody,
-		MaxBodyBytes: c.MaxBodyBytes, Capture: captureHeaders(c.Identity),
+		MaxBodyBytes: c.MaxBodyBytes, Capture: captureHeaders(c.Identity), GRPCMethod: c.GRPCMethod, Streams: c.Streams,
 	}
 	if len(c.Targets) == 0 {
 		tc.Requests = []RequestSpec{{URL: c.Target, Method: c.Method, Headers: c.Headers, Body: c.Body}}
@@ -197,12 +197,22 @@ func (e *Engine) shardSeq(n uint64) uint64 {
 }
 
 // sizePool sets the open model's pool bound, by default from the rate and
-// timeout, and refuses one the open-file limit cannot hold.
+// timeout, and refuses one the open-file limit cannot hold. The bound
+// counts connections; with Streams above 1 each carries that many
+// requests, and the default is the connections the requests in flight
+// need.
 func (e *Engine) sizePool(fdLimit uint64) error {
 	c := &e.cfg
 	switch {
 	case c.Rate == 0:
 		c.MaxConnections = c.Connections
+	case c.MaxConnections == 0 && c.Streams > 1:
+		inFlight := DefaultMaxConnections(c.Rate/float64(c.shards()), c.Timeout, c.Retries, c.Connections*c.Streams, 0)
+		n := (inFlight + c.Streams - 1) / c.Streams
+		if fdLimit > fdReserve {
+			n = min(n, int(min(fdLimit-fdReserve, maxConnectionsCap)))
+		}
+		c.MaxConnections = max(n, c.Connections)
 	case c.MaxConnections == 0:
 		// A shard sends its share of the rate.
 		c.MaxConnections = DefaultMaxConnections(c.Rate/float64(c.shards()), c.Timeout, c.Retries, c.Connections, fdLimit)
@@ -328,29 +338,51 @@ func (e *PreflightError) Unwrap() error { return e.Err }
 // found, if any; the error, a *PreflightError unless ctx ended, is set
 // only when no complete response arrived.
 func (e *Engine) Preflight(ctx context.Context) (status int, id PodIdentity, err error) {
+	r, err := e.PreflightCheck(ctx)
+	return r.Status, r.Pod, err
+}
+
+// PreflightResult is what the preflight request got back.
+type PreflightResult struct {
+	Status int
+	Pod    PodIdentity
+	// Outcome is how the run would count the response (a gRPC status
+	// other than OK, say, fails with HTTP 200); Detail says why when it is
+	// not OK.
+	Outcome Outcome
+	Detail  string
+}
+
+// PreflightCheck is Preflight, and says how the run would count the
+// response.
+func (e *Engine) PreflightCheck(ctx context.Context) (PreflightResult, error) {
 	// Target 0: the first target of many is the one a preflight checks.
 	req := Request{Deadline: time.Now().Add(e.cfg.Timeout)}
 	c, err := e.transport.Dial(ctx, req.Deadline)
 	if err != nil {
-		return 0, PodIdentity{}, preflightError(ctx, asAttemptError(err, true))
+		return PreflightResult{}, preflightError(ctx, asAttemptError(err, true))
 	}
 	defer c.Close()
 	var res Response
 	if err := c.RoundTrip(ctx, &req, &res); err != nil {
-		return 0, PodIdentity{}, preflightError(ctx, asAttemptError(err, false))
+		return PreflightResult{}, preflightError(ctx, asAttemptError(err, false))
+	}
+	r := PreflightResult{Status: res.Status, Outcome: responseOutcome(&res)}
+	if r.Outcome != OK {
+		r.Detail = attemptDetail(&res)
 	}
 	if e.auto != nil {
 		// The preflight is not part of the run: it does not count
 		// towards settling a rule.
-		var s autoScan
+		s := autoScan{headersOnly: e.cfg.Protocol == ProtoGRPC}
 		s.reset(&res)
-		if r, f := e.auto.detect(&s, res.Status, false); r >= 0 {
-			id = f.identity()
+		if rule, f := e.auto.detect(&s, res.Status, false); rule >= 0 {
+			r.Pod = f.identity()
 		}
 	} else if src, ver := identitySource(e.identity, &res); len(src) > 0 {
-		id, _ = e.identity.Parse(src, ver)
+		r.Pod, _ = e.identity.Parse(src, ver)
 	}
-	return res.Status, id, nil
+	return r, nil
 }
 
 func preflightError(ctx context.Context, ae *AttemptError) error {
@@ -368,7 +400,12 @@ func (e *Engine) Run(ctx context.Context) (*Stats, error) {
 	if !e.started.CompareAndSwap(false, true) {
 		return nil, errors.New("loadgen: Engine.Run called twice")
 	}
+	// One recorder per steady connection, and one shared by every surge
+	// worker of the open model. A connection's Streams workers share its
+	// recorder (under a lock, as surge workers do): a recorder's
+	// histograms are its memory.
 	n := e.cfg.Connections
+	slots := e.cfg.Streams
 	// A request due in some second is recorded at most this much later:
 	// every attempt times out, and a retry starts right after a failure.
 	horizon := time.Duration(e.cfg.Retries+1)*e.cfg.Timeout + 2*time.Second
@@ -378,17 +415,27 @@ func (e *Engine) Run(ctx context.Context) (*Stats, error) {
 	go col.run()
 
 	histMax := int64(2*e.cfg.Timeout/time.Microsecond) + 1_000_000
-	// One live counter and recorder per steady worker, and one shared by
-	// every surge worker of the open model.
 	e.live = make([]liveCounters, n+1)
 	recs := make([]*recorder, n+1)
-	workers := make([]*worker, n)
 	for i := range recs {
 		recs[i] = newRecorder(col.in, &e.budget, &e.live[i], histMax)
 		recs[i].initTargets(len(e.cfg.Targets))
 	}
+	// The workers: the closed model's, or the open model's steady pool,
+	// Streams per connection.
+	workers := make([]*worker, n*slots)
+	if e.cfg.Concurrency > 0 {
+		workers = workers[:e.cfg.Concurrency]
+	}
+	var recMus []sync.Mutex
+	if slots > 1 {
+		recMus = make([]sync.Mutex, n)
+	}
 	for i := range workers {
-		workers[i] = newWorker(e, recs[i], e.pods, &e.conns)
+		workers[i] = newWorker(e, recs[i/slots], e.pods, &e.conns)
+		if recMus != nil {
+			workers[i].recMu = &recMus[i/slots]
+		}
 	}
 	start, err := e.awaitStart(ctx)
 	if err != nil {
@@ -407,7 +454,6 @@ func (e *Engine) Run(ctx context.Context) (*Stats, error) {
 		p.startSteady()
 		p.dispatch(ctx, &sendClock{start: e.start})
 		p.wg.Wait()
-		recs[n].flush()
 		conns = connStats{peak: p.peakConnections(), waits: p.waits, bytesIn: p.bytesIn, bytesOut: p.bytesOut}
 	} else {
 		var wg sync.WaitGroup
@@ -417,6 +463,15 @@ func (e *Engine) Run(ctx context.Context) (*Stats, error) {
 		}
 		wg.Wait()
 		conns.peak = n
+	}
+	// Every worker has ended: each recorder hands over its last second.
+	for _, r := range recs {
+		r.flush()
+	}
+	if l, ok := e.transport.(linkCounter); ok && slots > 1 {
+		// Workers are stream slots; the connections are the transport's.
+		conns.peak = l.peakLinks()
+		conns.serverMaxStreams = l.serverMaxStreams()
 	}
 	for _, w := range workers {
 		conns.bytesIn += w.bytesIn
@@ -450,6 +505,14 @@ type connStats struct {
 	peak              int
 	waits             int64
 	bytesIn, bytesOut int64
+	serverMaxStreams  int
+}
+
+// linkCounter is a transport whose connections carry several Conns
+// (multiplexing): it counts them itself.
+type linkCounter interface {
+	peakLinks() int
+	serverMaxStreams() int
 }
 
 func (e *Engine) merge(recs []*recorder, conns connStats, col *collector, histMax int64) *Stats {
@@ -458,16 +521,17 @@ func (e *Engine) merge(recs []*recorder, conns connStats, col *collector, histMa
 	e.mu.Unlock()
 
 	st := &Stats{
-		Start:       e.start,
-		StatusCodes: map[int]int64{},
-		ConnsOpened: int64(e.conns.Load()),
-		PeakConns:   conns.peak,
-		MaxConns:    e.cfg.MaxConnections,
-		FailureCap:  max(e.cfg.MaxFailureRecords, 0),
-		PoolWaits:   conns.waits,
-		BytesIn:     conns.bytesIn,
-		BytesOut:    conns.bytesOut,
-		Seconds:     col.seconds(),
+		Start:            e.start,
+		StatusCodes:      map[int]int64{},
+		ConnsOpened:      int64(e.conns.Load()),
+		PeakConns:        conns.peak,
+		MaxConns:         e.cfg.MaxConnections,
+		FailureCap:       max(e.cfg.MaxFailureRecords, 0),
+		PoolWaits:        conns.waits,
+		ServerMaxStreams: conns.serverMaxStreams,
+		BytesIn:          conns.bytesIn,
+		BytesOut:         conns.bytesOut,
+		Seconds:          col.seconds(),
 	}
 	if e.auto != nil {
 		st.IdentityRule = e.auto.ruleName()

@@ -50,6 +50,10 @@ var (
 // consumed, so that the frames that grant it stay few.
 const h2RecvWindow = 4 << 20
 
+// h2MaxFrame is the largest frame we accept: SETTINGS_MAX_FRAME_SIZE's
+// default, which we keep.
+const h2MaxFrame = 16 << 10
+
 // h2MaxStreamID is the highest stream id a client may use (2^31-1).
 const h2MaxStreamID = 1<<31 - 1
 
@@ -70,10 +74,19 @@ type http2T struct {
 	cfg   TransportConfig
 	tls   *tls.Config // offers "h2" alone; nil for h2c
 	proto string
+	// grpc: every request is a gRPC call (grpc.go); health: the call is
+	// the health check, whose reply is read.
+	grpc, health bool
+	// noH2 says what to do about a server that does not speak HTTP/2.
+	noH2 string
 	// idName is RequestIDHeader lowercased, as HTTP/2 field names are.
 	idName string
 	next   atomic.Uint64
 	reqs   []h2req
+	// streams is how many requests a connection carries at once
+	// (TransportConfig.Streams); above 1 connections are shared (h2mux.go).
+	streams int
+	links   linkSet
 }
 
 // h2req is one of the run's requests rendered once: the HPACK block of
@@ -84,20 +97,31 @@ type h2req struct {
 	head  bool
 }
 
-// newHTTP2 builds the HTTP/2 transport; proto is ProtoH2 (https only) or
-// ProtoH2C (http only).
+// newHTTP2 builds the HTTP/2 transport; proto is ProtoH2 (https only),
+// ProtoH2C (http only) or ProtoGRPC (either).
 func newHTTP2(cfg TransportConfig, proto string) (*http2T, error) {
 	if len(cfg.Requests) == 0 {
 		cfg.Requests = []RequestSpec{{URL: cfg.Target, Method: cfg.Method, Headers: cfg.Headers, Body: cfg.Body}}
 	}
-	t := &http2T{cfg: cfg, proto: proto, idName: strings.ToLower(cfg.RequestIDHeader)}
+	t := &http2T{cfg: cfg, proto: proto, idName: strings.ToLower(cfg.RequestIDHeader), noH2: "drop --http2 to use HTTP/1.1", streams: max(cfg.Streams, 1)}
 	switch {
+	case proto == ProtoGRPC:
+		if cfg.GRPCMethod == "" {
+			t.cfg.GRPCMethod = DefaultGRPCMethod
+		}
+		if err := validGRPCMethod(t.cfg.GRPCMethod); err != nil {
+			return nil, err
+		}
+		t.grpc, t.health = true, t.cfg.GRPCMethod == DefaultGRPCMethod
+		t.noH2 = "gRPC is HTTP/2: is this the service's gRPC port?"
 	case proto == ProtoH2 && cfg.TLS == nil:
 		return nil, fmt.Errorf("HTTP/2 over TLS (h2) needs an https target; for http use h2c")
 	case proto == ProtoH2C && cfg.TLS != nil:
 		return nil, fmt.Errorf("h2c is HTTP/2 without TLS; for an https target use h2")
 	case proto != ProtoH2 && proto != ProtoH2C:
 		return nil, fmt.Errorf("unknown HTTP/2 protocol %q", proto)
+	case proto == ProtoH2C:
+		t.noH2 = "drop --h2c to use HTTP/1.1"
 	}
 	if cfg.TLS != nil {
 		t.tls = cfg.TLS.Clone()
@@ -126,6 +150,10 @@ func (t *http2T) render(r *RequestSpec) (h2req, error) {
 	if t.tls != nil {
 		scheme = "https"
 	}
+	method, path, body := r.Method, u.RequestURI(), r.Body
+	if t.grpc {
+		method, path, body = "POST", t.cfg.GRPCMethod, grpcFrame(r.Body)
+	}
 	authority := u.Host
 	var rest []hpack.HeaderField
 	hasUA := false
@@ -145,23 +173,38 @@ func (t *http2T) render(r *RequestSpec) (h2req, error) {
 	if !hasUA && t.cfg.UserAgent != "" {
 		rest = append(rest, hpack.HeaderField{Name: "user-agent", Value: t.cfg.UserAgent, Sensitive: true})
 	}
-	if len(r.Body) > 0 {
-		rest = append(rest, hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(r.Body)), Sensitive: true})
+	switch {
+	case t.grpc:
+		// gRPC's call definition; no content-length, which gRPC does not
+		// use (the messages carry their lengths).
+		rest = append([]hpack.HeaderField{
+			{Name: "content-type", Value: "application/grpc", Sensitive: true},
+			{Name: "te", Value: "trailers", Sensitive: true},
+		}, rest...)
+	case len(body) > 0:
+		rest = append(rest, hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(body)), Sensitive: true})
 	}
 	var buf bytesWriter
 	enc := hpack.NewEncoder(&buf)
 	fields := append([]hpack.HeaderField{
-		{Name: ":method", Value: r.Method, Sensitive: true},
+		{Name: ":method", Value: method, Sensitive: true},
 		{Name: ":scheme", Value: scheme, Sensitive: true},
 		{Name: ":authority", Value: authority, Sensitive: true},
-		{Name: ":path", Value: u.RequestURI(), Sensitive: true},
+		{Name: ":path", Value: path, Sensitive: true},
 	}, rest...)
 	for _, f := range fields {
 		if err := enc.WriteField(f); err != nil {
 			return h2req{}, fmt.Errorf("encode %s: %w", f.Name, err)
 		}
 	}
-	return h2req{block: buf.b, body: r.Body, head: equalFold(r.Method, "HEAD")}, nil
+	return h2req{block: buf.b, body: body, head: equalFold(method, "HEAD")}, nil
+}
+
+// grpcFrame is msg as the one message of a gRPC request: uncompressed,
+// with its big-endian length.
+func grpcFrame(msg []byte) []byte {
+	n := len(msg)
+	return append([]byte{0, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}, msg...)
 }
 
 // bytesWriter is the io.Writer hpack encodes into.
@@ -221,27 +264,16 @@ type h2conn struct {
 	peerInitial  int64
 	peerMaxFrame uint32
 	recvUnacked  int64 // DATA bytes consumed since the last connection WINDOW_UPDATE
+	// peerMaxStreams is the server's SETTINGS_MAX_CONCURRENT_STREAMS (0:
+	// none announced); a multiplexing connection (h2mux) keeps to it.
+	peerMaxStreams uint32
+
+	hbuf  []byte // the request's header block
+	hpay  []byte // a HEADERS or CONTINUATION frame's payload
+	idBuf []byte
 
 	// The stream in flight.
-	id         uint32
-	head       bool
-	sendStream int64
-	streamRecv int64 // DATA bytes consumed since the last stream WINDOW_UPDATE
-	gotFinal   bool  // the final (non-1xx) header block arrived
-	inHeaders  bool  // a header block is being decoded (CONTINUATION may follow)
-	trailers   bool  // the block being decoded is trailers: ignored
-	ended      bool  // END_STREAM seen
-	answered   bool  // some frame of the response arrived
-	status     int
-	kept       int   // the final response's status
-	endPending bool  // the HEADERS frame carried END_STREAM
-	blockErr   error // a bad :status in the block being decoded
-	capture    [][]byte
-	has        []bool
-	hbuf       []byte // the request's header block
-	hpay       []byte // a HEADERS or CONTINUATION frame's payload
-	idBuf      []byte
-	body       bodySink
+	h2resp
 }
 
 // Dial implements Transport: TCP (and TLS with ALPN "h2"), the client
@@ -249,6 +281,18 @@ type h2conn struct {
 // first frame it sends: a server that does not speak HTTP/2 fails here,
 // clearly, rather than as a run of malformed responses.
 func (t *http2T) Dial(ctx context.Context, deadline time.Time) (Conn, error) {
+	if t.streams > 1 {
+		return t.dialSlot(ctx, deadline)
+	}
+	c, err := t.connect(ctx, deadline)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// connect opens a connection: TCP, TLS, the handshake.
+func (t *http2T) connect(ctx context.Context, deadline time.Time) (*h2conn, error) {
 	addr := t.cfg.Addrs[(t.next.Add(1)-1)%uint64(len(t.cfg.Addrs))]
 	d := net.Dialer{Deadline: deadline}
 	nc, err := d.DialContext(ctx, "tcp", addr)
@@ -270,33 +314,41 @@ func (t *http2T) Dial(ctx context.Context, deadline time.Time) (Conn, error) {
 			ae := asAttemptError(err, true)
 			if noALPN(err) {
 				// Said plainly: the alert alone reads like a TLS fault.
-				ae.Err = fmt.Errorf("%w: it offers no \"h2\" by TLS ALPN (drop --http2 to use HTTP/1.1): %w", ErrNoHTTP2, err)
+				ae.Err = fmt.Errorf("%w: it offers no \"h2\" by TLS ALPN (%s): %w", ErrNoHTTP2, t.noH2, err)
 			}
 			return nil, ae
 		}
 		if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
 			nc.Close()
-			return nil, &AttemptError{Outcome: Other, Op: "connect", Err: fmt.Errorf("%w: TLS ALPN selected %q, not \"h2\" (drop --http2 to use HTTP/1.1)", ErrNoHTTP2, p)}
+			return nil, &AttemptError{Outcome: Other, Op: "connect", Err: fmt.Errorf("%w: TLS ALPN selected %q, not \"h2\" (%s)", ErrNoHTTP2, p, t.noH2)}
 		}
 		nc = tc
 	}
+	c := t.newConn(nc, raw)
+	if err := c.handshake(); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// newConn sets up a connection on nc, before the handshake.
+func (t *http2T) newConn(nc net.Conn, raw syscall.RawConn) *h2conn {
 	c := &h2conn{t: t, nc: nc, raw: raw, nextID: 1, sendConn: 65535, peerInitial: 65535, peerMaxFrame: 16384}
 	c.counted = countingConn{Conn: nc}
 	c.br = bufio.NewReaderSize(&c.counted, readBufferSize)
 	c.bw = bufio.NewWriterSize(&c.counted, 8<<10)
 	c.fr = http2.NewFramer(c.bw, c.br)
 	c.fr.SetReuseFrames()
-	c.dec = hpack.NewDecoder(4096, c.field)
+	// We announce no SETTINGS_MAX_FRAME_SIZE, so the default of 16 KiB is
+	// the peer's limit (RFC 9113 4.2); the Framer's own default is 16 MiB,
+	// which a HEADERS frame read into hpay would overrun.
+	c.fr.SetMaxReadFrameSize(h2MaxFrame)
+	c.dec = hpack.NewDecoder(4096, c.field) // the stream in flight's (h2resp)
 	c.dec.SetMaxStringLength(readBufferSize)
-	c.hpay = make([]byte, 16<<10) // SETTINGS_MAX_FRAME_SIZE: we keep the default
-	c.capture = make([][]byte, len(t.cfg.Capture))
-	c.has = make([]bool, len(t.cfg.Capture))
-	c.body = newBodySink(t.cfg.ExpectBody, t.cfg.MaxBodyBytes)
-	if err := c.handshake(); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	return c, nil
+	c.hpay = make([]byte, h2MaxFrame)
+	c.h2resp = newH2Resp(t)
+	return c
 }
 
 // noALPN reports whether a TLS handshake failed because the server
@@ -333,13 +385,13 @@ func (c *h2conn) handshake() error {
 	hdr, err := c.br.Peek(9)
 	if err != nil {
 		if len(hdr) > 0 {
-			return &AttemptError{Outcome: Other, Op: "connect", Err: fmt.Errorf("%w: it answered the preface with %s", ErrNoHTTP2, quoteStart(hdr, 60))}
+			return &AttemptError{Outcome: Other, Op: "connect", Err: fmt.Errorf("%w: it answered the preface with %s (%s)", ErrNoHTTP2, quoteStart(hdr, 60), c.t.noH2)}
 		}
 		return asAttemptError(fmt.Errorf("read server SETTINGS: %w", err), true)
 	}
 	if http2.FrameType(hdr[3]) != http2.FrameSettings || hdr[4]&byte(http2.FlagSettingsAck) != 0 || hdr[5]|hdr[6]|hdr[7]|hdr[8] != 0 {
 		b, _ := c.br.Peek(min(c.br.Buffered(), 60))
-		return &AttemptError{Outcome: Other, Op: "connect", Err: fmt.Errorf("%w: it answered the preface with %s", ErrNoHTTP2, quoteStart(b, 60))}
+		return &AttemptError{Outcome: Other, Op: "connect", Err: fmt.Errorf("%w: it answered the preface with %s (%s)", ErrNoHTTP2, quoteStart(b, 60), c.t.noH2)}
 	}
 	f, err := c.fr.ReadFrame()
 	if err != nil {
@@ -372,6 +424,8 @@ func (c *h2conn) connFrame(f http2.Frame) error {
 				c.peerInitial = int64(s.Val)
 			case http2.SettingMaxFrameSize:
 				c.peerMaxFrame = s.Val
+			case http2.SettingMaxConcurrentStreams:
+				c.peerMaxStreams = max(s.Val, 1) // 0 would be no stream at all: one at a time
 			case http2.SettingHeaderTableSize:
 				// Our encoder never indexes, so the size of the
 				// server's decoder table does not matter.
@@ -442,7 +496,7 @@ func h2ErrorOutcome(err error) Outcome {
 
 // exchange sends the request on a new stream and reads its response.
 func (c *h2conn) exchange(req *Request, res *Response) error {
-	c.gotFinal, c.inHeaders, c.ended, c.answered, c.status = false, false, false, false, 0
+	c.answered = false
 	if req.Target < 0 || req.Target >= len(c.t.reqs) {
 		return &AttemptError{Outcome: Other, Op: "request", Err: errNoSuchTarget}
 	}
@@ -453,13 +507,8 @@ func (c *h2conn) exchange(req *Request, res *Response) error {
 	if err := c.nc.SetDeadline(req.Deadline); err != nil {
 		return &AttemptError{Outcome: Other, Op: "set deadline", Err: err}
 	}
-	c.id, c.head = c.nextID, r.head
+	c.begin(c.nextID, r.head, c.peerInitial)
 	c.nextID += 2
-	c.sendStream, c.streamRecv = c.peerInitial, 0
-	c.body.reset(false)
-	for i := range c.has {
-		c.has[i] = false
-	}
 	if c.goAway && c.id > c.lastStream {
 		// A GOAWAY read before this request (in Reusable's drain) already
 		// says the server will not take it; nothing is sent.
@@ -482,16 +531,9 @@ func (c *h2conn) exchange(req *Request, res *Response) error {
 	if err := c.readResponse(); err != nil {
 		return err
 	}
-	res.Status = c.status
-	res.Header = res.Header[:0]
-	for i := range c.capture {
-		if c.has[i] {
-			res.Header = append(res.Header, c.capture[i])
-		} else {
-			res.Header = append(res.Header, nil)
-		}
+	if err := c.complete(res); err != nil {
+		return err
 	}
-	res.Body, res.BodyLen, res.Matched = c.body.win, c.body.n, c.body.match.found
 	res.Close = !c.t.cfg.KeepAlive || c.goAway || c.nextID > h2MaxStreamID
 	c.idleAt = time.Now()
 	return nil
@@ -500,20 +542,30 @@ func (c *h2conn) exchange(req *Request, res *Response) error {
 // writeHeaders writes the header block as HEADERS and, when it is larger
 // than the peer's frame size, CONTINUATION frames.
 func (c *h2conn) writeHeaders(endStream bool) error {
-	b := c.hbuf
-	max := int(c.peerMaxFrame)
+	_, err := writeHeaderBlock(c.fr, c.id, c.hbuf, c.peerMaxFrame, endStream)
+	return err
+}
+
+// writeHeaderBlock writes block on stream id as HEADERS and as many
+// CONTINUATION frames as frames of maxFrame bytes take, and returns the
+// bytes written.
+func writeHeaderBlock(fr *http2.Framer, id uint32, block []byte, maxFrame uint32, endStream bool) (int64, error) {
+	b := block
+	max := int(maxFrame)
 	first := b[:min(len(b), max)]
 	b = b[len(first):]
-	err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: c.id, BlockFragment: first, EndStream: endStream, EndHeaders: len(b) == 0})
+	n := int64(9 + len(first))
+	err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: first, EndStream: endStream, EndHeaders: len(b) == 0})
 	for err == nil && len(b) > 0 {
 		chunk := b[:min(len(b), max)]
 		b = b[len(chunk):]
-		err = c.fr.WriteContinuation(c.id, len(b) == 0, chunk)
+		n += int64(9 + len(chunk))
+		err = fr.WriteContinuation(id, len(b) == 0, chunk)
 	}
 	if err != nil {
-		return fmt.Errorf("write HEADERS: %w", err)
+		return n, fmt.Errorf("write HEADERS: %w", err)
 	}
-	return nil
+	return n, nil
 }
 
 // writeBody sends the body as DATA frames within the server's flow-control
@@ -557,12 +609,6 @@ func (c *h2conn) readResponse() error {
 			return err
 		}
 	}
-	if c.inHeaders {
-		return errors.New("stream ended inside a header block")
-	}
-	if !c.gotFinal {
-		return errors.New("stream ended without a final response")
-	}
 	return nil
 }
 
@@ -572,9 +618,12 @@ func (c *h2conn) readResponse() error {
 func (c *h2conn) step() error {
 	fh, err := c.fr.ReadFrameHeader()
 	if err == nil {
-		if fh.Type == http2.FrameHeaders || fh.Type == http2.FrameContinuation {
+		switch {
+		case fh.Type == http2.FrameHeaders || fh.Type == http2.FrameContinuation:
 			err = c.headerFrame(fh)
-		} else {
+		case fh.Type == http2.FrameWindowUpdate && !c.inHeaders:
+			err = c.windowUpdate(fh)
+		default:
 			var f http2.Frame
 			if f, err = c.fr.ReadFrameForHeader(fh); err == nil {
 				err = c.frame(f)
@@ -591,10 +640,47 @@ func (c *h2conn) step() error {
 	return err
 }
 
+// windowUpdate reads a WINDOW_UPDATE frame's payload (its header already
+// read) and applies it. It is read here rather than by the Framer, which
+// allocates a frame for each, and servers send one every few request
+// bodies.
+func (c *h2conn) windowUpdate(fh http2.FrameHeader) error {
+	inc, err := readWindowUpdate(c, fh)
+	if err != nil {
+		return err
+	}
+	if fh.StreamID == 0 {
+		c.sendConn += int64(inc)
+	} else if fh.StreamID == c.id {
+		c.sendStream += int64(inc)
+	}
+	return nil
+}
+
+// readWindowUpdate reads a WINDOW_UPDATE frame's increment (its header
+// already read) into c's frame buffer.
+func readWindowUpdate(c *h2conn, fh http2.FrameHeader) (uint32, error) {
+	if fh.Length != 4 {
+		return 0, fmt.Errorf("WINDOW_UPDATE of %d bytes, not 4", fh.Length)
+	}
+	p := c.hpay[:4]
+	if _, err := io.ReadFull(c.br, p); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, fmt.Errorf("read WINDOW_UPDATE: %w", err)
+	}
+	inc := (uint32(p[0])<<24 | uint32(p[1])<<16 | uint32(p[2])<<8 | uint32(p[3])) & 0x7fffffff
+	if inc == 0 {
+		return 0, errors.New("WINDOW_UPDATE with an increment of 0") // RFC 9113 6.9
+	}
+	return inc, nil
+}
+
 // headerFrame reads a HEADERS or CONTINUATION frame's payload (its header
 // already read) and decodes its fragment.
 func (c *h2conn) headerFrame(fh http2.FrameHeader) error {
-	p := c.hpay[:fh.Length] // the Framer refused frames above 16 KiB, the size we allow
+	p := c.hpay[:fh.Length] // the Framer refused frames above h2MaxFrame
 	if _, err := io.ReadFull(c.br, p); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
@@ -675,14 +761,7 @@ func (c *h2conn) frame(f http2.Frame) error {
 // block is complete.
 func (c *h2conn) headerFragment(p []byte, end, endStream bool) error {
 	if !c.inHeaders {
-		c.inHeaders = true
-		c.trailers = c.gotFinal
-		c.blockErr = nil
-		c.status = 0
-		if c.trailers {
-			c.status = c.kept // trailers carry no :status; the response's stays
-		}
-		c.endPending = endStream
+		c.startBlock(endStream)
 	}
 	if _, err := c.dec.Write(p); err != nil {
 		return fmt.Errorf("decode headers: %w", err)
@@ -690,69 +769,18 @@ func (c *h2conn) headerFragment(p []byte, end, endStream bool) error {
 	if !end {
 		return nil
 	}
-	c.inHeaders = false
 	if err := c.dec.Close(); err != nil {
+		c.inHeaders = false
 		return fmt.Errorf("decode headers: %w", err)
 	}
-	if c.blockErr != nil {
-		return c.blockErr
-	}
-	if c.trailers {
-		c.ended = c.endPending
-		return nil
-	}
-	switch {
-	case c.status == 0:
-		return errors.New("response without :status")
-	case c.status >= 100 && c.status < 200 && c.status != 101:
-		// Interim (1xx): the final response follows on the same stream.
-		c.ended = c.endPending
-		return nil
-	}
-	c.gotFinal = true
-	c.kept = c.status
-	c.body.reset(c.status >= 200 && c.status < 300)
-	c.ended = c.endPending
-	return nil
-}
-
-// field is the HPACK decoder's emit function: it keeps :status and the
-// captured headers of the final response; trailers are decoded (the
-// dynamic table must follow the server's) and ignored.
-func (c *h2conn) field(f hpack.HeaderField) {
-	if c.trailers {
-		return
-	}
-	if f.Name == ":status" {
-		n, err := strconv.Atoi(f.Value)
-		if err != nil || n < 100 || n > 999 {
-			c.blockErr = fmt.Errorf("bad :status %q", f.Value)
-			return
-		}
-		c.status = n
-		return
-	}
-	if c.status >= 100 && c.status < 200 && c.status != 101 {
-		return // an interim response's headers are not the final ones
-	}
-	for i, name := range c.t.cfg.Capture {
-		if !c.has[i] && equalFold(name, f.Name) {
-			c.capture[i] = append(c.capture[i][:0], f.Value...)
-			c.has[i] = true
-		}
-	}
+	return c.endBlock()
 }
 
 // data takes in a DATA frame of the stream: the body, streamed into the
 // sink, and the flow-control credit given back.
 func (c *h2conn) data(f *http2.DataFrame) error {
-	if !c.gotFinal {
-		return errors.New("DATA before the response headers")
-	}
-	if !c.head {
-		if err := c.body.write(f.Data()); err != nil {
-			return err
-		}
+	if err := c.dataPayload(f.Data()); err != nil {
+		return err
 	}
 	// Padding counts against the windows as well (RFC 9113 6.9.1).
 	n := int64(f.Length)
@@ -795,6 +823,12 @@ func (c *h2conn) Reusable() bool {
 		}
 		if t := http2.FrameType(b[3]); t == http2.FrameHeaders || t == http2.FrameContinuation {
 			return false // a header block while idle: out of step
+		} else if t == http2.FrameWindowUpdate {
+			fh, err := c.fr.ReadFrameHeader()
+			if err != nil || c.windowUpdate(fh) != nil {
+				return false
+			}
+			continue
 		}
 		f, err := c.fr.ReadFrame()
 		if err != nil {

@@ -450,3 +450,170 @@ func TestHTTP2GoAwayBetweenRequests(t *testing.T) {
 		}
 	}
 }
+
+// scriptConn is a net.Conn whose peer's bytes are a script: reads return
+// it, then EOF; writes go nowhere.
+type scriptConn struct {
+	net.Conn // nil: any other method panics, none is called
+	r        *bytes.Reader
+}
+
+func (c *scriptConn) Read(p []byte) (int, error)       { return c.r.Read(p) }
+func (c *scriptConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (c *scriptConn) Close() error                     { return nil }
+func (c *scriptConn) SetDeadline(time.Time) error      { return nil }
+func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *scriptConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+func (c *scriptConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+
+// h2Script renders frames as a server would send them after its
+// SETTINGS, for the fuzzer's seeds.
+func h2Script(write func(fr *http2.Framer, enc *hpack.Encoder, buf *bytes.Buffer)) []byte {
+	var out, buf bytes.Buffer
+	fr := http2.NewFramer(&out, nil)
+	write(fr, hpack.NewEncoder(&buf), &buf)
+	return out.Bytes()
+}
+
+func block(enc *hpack.Encoder, buf *bytes.Buffer, kv ...string) []byte {
+	buf.Reset()
+	for i := 0; i+1 < len(kv); i += 2 {
+		_ = enc.WriteField(hpack.HeaderField{Name: kv[i], Value: kv[i+1]})
+	}
+	return bytes.Clone(buf.Bytes())
+}
+
+// FuzzHTTP2Response: whatever frames a server sends in answer to a
+// request (h2c, or a gRPC call), reading them ends (in a response or an
+// error, never a panic or a hang) and a response the round trip accepts
+// is a consistent one.
+func FuzzHTTP2Response(f *testing.F) {
+	ok := h2Script(func(fr *http2.Framer, enc *hpack.Encoder, buf *bytes.Buffer) {
+		_ = fr.WriteSettingsAck()
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block(enc, buf, ":status", "200", "x-pod", "web-a"), EndHeaders: true})
+		_ = fr.WriteData(1, false, grpcFrame(healthServingReply))
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block(enc, buf, "grpc-status", "0", "x-pod", "web-b"), EndHeaders: true, EndStream: true})
+	})
+	split := h2Script(func(fr *http2.Framer, enc *hpack.Encoder, buf *bytes.Buffer) {
+		_ = fr.WritePing(false, [8]byte{1})
+		b := block(enc, buf, ":status", "100")
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: b, EndHeaders: true})
+		b = block(enc, buf, ":status", "503", "x-pod", "web-a", "grpc-status", "14")
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: b[:2], PadLength: 2, Priority: http2.PriorityParam{Weight: 1}})
+		_ = fr.WriteContinuation(1, true, b[2:])
+		_ = fr.WriteWindowUpdate(0, 100)
+		_ = fr.WriteData(1, true, []byte("down"))
+	})
+	fates := h2Script(func(fr *http2.Framer, enc *hpack.Encoder, buf *bytes.Buffer) {
+		_ = fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1}, http2.Setting{ID: http2.SettingMaxFrameSize, Val: 1 << 14})
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block(enc, buf, ":status", "200", "grpc-status", "14"), EndHeaders: true, EndStream: true})
+		_ = fr.WriteGoAway(1, http2.ErrCodeNo, nil)
+		_ = fr.WriteRSTStream(1, http2.ErrCodeRefusedStream)
+	})
+	for _, s := range [][]byte{ok, split, fates, nil} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, script []byte, grpc bool) {
+		cfg := TransportConfig{Target: "http://127.0.0.1:1/", Method: "POST", Body: []byte("body"), KeepAlive: true,
+			Capture: []string{"X-Pod"}, MaxBodyBytes: 1 << 16, ExpectBody: []byte("web")}
+		proto := ProtoH2C
+		if grpc {
+			cfg.Target, proto = "grpc://127.0.0.1:1", ProtoGRPC
+		}
+		tr, err := newHTTP2(cfg, proto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		settings := []byte{0, 0, 0, 0x4, 0, 0, 0, 0, 0}
+		c := tr.newConn(&scriptConn{r: bytes.NewReader(append(settings, script...))}, nil)
+		if err := c.handshake(); err != nil {
+			return
+		}
+		var res Response
+		err = c.RoundTrip(context.Background(), &Request{Deadline: time.Now().Add(time.Minute)}, &res)
+		_ = c.Reusable()
+		if err != nil {
+			if ae := asAttemptError(err, false); ae.Outcome == OK {
+				t.Fatalf("error %v classified ok", err)
+			}
+			return
+		}
+		switch {
+		case res.Status < 200 && res.Status != 101 || res.Status > 999:
+			t.Fatalf("accepted status %d", res.Status)
+		case len(res.Body) > MaxIdentityBytes || int64(len(res.Body)) > res.BodyLen || res.BodyLen > 1<<16:
+			t.Fatalf("body %d kept of %d", len(res.Body), res.BodyLen)
+		case len(res.Header) != 1:
+			t.Fatalf("%d captured headers", len(res.Header))
+		case grpc && responseOutcome(&res) == OK && res.Status != 200:
+			t.Fatalf("gRPC ok with HTTP %d", res.Status)
+		case !grpc && res.Outcome != OK:
+			t.Fatalf("HTTP/2 response with a protocol verdict %v", res.Outcome)
+		}
+	})
+}
+
+// FuzzHTTP2MuxResponse is FuzzHTTP2Response for a stream slot of a
+// multiplexed connection, whose frames its read loop reads.
+func FuzzHTTP2MuxResponse(f *testing.F) {
+	ok := h2Script(func(fr *http2.Framer, enc *hpack.Encoder, buf *bytes.Buffer) {
+		_ = fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 2})
+		_ = fr.WriteWindowUpdate(0, 1000)
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block(enc, buf, ":status", "200", "x-pod", "web-a"), EndHeaders: true})
+		_ = fr.WriteData(1, false, grpcFrame(healthServingReply))
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block(enc, buf, "grpc-status", "0"), EndHeaders: true, EndStream: true})
+	})
+	fates := h2Script(func(fr *http2.Framer, enc *hpack.Encoder, buf *bytes.Buffer) {
+		_ = fr.WritePing(false, [8]byte{2})
+		b := block(enc, buf, ":status", "200", "grpc-status", "14")
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: b[:1], PadLength: 1})
+		_ = fr.WriteContinuation(1, true, b[1:])
+		_ = fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+		_ = fr.WriteRSTStream(1, http2.ErrCodeRefusedStream)
+	})
+	for _, s := range [][]byte{ok, fates, nil} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, script []byte, grpc bool) {
+		cfg := TransportConfig{Target: "http://127.0.0.1:1/", Method: "POST", Body: []byte("body"), KeepAlive: true,
+			Capture: []string{"X-Pod"}, MaxBodyBytes: 1 << 16, Streams: 4}
+		proto := ProtoH2C
+		if grpc {
+			cfg.Target, proto = "grpc://127.0.0.1:1", ProtoGRPC
+		}
+		tr, err := newHTTP2(cfg, proto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		settings := []byte{0, 0, 0, 0x4, 0, 0, 0, 0, 0}
+		c := tr.newConn(&scriptConn{r: bytes.NewReader(append(settings, script...))}, nil)
+		if err := c.handshake(); err != nil {
+			return
+		}
+		m := tr.newMux()
+		m.attached.Store(1)
+		m.start(c)
+		s := m.newSlot()
+		defer s.Close()
+		var res Response
+		err = s.RoundTrip(context.Background(), &Request{Deadline: time.Now().Add(time.Minute)}, &res)
+		_ = s.Reusable()
+		if err != nil {
+			if ae := asAttemptError(err, false); ae.Outcome == OK {
+				t.Fatalf("error %v classified ok", err)
+			}
+			return
+		}
+		switch {
+		case res.Status < 200 && res.Status != 101 || res.Status > 999:
+			t.Fatalf("accepted status %d", res.Status)
+		case len(res.Body) > MaxIdentityBytes || int64(len(res.Body)) > res.BodyLen || res.BodyLen > 1<<16:
+			t.Fatalf("body %d kept of %d", len(res.Body), res.BodyLen)
+		case grpc && responseOutcome(&res) == OK && res.Status != 200:
+			t.Fatalf("gRPC ok with HTTP %d", res.Status)
+		}
+	})
+}

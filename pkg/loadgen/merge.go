@@ -35,7 +35,8 @@ var ErrUnaligned = errors.New("loadgen: the runs' starts are not a whole number 
 //     connections opened add up; MaxSendDelay is the larger. PeakConns and
 //     MaxConns add up too: engines that run at once hold their
 //     connections at once, so the sum is the bound the union had (and its
-//     peak, when the engines' peaks coincided).
+//     peak, when the engines' peaks coincided). ServerMaxStreams is the
+//     lower of the two that are set.
 //   - Histograms (run and phase latency) merge exactly.
 //   - Phases are matched by position and must have the same names, one
 //     list possibly a prefix of the other (a run interrupted earlier);
@@ -109,6 +110,9 @@ func (s *Stats) Merge(o *Stats) error {
 	s.PeakConns += o.PeakConns
 	s.MaxConns += o.MaxConns
 	s.PoolWaits += o.PoolWaits
+	if o.ServerMaxStreams > 0 && (s.ServerMaxStreams == 0 || o.ServerMaxStreams < s.ServerMaxStreams) {
+		s.ServerMaxStreams = o.ServerMaxStreams
+	}
 	s.BytesIn += o.BytesIn
 	s.BytesOut += o.BytesOut
 	s.SendEnd = max(s.SendEnd, o.SendEnd+shiftO)

@@ -35,6 +35,27 @@ const (
 	GoAwayUnprocessed
 	RefusedStream
 	StreamReset
+	// gRPC's (grpc.go), added after StreamReset: a complete gRPC response
+	// whose grpc-status (or health status) is not OK. GRPCCancelled to
+	// GRPCUnauthenticated follow the status codes 1 to 16 in order.
+	GRPCNoStatus
+	GRPCCancelled
+	GRPCUnknown
+	GRPCInvalidArgument
+	GRPCDeadlineExceeded
+	GRPCNotFound
+	GRPCAlreadyExists
+	GRPCPermissionDenied
+	GRPCResourceExhausted
+	GRPCFailedPrecondition
+	GRPCAborted
+	GRPCOutOfRange
+	GRPCUnimplemented
+	GRPCInternal
+	GRPCUnavailable
+	GRPCDataLoss
+	GRPCUnauthenticated
+	GRPCNotServing
 	numOutcomes
 )
 
@@ -68,6 +89,28 @@ var outcomeTable = [numOutcomes]struct {
 	GoAwayUnprocessed: {"goaway_unprocessed", "HTTP/2: the server's GOAWAY named a last stream below the request's, so it never processed it (retryable under --retries)", true, true},
 	RefusedStream:     {"refused_stream", "HTTP/2: RST_STREAM(REFUSED_STREAM), the request was not processed (retryable under --retries)", true, true},
 	StreamReset:       {"stream_reset", "HTTP/2: RST_STREAM with another error code (e.g. INTERNAL_ERROR, CANCEL)", true, false},
+	// gRPC's (grpc.go): HTTP 200, the call's own status not OK. None is
+	// unprocessed: UNAVAILABLE is what a server says when it did not
+	// process a call, but also when it failed half-way, so it proves
+	// nothing and is never re-sent.
+	GRPCNoStatus:           {"grpc_no_status", "gRPC: the response ended without a valid grpc-status", true, false},
+	GRPCCancelled:          {"grpc_cancelled", "gRPC: status CANCELLED (1)", true, false},
+	GRPCUnknown:            {"grpc_unknown", "gRPC: status UNKNOWN (2), or a code above 16", true, false},
+	GRPCInvalidArgument:    {"grpc_invalid_argument", "gRPC: status INVALID_ARGUMENT (3)", true, false},
+	GRPCDeadlineExceeded:   {"grpc_deadline_exceeded", "gRPC: status DEADLINE_EXCEEDED (4)", true, false},
+	GRPCNotFound:           {"grpc_not_found", "gRPC: status NOT_FOUND (5)", true, false},
+	GRPCAlreadyExists:      {"grpc_already_exists", "gRPC: status ALREADY_EXISTS (6)", true, false},
+	GRPCPermissionDenied:   {"grpc_permission_denied", "gRPC: status PERMISSION_DENIED (7)", true, false},
+	GRPCResourceExhausted:  {"grpc_resource_exhausted", "gRPC: status RESOURCE_EXHAUSTED (8)", true, false},
+	GRPCFailedPrecondition: {"grpc_failed_precondition", "gRPC: status FAILED_PRECONDITION (9)", true, false},
+	GRPCAborted:            {"grpc_aborted", "gRPC: status ABORTED (10)", true, false},
+	GRPCOutOfRange:         {"grpc_out_of_range", "gRPC: status OUT_OF_RANGE (11)", true, false},
+	GRPCUnimplemented:      {"grpc_unimplemented", "gRPC: status UNIMPLEMENTED (12)", true, false},
+	GRPCInternal:           {"grpc_internal", "gRPC: status INTERNAL (13)", true, false},
+	GRPCUnavailable:        {"grpc_unavailable", "gRPC: status UNAVAILABLE (14); not retried: it does not prove the call was not processed", true, false},
+	GRPCDataLoss:           {"grpc_data_loss", "gRPC: status DATA_LOSS (15)", true, false},
+	GRPCUnauthenticated:    {"grpc_unauthenticated", "gRPC: status UNAUTHENTICATED (16)", true, false},
+	GRPCNotServing:         {"grpc_not_serving", "gRPC health check: status OK, but the service is not SERVING (NOT_SERVING, UNKNOWN or SERVICE_UNKNOWN)", true, false},
 }
 
 // String returns the outcome's schema name, e.g. "http_5xx".

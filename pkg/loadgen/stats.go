@@ -77,6 +77,10 @@ type Stats struct {
 	// connect or were reset have no meaningful latency.
 	Latency     *hdrhistogram.Histogram
 	StatusCodes map[int]int64
+	// ServerMaxStreams is the lowest SETTINGS_MAX_CONCURRENT_STREAMS a
+	// server announced below Config.Streams: no connection carried more
+	// requests at once than that. 0 when none did (or Streams is 1).
+	ServerMaxStreams int
 	// LateSends counts requests sent more than LateThreshold after they were
 	// due; MaxSendDelay is the largest such delay.
 	LateSends    int64

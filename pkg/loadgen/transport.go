@@ -41,11 +41,14 @@ type Transport interface {
 //     the Conn's life, so a failure that carries no identity can be
 //     attributed to the pod that last answered on the same Conn.
 //   - Sharing below the seam is allowed: a protocol that multiplexes
-//     (HTTP/2, gRPC) may carry several Conns on one transport connection,
-//     each Conn then being a stream slot on it. Both promises above hold
-//     per Conn, and so does the engine's accounting: Stats count Conns
-//     (ConnsOpened, PeakConns), and Reusable turns false for every slot of
-//     a connection the server is retiring (GOAWAY).
+//     (HTTP/2 and gRPC with Streams above 1, h2mux.go) carries several
+//     Conns on one transport connection, each Conn then being a stream
+//     slot on it. Both promises above hold per Conn. Such a Conn says
+//     which connection it shares (sharing), so that the engine counts
+//     connections, not slots (ConnsOpened; PeakConns from the transport),
+//     and attributes a failure to the pod the connection reached on any
+//     slot; Reusable turns false for every slot of a connection the
+//     server is retiring (GOAWAY).
 //
 // RoundTrip sends one request and reads its whole response, within
 // req.Deadline. It returns nil when a complete response arrived, whatever
@@ -105,6 +108,12 @@ type Response struct {
 	// BytesIn and BytesOut are what this round trip read and wrote, set
 	// whether or not it failed. Over TLS they count the plaintext.
 	BytesIn, BytesOut int64
+	// Outcome, when not OK, is the protocol's verdict on a response whose
+	// status alone does not tell (gRPC: grpc-status, the health check's
+	// serving status); OK leaves the response to be classified by Status
+	// and Matched. Detail says why, for the failure record.
+	Outcome Outcome
+	Detail  []byte
 }
 
 // AttemptError is why one attempt got no complete response, classified.
@@ -204,8 +213,16 @@ type TransportConfig struct {
 	// fails with ErrBodyTooLarge (outcome other).
 	MaxBodyBytes int
 	// Capture names the response headers Response.Header carries: the
-	// pod identity's, for header identities.
+	// pod identity's, for header identities. HTTP/2 reads them from the
+	// trailers too, when the headers lack them (gRPC metadata).
 	Capture []string
+	// GRPCMethod is the method a gRPC transport calls (Config.GRPCMethod,
+	// defaulted); empty for other protocols.
+	GRPCMethod string
+	// Streams is how many requests one connection carries at once
+	// (Config.Streams): above 1, an HTTP/2 transport multiplexes, each
+	// Conn it dials being a stream slot on a connection it shares.
+	Streams int
 }
 
 // cancellable runs rt, a round trip on nc, so that the end of ctx ends it:

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -38,9 +39,22 @@ type conn struct {
 	id      uint64
 	served  int64
 	lastPod int32
+	// sh is set when the Conn is a stream slot of a shared connection
+	// (HTTP/2 multiplexing): id, served and the pod are then the
+	// connection's, whichever slot answered.
+	sh *sharedConn
 	// pending are failures answered on this connection before it named its
 	// pod, waiting to be attributed when it does.
 	pending []pendingFailure
+}
+
+// pod is the pod that last answered on the connection: on any of its
+// slots, for a shared one.
+func (c *conn) pod() int32 {
+	if c.sh != nil {
+		return c.sh.lastPod.Load()
+	}
+	return c.lastPod
 }
 
 // maxPending bounds the failures a connection holds back for attribution:
@@ -59,6 +73,9 @@ func newWorker(e *Engine, rec *recorder, pods *podRegistry, conns *atomic.Uint64
 		conns: conns,
 		rec:   rec,
 		cache: make(map[string]int32),
+		// A gRPC body is protobuf: auto identity reads its headers and
+		// trailers alone.
+		scan: autoScan{headersOnly: e.cfg.Protocol == ProtoGRPC},
 	}
 }
 
@@ -69,7 +86,6 @@ func newWorker(e *Engine, rec *recorder, pods *podRegistry, conns *atomic.Uint64
 func (w *worker) runClosed(ctx context.Context) {
 	e := w.e
 	defer w.closeConn()
-	defer w.rec.flush()
 	for ctx.Err() == nil {
 		seq := e.shardSeq(e.seq.Add(1) - 1)
 		if e.limit > 0 && seq >= e.limit {
@@ -140,25 +156,36 @@ func (w *worker) attempt(s *sample) (retryable bool) {
 		w.closeConn()
 	}
 	reused := w.c.Conn != nil
-	if !reused {
-		c, err := e.transport.Dial(context.Background(), w.req.Deadline)
-		s.connect = e.elapsed() - s.start
-		if err != nil {
-			w.failed(s, asAttemptError(err, true))
-			return false
+	var err error
+	for tries := 0; ; tries++ {
+		if w.c.Conn == nil {
+			var ok bool
+			if reused, ok = w.dial(s); !ok {
+				return false
+			}
 		}
-		w.c = conn{Conn: c, id: w.conns.Add(1), pending: w.c.pending[:0]}
+		s.conn, s.connReqs = w.c.id, w.c.served
+		if w.c.sh != nil {
+			s.connReqs = w.c.sh.served.Load()
+		}
+		err = w.c.RoundTrip(context.Background(), &w.req, &w.res)
+		if err == nil || tries == 2 || !errors.Is(err, errNotSent) {
+			break
+		}
+		// Nothing was sent: a shared connection stopped taking requests
+		// (GOAWAY, a failure) in the instant since Reusable said it
+		// did. As when Reusable says so, a new connection carries the
+		// request; this is no re-send.
+		w.closeConn()
 	}
-	s.conn, s.connReqs = w.c.id, w.c.served
-	err := w.c.RoundTrip(context.Background(), &w.req, &w.res)
 	w.bytesIn += w.res.BytesIn
 	w.bytesOut += w.res.BytesOut
 	s.bytesIn, s.bytesOut = w.res.BytesIn, w.res.BytesOut
 	if err != nil {
 		ae := asAttemptError(err, false)
 		w.failed(s, ae)
-		if w.c.lastPod != 0 {
-			s.pod, s.attr = w.c.lastPod, AttrConnection
+		if pod := w.c.pod(); pod != 0 {
+			s.pod, s.attr = pod, AttrConnection
 		}
 		w.closeConn()
 		return s.outcome.Unprocessed() || reused && !ae.Answered && e.replayable[s.target] && (s.outcome == EOF || s.outcome == Reset)
@@ -167,10 +194,13 @@ func (w *worker) attempt(s *sample) (retryable bool) {
 	s.status = w.res.Status
 	s.outcome = responseOutcome(&w.res)
 	if s.outcome != OK {
-		s.detail = responseDetail(s.status, w.res.Body)
+		s.detail = attemptDetail(&w.res)
 	}
 	if pod := w.identify(); pod != 0 {
 		w.c.lastPod = pod
+		if w.c.sh != nil && w.c.sh.lastPod.Load() != pod {
+			w.c.sh.lastPod.Store(pod)
+		}
 		s.pod, s.attr = pod, AttrResponse
 		if len(w.c.pending) > 0 {
 			w.lockRec()
@@ -178,14 +208,40 @@ func (w *worker) attempt(s *sample) (retryable bool) {
 			w.unlockRec()
 			w.c.pending = w.c.pending[:0]
 		}
-	} else if w.c.lastPod != 0 {
-		s.pod, s.attr = w.c.lastPod, AttrConnection
+	} else if pod := w.c.pod(); pod != 0 {
+		s.pod, s.attr = pod, AttrConnection
 	}
 	w.c.served++
+	if w.c.sh != nil {
+		w.c.sh.served.Add(1)
+	}
 	if w.res.Close {
 		w.closeConn()
 	}
 	return false
+}
+
+// dial opens the worker's connection for the attempt in s, and records a
+// failure to. reused says whether the connection is one others have
+// carried requests on already (a shared one), for the retry rule.
+func (w *worker) dial(s *sample) (reused, ok bool) {
+	e := w.e
+	c, err := e.transport.Dial(context.Background(), w.req.Deadline)
+	s.connect = e.elapsed() - s.start
+	if err != nil {
+		w.failed(s, asAttemptError(err, true))
+		return false, false
+	}
+	w.c = conn{Conn: c, pending: w.c.pending[:0]}
+	sc, shared := c.(sharing)
+	if !shared {
+		w.c.id = w.conns.Add(1)
+		return false, true
+	}
+	sh := sc.shared()
+	sh.once.Do(func() { sh.id = w.conns.Add(1) })
+	w.c.sh, w.c.id = sh, sh.id
+	return sh.served.Load() > 0, true
 }
 
 // failed records why an attempt got no complete response. A timeout has
@@ -197,9 +253,13 @@ func (w *worker) failed(s *sample, ae *AttemptError) {
 	s.hasLatency = s.outcome == TimeoutConnect || s.outcome == TimeoutResponse
 }
 
-// responseOutcome classifies a complete response: by its status, and a
-// 2xx whose body lacks the expected text as a mismatch.
+// responseOutcome classifies a complete response: by the protocol's own
+// verdict when it has one (gRPC's status), else by its status, and a 2xx
+// whose body lacks the expected text as a mismatch.
 func responseOutcome(res *Response) Outcome {
+	if res.Outcome != OK {
+		return res.Outcome
+	}
 	o := StatusOutcome(res.Status)
 	if o == OK && !res.Matched {
 		return BodyMismatch
@@ -329,6 +389,16 @@ func errDetail(err error) string {
 		msg = msg[:200] + "…"
 	}
 	return msg
+}
+
+// attemptDetail describes a complete response that failed: in the
+// protocol's words when it gave some (gRPC's status and message), else by
+// its status and body.
+func attemptDetail(res *Response) string {
+	if res.Outcome != OK && len(res.Detail) > 0 {
+		return string(res.Detail)
+	}
+	return responseDetail(res.Status, res.Body)
 }
 
 // responseDetail describes a failed response: its status and the start of

@@ -158,20 +158,21 @@ func outcomeMap(counts *loadgen.OutcomeCounts, failuresOnly bool) map[string]int
 
 func totals(st *loadgen.Stats) Totals {
 	t := Totals{
-		Requests:        st.Requests(),
-		OK:              st.Outcomes[loadgen.OK],
-		Failed:          st.Failed(),
-		Retried:         st.Retried,
-		Attempts:        st.Requests() + st.Retried,
-		Outcomes:        outcomeMap(&st.Outcomes, false),
-		LateSends:       st.LateSends,
-		MaxSendDelayMs:  round3(float64(st.MaxSendDelay) / float64(time.Millisecond)),
-		Connections:     st.ConnsOpened,
-		BehindSends:     st.BehindSends,
-		PoolWaits:       st.PoolWaits,
-		ConnectionsPeak: st.PeakConns,
-		BytesIn:         st.BytesIn,
-		BytesOut:        st.BytesOut,
+		Requests:         st.Requests(),
+		OK:               st.Outcomes[loadgen.OK],
+		Failed:           st.Failed(),
+		Retried:          st.Retried,
+		Attempts:         st.Requests() + st.Retried,
+		Outcomes:         outcomeMap(&st.Outcomes, false),
+		LateSends:        st.LateSends,
+		MaxSendDelayMs:   round3(float64(st.MaxSendDelay) / float64(time.Millisecond)),
+		Connections:      st.ConnsOpened,
+		BehindSends:      st.BehindSends,
+		PoolWaits:        st.PoolWaits,
+		ConnectionsPeak:  st.PeakConns,
+		BytesIn:          st.BytesIn,
+		BytesOut:         st.BytesOut,
+		ServerMaxStreams: st.ServerMaxStreams,
 	}
 	if st.Retried > 0 {
 		t.RetriedOutcomes = outcomeMap(&st.RetriedOutcomes, true)

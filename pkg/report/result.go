@@ -69,9 +69,16 @@ type Config struct {
 	Retries        int        `json:"retries"`
 	Identity       string     `json:"identity"`
 	Thresholds     Thresholds `json:"thresholds"`
-	// Protocol is the wire protocol: "http/1.1", "h2" or "h2c"; empty in
-	// reports written before it was recorded.
+	// Protocol is the wire protocol: "http/1.1", "h2", "h2c" or "grpc";
+	// empty in reports written before it was recorded.
 	Protocol string `json:"protocol,omitempty"`
+	// GRPCMethod is the method a gRPC run called,
+	// "/package.Service/Method"; absent for other protocols.
+	GRPCMethod string `json:"grpc_method,omitempty"`
+	// Streams is how many requests one HTTP/2 connection carried at once
+	// (--streams): 1 for one at a time, as HTTP/1.1; absent (read as 1) in
+	// documents written before it existed.
+	Streams int `json:"streams,omitempty"`
 	// TargetsFile is the --targets file of a run of many requests; Target
 	// is then the scheme, host and port they share and Method their
 	// methods, comma-separated.
@@ -192,6 +199,10 @@ type Totals struct {
 	ConnectionsPeak int   `json:"connections_peak"`
 	BytesIn         int64 `json:"bytes_in"`
 	BytesOut        int64 `json:"bytes_out"`
+	// ServerMaxStreams is the lowest SETTINGS_MAX_CONCURRENT_STREAMS a
+	// server announced below config.streams: no connection carried more
+	// requests at once. Absent when none did.
+	ServerMaxStreams int `json:"server_max_streams,omitempty"`
 }
 
 // LatencySummary is a latency distribution's headline numbers, in
