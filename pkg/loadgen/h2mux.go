@@ -681,6 +681,8 @@ func (m *h2mux) fail(err error) {
 		e := err
 		if m.goAway && id > m.lastStream && !s.st.answered {
 			e = fmt.Errorf("%w (stream %d, last stream %d, %v): %w", ErrGoAwayUnprocessed, id, m.lastStream, m.goAwayCode, err)
+		} else if m.goAway {
+			e = fmt.Errorf("%s (last stream %d, %v): %w", AfterGoAway, m.lastStream, m.goAwayCode, err)
 		}
 		m.endStream(s, e)
 	}

@@ -44,6 +44,11 @@ var (
 	ErrStreamReset = errors.New("RST_STREAM")
 )
 
+// AfterGoAway is in the detail of a request whose connection ended under
+// it after a GOAWAY that promised to process it: the server announced the
+// close but did not drain.
+const AfterGoAway = "after GOAWAY"
+
 // h2RecvWindow is the flow-control window granted to the server, for the
 // connection and for each stream: large, so that a big body streams
 // without waiting on our WINDOW_UPDATEs, and topped up once half of it is
@@ -631,6 +636,11 @@ func (c *h2conn) step() error {
 		}
 	} else if c.goAway && c.id > c.lastStream && !c.answered {
 		err = fmt.Errorf("%w (stream %d, last stream %d, %v): %w", ErrGoAwayUnprocessed, c.id, c.lastStream, c.goAwayCode, err)
+	} else if c.goAway {
+		// The server promised to finish this stream (at or below its
+		// last stream id) and closed the connection first: the report
+		// tells that apart from a close without GOAWAY.
+		err = fmt.Errorf("read frame %s (last stream %d, %v): %w", AfterGoAway, c.lastStream, c.goAwayCode, err)
 	} else {
 		err = fmt.Errorf("read frame: %w", err)
 	}

@@ -21,6 +21,11 @@ const (
 	HintNoIdentity         = "no_pod_identity"
 	HintRolloutFailed      = "rollout_failed"
 	HintFailuresByPod      = "failures_by_pod"
+	// HTTP/2 (h2, h2c, gRPC): a connection carries many requests, so how
+	// it ends decides the fate of all of them.
+	HintHTTP2CloseWithoutGoAway = "http2_close_without_goaway"
+	HintHTTP2GoAwayWithoutDrain = "http2_goaway_without_drain"
+	HintHTTP2MultiplexPinning   = "http2_multiplexing_pinning"
 )
 
 // Diagnose explains what the run saw, each hint with its evidence and
@@ -36,7 +41,12 @@ func Diagnose(r *Result) {
 	add(rolloutFailedHint(r))
 	add(preStopHint(r))
 	add(notReadyHint(r))
-	add(noDrainHint(r))
+	if r.Config.http2() {
+		add(http2CloseHint(r, false))
+		add(http2CloseHint(r, true))
+	} else {
+		add(noDrainHint(r))
+	}
 	add(failuresByPodHint(r, hints))
 	add(retriesHint(r))
 	add(pinningHint(r))
@@ -336,6 +346,55 @@ func noDrainHint(r *Result) *Hint {
 	return h
 }
 
+// http2 reports whether the run spoke HTTP/2 (h2, h2c or gRPC).
+func (c Config) http2() bool {
+	switch c.Protocol {
+	case "h2", "h2c", "grpc":
+		return true
+	}
+	return false
+}
+
+// http2CloseHint explains requests lost with the HTTP/2 connections of
+// terminating pods: closed without GOAWAY (afterGoAway false), or closed
+// after a GOAWAY that promised to finish them. A drained HTTP/2 server
+// sends GOAWAY, finishes every stream up to its last stream id, then
+// closes; streams above it are not processed and count as
+// goaway_unprocessed, which retries may re-send.
+func http2CloseHint(r *Result, afterGoAway bool) *Hint {
+	groups := failuresOn(r, func(p *Pod, f Failure) bool {
+		lc := p.Lifecycle
+		if lc == nil || lc.TerminatingS == nil || f.AtS < *lc.TerminatingS-0.001 {
+			return false
+		}
+		o, _ := loadgen.ParseOutcome(f.Outcome)
+		if !closedOrReset(f.Outcome) && o != loadgen.StreamReset {
+			return false
+		}
+		return strings.Contains(f.Detail, loadgen.AfterGoAway) == afterGoAway
+	})
+	if len(groups) == 0 {
+		return nil
+	}
+	h := &Hint{
+		Code: HintHTTP2CloseWithoutGoAway, Severity: "error",
+		Title:  "Pods closed HTTP/2 connections without GOAWAY when they stopped",
+		Detail: "An HTTP/2 connection carries many requests at once. A server that stops by closing it, without first sending GOAWAY, fails every stream in flight on it, and the client cannot tell which were processed.",
+		Fix:    "On SIGTERM, send GOAWAY and finish the streams in flight before closing (Go: http.Server.Shutdown; grpc-go: GracefulStop; Envoy and nginx drain on their own), keep serving through the preStop sleep, and make terminationGracePeriodSeconds longer than preStop plus the longest request.",
+	}
+	if afterGoAway {
+		h.Code = HintHTTP2GoAwayWithoutDrain
+		h.Title = "Pods sent GOAWAY but closed the connection before finishing its streams"
+		h.Detail = "GOAWAY names the last stream the server will process; the streams up to it must still be answered. These pods announced the close and then dropped streams they had promised to finish."
+		h.Fix = "After GOAWAY, wait for the streams in flight to finish before closing (Go: http.Server.Shutdown with a deadline longer than the longest request; grpc-go: GracefulStop, not Stop), and make terminationGracePeriodSeconds long enough for it."
+	}
+	for _, g := range groups {
+		h.Evidence = append(h.Evidence, fmt.Sprintf("%d requests (%s) failed on HTTP/2 connections to %s after it began terminating at %.1fs",
+			len(g.fails), countOutcomes(g.fails), podLabel(g.pod), *g.pod.Lifecycle.TerminatingS))
+	}
+	return h
+}
+
 // failuresByPodHint says where failures happened when no rollout-specific
 // hint explains them (e.g. a load test of a failing service).
 func failuresByPodHint(r *Result, earlier []Hint) *Hint {
@@ -452,6 +511,18 @@ func pinningHint(r *Result) *Hint {
 	}
 	if busy < 2 || float64(pinned)/float64(busy) < 0.8 {
 		return nil
+	}
+	if r.Config.http2() && r.Config.Streams > 1 {
+		return &Hint{
+			Code: HintHTTP2MultiplexPinning, Severity: "info",
+			Title:  "One pod at a time answered: HTTP/2 multiplexing puts many requests on one connection, and one pod",
+			Detail: fmt.Sprintf("kube-proxy (and any L4 load balancer) balances connections, not requests. With --streams %d, each HTTP/2 connection carries up to %d requests at once, all to the pod it reached, so few connections pin most of the load to few pods. gRPC clients do the same unless they balance per call.", r.Config.Streams, r.Config.Streams),
+			Evidence: []string{
+				fmt.Sprintf("in %d of %d seconds away from pod start/stop events one pod answered ≥90%% of requests (e.g. %s), while %d pods answered during the run", pinned, busy, top, answering),
+				fmt.Sprintf("the run used %d connection(s) of %d streams each", r.Config.Connections, r.Config.Streams),
+			},
+			Fix: "To spread load as many clients would, open more connections (--connections) with fewer streams each; in production, balance HTTP/2 and gRPC per request (a proxy such as Envoy or a service mesh, or client-side balancing over a headless Service).",
+		}
 	}
 	return &Hint{
 		Code: HintKeepAlivePinning, Severity: "info",

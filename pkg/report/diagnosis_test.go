@@ -37,3 +37,62 @@ func TestRolloutFailedNamesStuckPods(t *testing.T) {
 		t.Fatalf("hint without stuck pods %+v", h)
 	}
 }
+
+// TestHTTP2CloseHints: on HTTP/2, requests lost with a terminating pod's
+// connection are explained by how the connection ended: without GOAWAY,
+// or after a GOAWAY that promised to finish them. HTTP/1.1 keeps its own
+// hint.
+func TestHTTP2CloseHints(t *testing.T) {
+	term := 10.0
+	run := func(protocol string, details ...string) []string {
+		r := &Result{Config: Config{Protocol: protocol}, Pods: []Pod{{ID: "web-a", Name: "web-a", Lifecycle: &Lifecycle{TerminatingS: &term}}}}
+		for i, d := range details {
+			r.Failures.Records = append(r.Failures.Records, Failure{AtS: 11 + float64(i), Outcome: "reset", Detail: d, Pod: "web-a", ConnRequests: 5})
+		}
+		Diagnose(r)
+		var codes []string
+		for _, h := range r.Diagnosis {
+			if h.Code != HintFailuresByPod {
+				codes = append(codes, h.Code)
+			}
+		}
+		return codes
+	}
+	for _, tc := range []struct {
+		name     string
+		protocol string
+		details  []string
+		want     string
+	}{
+		{"h2c closed", "h2c", []string{"read frame: connection reset by peer"}, HintHTTP2CloseWithoutGoAway},
+		{"grpc after goaway", "grpc", []string{"read frame after GOAWAY (last stream 9, NO_ERROR): EOF"}, HintHTTP2GoAwayWithoutDrain},
+		{"both", "h2", []string{"read frame: EOF", "read frame after GOAWAY (last stream 9, NO_ERROR): EOF"}, HintHTTP2CloseWithoutGoAway + "," + HintHTTP2GoAwayWithoutDrain},
+		{"http/1.1", "http/1.1", []string{"read: connection reset by peer"}, HintNoDrain},
+	} {
+		if got := strings.Join(run(tc.protocol, tc.details...), ","); got != tc.want {
+			t.Errorf("%s: hints %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestMultiplexPinningHint: a pinned run with many streams per connection
+// is explained by multiplexing, not keep-alive.
+func TestMultiplexPinningHint(t *testing.T) {
+	r := &Result{Config: Config{Protocol: "grpc", Streams: 10, Connections: 2, KeepAlive: true}, Totals: Totals{Requests: 1000},
+		Pods: []Pod{{ID: "a", OK: 500}, {ID: "b", OK: 500}}}
+	for s := range 10 {
+		pod := "a"
+		if s >= 5 {
+			pod = "b"
+		}
+		r.Series = append(r.Series, Second{T: s, Requests: 100, ByPod: map[string]int64{pod: 100}})
+	}
+	h := pinningHint(r)
+	if h == nil || h.Code != HintHTTP2MultiplexPinning || !strings.Contains(h.Detail, "--streams 10") {
+		t.Fatalf("hint %+v, want %s", h, HintHTTP2MultiplexPinning)
+	}
+	r.Config.Streams, r.Config.Protocol = 1, "http/1.1"
+	if h := pinningHint(r); h == nil || h.Code != HintKeepAlivePinning {
+		t.Fatalf("hint %+v, want %s", h, HintKeepAlivePinning)
+	}
+}

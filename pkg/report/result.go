@@ -10,6 +10,7 @@
 package report
 
 import (
+	"fmt"
 	"sort"
 	"time"
 
@@ -121,6 +122,30 @@ type Agent struct {
 	// Error says why nothing of the agent is in the merge (it wrote no
 	// final record); empty for an agent whose results are merged.
 	Error string `json:"error,omitempty"`
+}
+
+// ProtocolText says how requests went on the wire, for a reader: the
+// protocol, a gRPC run's method, and how many requests one HTTP/2
+// connection carried at once when more than one (all of them reach the
+// pod the connection reached).
+func (c Config) ProtocolText() string {
+	var s string
+	switch c.Protocol {
+	case "", "http/1.1":
+		s = "HTTP/1.1"
+	case "h2":
+		s = "HTTP/2 over TLS (h2)"
+	case "h2c":
+		s = "HTTP/2 without TLS (h2c)"
+	case "grpc":
+		s = "gRPC " + c.GRPCMethod
+	default:
+		s = c.Protocol
+	}
+	if c.Streams > 1 {
+		s += fmt.Sprintf(", %d streams per connection", c.Streams)
+	}
+	return s
 }
 
 // InsecureNote is what every report says of a run with --insecure.

@@ -420,6 +420,7 @@ func facts(r *report.Result) (run, cfg, thr []kv) {
 	default:
 		add(&cfg, "Load", c.Mode)
 	}
+	add(&cfg, "Protocol", c.ProtocolText())
 	add(&cfg, "Connections", strconv.Itoa(c.Connections))
 	if c.MaxConnections > c.Connections {
 		add(&cfg, "Max connections", strconv.Itoa(c.MaxConnections))
