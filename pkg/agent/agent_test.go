@@ -246,10 +246,10 @@ func TestPlanPhasesChecked(t *testing.T) {
 		shard  int
 		want   string
 	}{
-		{"good", []Phase{ph("baseline", 0), ph("rollout", 10 * time.Second), ph("settle", 50 * time.Second)}, 1, ""},
+		{"good", []Phase{ph("baseline", 0), ph("rollout", 10*time.Second), ph("settle", 50*time.Second)}, 1, ""},
 		{"late first", []Phase{ph("rollout", time.Second)}, 0, "it must begin at 0"},
 		{"unnamed", []Phase{ph("", 0)}, 0, "without a name"},
-		{"out of order", []Phase{ph("a", 0), ph("b", 20 * time.Second), ph("c", 10 * time.Second)}, 0, "is not after phase"},
+		{"out of order", []Phase{ph("a", 0), ph("b", 20*time.Second), ph("c", 10*time.Second)}, 0, "is not after phase"},
 		{"past the end", []Phase{ph("a", 0), ph("b", time.Minute)}, 0, "not within the plan's duration"},
 		{"shard out of range", nil, 2, "shards are 0 to 1"},
 	} {
