@@ -21,13 +21,16 @@ import (
 //
 // What a call gets follows the table in the package documentation:
 //
-//	                 starting         serving   draining/drain   draining/reject
-//	Health/Check *   NOT_SERVING      SERVING   NOT_SERVING      NOT_SERVING
-//	Health/Check **  NOT_SERVING      SERVING   SERVING          SERVING
-//	Echo             UNAVAILABLE      OK        OK + GOAWAY      UNAVAILABLE
+//	                 starting         serving   draining/drain        draining/reject
+//	Health/Check *   NOT_SERVING      SERVING   NOT_SERVING           NOT_SERVING
+//	Health/Check **  NOT_SERVING      SERVING   SERVING               SERVING
+//	Health/Check *** NOT_SERVING      SERVING   SERVING + GOAWAY      NOT_SERVING
+//	Echo             UNAVAILABLE      OK        OK + GOAWAY           UNAVAILABLE
 //
-// * service "", "readinessProbe" or "testapp.Echo"; ** "livenessProbe" or
-// "startupProbe". Any other service is NOT_FOUND. "+ GOAWAY": the response
+// * service "readinessProbe" or "testapp.Echo"; ** "livenessProbe" or
+// "startupProbe"; *** service "": traffic, as a client calling the health
+// service (a load generator's default call) sees it, like /common/healthy
+// without a checker header. Any other service is NOT_FOUND. "+ GOAWAY": the response
 // carries Connection: close, which net/http's HTTP/2 server turns into a
 // graceful GOAWAY, so the client opens a new connection for its next call.
 //
@@ -143,14 +146,22 @@ func (s *Server) grpcHealthCheck(w http.ResponseWriter, r *http.Request) {
 // healthOf returns what Health/Check tells service, and false if the
 // service is unknown (NOT_FOUND, as the health protocol asks). The service
 // names mirror the checker header of the HTTP probes, so that one port
-// answers each probe as it should be answered: "" (the whole server, what
-// a probe without a service asks) and the Echo service are ready or not;
-// a liveness or startup probe stays SERVING while draining, since a
-// restart would kill the in-flight calls draining waits for. Probe names
-// match case-insensitively, as the checker header does.
+// answers each probe as it should be answered: the readiness probe and the
+// Echo service are ready or not; a liveness or startup probe stays
+// SERVING while draining, since a restart would kill the in-flight calls
+// draining waits for; "" (the whole server) is traffic: served while
+// draining unless the mode rejects, as Echo is, so a client calling it
+// meets the same app as one calling Echo. The manifests' probes name
+// their service, so none of them asks "". Probe names match
+// case-insensitively, as the checker header does.
 func (s *Server) healthOf(service string) (status int, known bool) {
 	switch {
-	case service == "", service == GRPCEchoService, strings.EqualFold(service, "readinessProbe"):
+	case service == "":
+		if s.isStarting() || (s.isDraining.Load() && s.mode == PreStopReject) {
+			return HealthNotServing, true
+		}
+		return HealthServing, true
+	case service == GRPCEchoService, strings.EqualFold(service, "readinessProbe"):
 		if s.Ready() {
 			return HealthServing, true
 		}

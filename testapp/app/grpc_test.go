@@ -115,7 +115,7 @@ func TestGRPCHealth(t *testing.T) {
 	}{
 		{"serving", Config{}, []int{1, 1, 1, 1, 1, 1, unknown, unknown}},
 		{"starting", Config{StartupDelay: time.Hour}, []int{2, 2, 2, 2, 2, 2, unknown, unknown}},
-		{"draining", Config{}, []int{2, 2, 2, 2, 1, 1, unknown, unknown}},
+		{"draining", Config{}, []int{1, 2, 2, 2, 1, 1, unknown, unknown}},
 		{"draining reject", Config{PreStopMode: PreStopReject}, []int{2, 2, 2, 2, 1, 1, unknown, unknown}},
 	} {
 		t.Run(tc.state, func(t *testing.T) {
@@ -163,8 +163,8 @@ func TestGRPCHealthOnSIGTERM(t *testing.T) {
 	if got := probe("readinessProbe"); got != HealthNotServing {
 		t.Errorf("readiness after SIGTERM: %d, want NOT_SERVING", got)
 	}
-	if got := probe(""); got != HealthNotServing {
-		t.Errorf(`service "" after SIGTERM: %d, want NOT_SERVING`, got)
+	if got := probe(""); got != HealthServing {
+		t.Errorf(`service "" (traffic) after SIGTERM: %d, want SERVING while the app still serves`, got)
 	}
 	if got := probe("livenessProbe"); got != HealthServing {
 		t.Errorf("liveness after SIGTERM: %d, want SERVING", got)
