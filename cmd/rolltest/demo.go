@@ -21,6 +21,8 @@ import (
 // preset's setting.
 type demoFlags struct {
 	preset, kind, maxSurge, maxUnavailable, prestopMode string
+	// protocol is how the demo's load speaks to its Service.
+	protocol string
 	replicas                                            int
 	endpointDelay, preStop, grace, startDelay           time.Duration
 	readinessPeriod, appStartup                         time.Duration
@@ -87,6 +89,9 @@ network latency, CPU contention between pods, DNS, multiple nodes.`,
 			if err := checkOutputPath("--ground-truth", groundTruth); err != nil {
 				return err
 			}
+			if err := df.applyProtocol(cmd, &lf); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			startCtx, cancel := context.WithTimeout(ctx, time.Minute)
 			cluster, err := sim.Start(startCtx, cfg)
@@ -99,9 +104,12 @@ network latency, CPU contention between pods, DNS, multiple nodes.`,
 			}
 			defer cluster.Close()
 
-			if lf.jmxFile != "" {
+			switch {
+			case lf.jmxFile != "":
 				lf.target = ""
-			} else {
+			case df.protocol == protoGRPC:
+				lf.target = "grpc://" + cluster.Addr()
+			default:
 				lf.target = cluster.URL(lf.target)
 			}
 			load, err := lf.loadConfig(cmd)
@@ -161,6 +169,7 @@ network latency, CPU contention between pods, DNS, multiple nodes.`,
 	fs.StringVar(&lf.jmxFile, "jmx", "", "send a JMeter test plan's HTTP requests (.jmx) instead of --target: their paths go to the local Service, whatever host the plan names; its throughput timer sets --rate (else its threads --concurrency) unless given")
 
 	fs.StringVar(&df.preset, "preset", sim.PresetSafe, "safe, unsafe or pinning (see above)")
+	fs.StringVar(&df.protocol, "protocol", protoHTTP1, "how the load speaks to the Service: http1, h2c (HTTP/2 without TLS; with --streams N, N requests per connection) or grpc (grpc.health.v1.Health/Check, or --grpc-method); the pods speak all three on one port, drain HTTP/2 with GOAWAY, and name themselves in the X-Pod-Id header and metadata")
 	fs.StringVar(&df.kind, "rollout", "image", "restart (same version) or image (v1 → v2)")
 	fs.IntVar(&df.replicas, "replicas", 0, "replicas (default: the preset's)")
 	fs.StringVar(&df.maxSurge, "max-surge", "", "maxSurge, e.g. 1 or 25% (default: the preset's)")
@@ -326,4 +335,40 @@ func toService(ts []loadgen.Target, addr string) error {
 		ts[i].URL = u.String()
 	}
 	return nil
+}
+
+// The demo's protocols (--protocol).
+const (
+	protoHTTP1 = "http1"
+	protoH2C   = "h2c"
+	protoGRPC  = "grpc"
+)
+
+// applyProtocol sets the load flags --protocol implies. The pods name
+// themselves in a header (and gRPC metadata) as well as in the body; a
+// gRPC response has no such body, so the identity is the header unless
+// given.
+func (f *demoFlags) applyProtocol(cmd *cobra.Command, lf *loadFlags) error {
+	set := cmd.Flags().Changed
+	switch f.protocol {
+	case protoHTTP1:
+		return nil
+	case protoH2C:
+		if set("http2") {
+			return usagef("--http2", "the demo's Service speaks h2c (no TLS): drop --http2")
+		}
+		lf.h2c = true
+		return nil
+	case protoGRPC:
+		for _, name := range []string{"http2", "h2c", "target", "jmx"} {
+			if set(name) {
+				return usagef("--"+name, "--protocol grpc calls --grpc-method (default grpc.health.v1.Health/Check) on the demo's Service: drop --%s", name)
+			}
+		}
+		if !set("identity") {
+			lf.identity = "header:X-Pod-Id,X-App-Version"
+		}
+		return nil
+	}
+	return usagef("--protocol", "%q is not one of http1, h2c or grpc", f.protocol)
 }

@@ -188,3 +188,52 @@ func TestDemoPinningPinsOnePod(t *testing.T) {
 		t.Fatalf("only %d of %d windows have a single pod: %+v", ones, len(single), r.Windows)
 	}
 }
+
+// TestDemoProtocols: the demo's pods speak h2c and gRPC too; the safe
+// preset drops nothing whatever the protocol, and the unsafe one is
+// caught and explained, one stream per connection or ten.
+func TestDemoProtocols(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs simulated rollouts")
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		hint string
+	}{
+		{"h2c safe", []string{"--protocol", "h2c", "--preset", "safe", "--prestop", "900ms", "--connections", "8"}, 0, ""},
+		{"grpc safe", []string{"--protocol", "grpc", "--preset", "safe", "--prestop", "900ms", "--connections", "8"}, 0, ""},
+		{"grpc unsafe", []string{"--protocol", "grpc", "--preset", "unsafe"}, 1, report.HintPreStopTooShort},
+		{"h2c unsafe streams", []string{"--protocol", "h2c", "--preset", "unsafe", "--streams", "10"}, 1, report.HintPreStopTooShort},
+	} {
+		args := tc.args
+		if tc.args[3] == "safe" {
+			args = append(append([]string(nil), fastProbe...), args...)
+		}
+		code, r := runDemo(t, args...)
+		want := map[string]string{"h2c": "h2c", "grpc": "grpc"}[tc.args[1]]
+		if code != tc.code || r.Config.Protocol != want {
+			t.Errorf("%s: exit %d protocol %s, want %d %s (failed %d, outcomes %v)", tc.name, code, r.Config.Protocol, tc.code, want, r.Totals.Failed, r.Totals.Outcomes)
+			continue
+		}
+		if tc.code == 0 && r.Totals.Failed != 0 {
+			t.Errorf("%s: %d failed", tc.name, r.Totals.Failed)
+		}
+		if tc.code == 1 && r.Totals.Failed == 0 {
+			t.Errorf("%s: exit 1 with nothing dropped", tc.name)
+		}
+		if tc.hint != "" && !r.HasHint(tc.hint) {
+			t.Errorf("%s: hints %v, want %s", tc.name, r.HintCodes(), tc.hint)
+		}
+		pods := 0
+		for _, p := range r.Pods {
+			if p.Requests > 0 && p.ID != report.UnknownPod {
+				pods++
+			}
+		}
+		if pods < 2 {
+			t.Errorf("%s: %d pods answered, want the old and the new ones", tc.name, pods)
+		}
+	}
+}
