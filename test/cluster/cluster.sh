@@ -786,7 +786,7 @@ cmd_e2e() {
 		# -p 1: one package at a time. The kube driver's integration tests
 		# roll workloads of their own; beside the e2e rollouts they take
 		# the two cores from the load generator whose schedule e2e checks.
-		(cd "$REPO" && ROLLTEST_E2E=1 go test -p 1 -count=1 -timeout 30m "${pkgs[@]}") || rc=$?
+		(cd "$REPO" && ROLLTEST_E2E=1 go test -p 1 -count=1 -timeout 45m "${pkgs[@]}") || rc=$?
 		log "tests finished in $(($(date +%s) - s))s (exit $rc)"
 	else
 		rc=$?
