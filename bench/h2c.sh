@@ -148,6 +148,7 @@ run_tool() {
 		rps=$(jq -r '.totals.achieved_rps // empty' "$base.json")
 		req=$(jq -r '.totals.requests // 0' "$base.json")
 		err=$(jq -r '.totals.failed // 0' "$base.json")
+		[[ $(jq -r '"\(.config.protocol) \(.config.streams)"' "$base.json") == "h2c $n" ]] || NOTE[$key]+=' not-h2c!'
 		;;
 	esac
 	wait "$counter" 2>/dev/null || true

@@ -208,7 +208,7 @@ nginx_reap_stale() {
 # nginx_listen_h2c PORT -> the listen line (and, from nginx 1.25.1 on, the
 # `http2 on;` line) of a server that speaks h2c with prior knowledge. Before
 # 1.25.1 the `http2` listen parameter is the only way, and such a port speaks
-# HTTP/2 alone (an HTTP/1.1 request gets no answer).
+# HTTP/2 alone (an HTTP/1.1 request gets no HTTP/1.1 answer).
 nginx_listen_h2c() {
 	local v
 	v=$(nginx -v 2>&1 | sed -n 's|.*nginx/\([0-9.]*\).*|\1|p')
