@@ -102,7 +102,7 @@ run_tool() {
 	else
 		log "round $r: $tool, streams $n: $w in flight on $c connections (${DURATION}s, cpu $BENCH_GEN_CPU)"
 	fi
-	count_conns_later $(((DURATION + 1) / 2)) "$base.conns" 9>&- &
+	count_conns_later "$(awk -v d="$DURATION" 'BEGIN {print d / 2}')" "$base.conns" 9>&- &
 	counter=$!
 	case $tool in
 	h2load)
