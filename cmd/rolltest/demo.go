@@ -22,12 +22,12 @@ import (
 type demoFlags struct {
 	preset, kind, maxSurge, maxUnavailable, prestopMode string
 	// protocol is how the demo's load speaks to its Service.
-	protocol string
-	replicas                                            int
-	endpointDelay, preStop, grace, startDelay           time.Duration
-	readinessPeriod, appStartup                         time.Duration
-	noReadiness, exitOnSIGTERM                          bool
-	seed                                                uint64
+	protocol                                  string
+	replicas                                  int
+	endpointDelay, preStop, grace, startDelay time.Duration
+	readinessPeriod, appStartup               time.Duration
+	noReadiness, exitOnSIGTERM                bool
+	seed                                      uint64
 }
 
 func newDemoCmd(stdout, stderr io.Writer) *cobra.Command {
