@@ -39,6 +39,7 @@ mkdir -p "$OUT"
 
 started_cluster=0
 ns=""
+# shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
 	local rc=$?
 	set +e
