@@ -725,17 +725,9 @@ func (m *h2mux) headerFrame(fh http2.FrameHeader) error {
 	case fh.Type == http2.FrameContinuation && fh.StreamID != m.blockID:
 		return fmt.Errorf("CONTINUATION on stream %d inside a block of stream %d", fh.StreamID, m.blockID)
 	case fh.Type == http2.FrameHeaders:
-		if fh.Flags.Has(http2.FlagHeadersPadded) {
-			if len(p) < 1 || int(p[0]) >= len(p) {
-				return errors.New("HEADERS padding longer than the frame")
-			}
-			p = p[1 : len(p)-int(p[0])]
-		}
-		if fh.Flags.Has(http2.FlagHeadersPriority) {
-			if len(p) < 5 {
-				return errors.New("HEADERS priority longer than the frame")
-			}
-			p = p[5:]
+		var err error
+		if p, err = headerBlockFragment(fh, p); err != nil {
+			return err
 		}
 		endStream = fh.Flags.Has(http2.FlagHeadersEndStream)
 	}

@@ -709,20 +709,30 @@ func (c *h2conn) headerFrame(fh http2.FrameHeader) error {
 	case fh.Type == http2.FrameContinuation:
 		return c.headerFragment(p, fh.Flags.Has(http2.FlagContinuationEndHeaders), false)
 	}
+	p, err := headerBlockFragment(fh, p)
+	if err != nil {
+		return err
+	}
+	c.answered = true
+	return c.headerFragment(p, fh.Flags.Has(http2.FlagHeadersEndHeaders), fh.Flags.Has(http2.FlagHeadersEndStream))
+}
+
+// headerBlockFragment is a HEADERS frame's payload without its padding and
+// priority fields: the bytes for the HPACK decoder.
+func headerBlockFragment(fh http2.FrameHeader, p []byte) ([]byte, error) {
 	if fh.Flags.Has(http2.FlagHeadersPadded) {
 		if len(p) < 1 || int(p[0]) >= len(p) {
-			return errors.New("HEADERS padding longer than the frame")
+			return nil, errors.New("HEADERS padding longer than the frame")
 		}
 		p = p[1 : len(p)-int(p[0])]
 	}
 	if fh.Flags.Has(http2.FlagHeadersPriority) {
 		if len(p) < 5 {
-			return errors.New("HEADERS priority longer than the frame")
+			return nil, errors.New("HEADERS priority longer than the frame")
 		}
 		p = p[5:]
 	}
-	c.answered = true
-	return c.headerFragment(p, fh.Flags.Has(http2.FlagHeadersEndHeaders), fh.Flags.Has(http2.FlagHeadersEndStream))
+	return p, nil
 }
 
 // frame handles one frame, other than HEADERS and CONTINUATION, read
