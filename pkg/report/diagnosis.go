@@ -42,8 +42,9 @@ func Diagnose(r *Result) {
 	add(preStopHint(r))
 	add(notReadyHint(r))
 	if r.Config.http2() {
-		add(http2CloseHint(r, false))
-		add(http2CloseHint(r, true))
+		for _, h := range http2CloseHints(r) {
+			add(h)
+		}
 	} else {
 		add(noDrainHint(r))
 	}
@@ -322,28 +323,15 @@ func notReadyHint(r *Result) *Hint {
 	return h
 }
 
+// noDrainHint: HTTP/1.1 keep-alive connections a stopping pod reset
+// under requests.
 func noDrainHint(r *Result) *Hint {
-	groups := failuresOn(r, func(p *Pod, f Failure) bool {
-		lc := p.Lifecycle
-		if lc == nil || lc.TerminatingS == nil || f.AtS < *lc.TerminatingS-0.001 {
-			return false
-		}
-		return f.ConnRequests > 0 && closedOrReset(f.Outcome)
-	})
-	if len(groups) == 0 {
-		return nil
-	}
-	h := &Hint{
+	return closedUnderRequests(r, Hint{
 		Code: HintNoDrain, Severity: "error",
 		Title:  "Pods closed keep-alive connections with requests in flight when they stopped",
 		Detail: "On SIGTERM the application must stop accepting, finish the requests it has, and close idle keep-alive connections (or answer with Connection: close). An app that exits at once, or is killed when the grace period runs out, resets its clients.",
 		Fix:    "Handle SIGTERM by draining (e.g. Go's http.Server.Shutdown), answer with Connection: close once draining so clients move to other pods, and make terminationGracePeriodSeconds longer than preStop plus the longest request.",
-	}
-	for _, g := range groups {
-		h.Evidence = append(h.Evidence, fmt.Sprintf("%d requests (%s) failed on reused connections to %s after it began terminating at %.1fs",
-			len(g.fails), countOutcomes(g.fails), podLabel(g.pod), *g.pod.Lifecycle.TerminatingS))
-	}
-	return h
+	}, "reused connections", func(f Failure) bool { return f.ConnRequests > 0 && closedOrReset(f.Outcome) })
 }
 
 // http2 reports whether the run spoke HTTP/2 (h2, h2c or gRPC).
@@ -355,44 +343,48 @@ func (c Config) http2() bool {
 	return false
 }
 
-// http2CloseHint explains requests lost with the HTTP/2 connections of
-// terminating pods: closed without GOAWAY (afterGoAway false), or closed
-// after a GOAWAY that promised to finish them. A drained HTTP/2 server
-// sends GOAWAY, finishes every stream up to its last stream id, then
-// closes; streams above it are not processed and count as
-// goaway_unprocessed, which retries may re-send.
-func http2CloseHint(r *Result, afterGoAway bool) *Hint {
+// http2CloseHints explain requests lost with the HTTP/2 connections of
+// terminating pods: closed without GOAWAY, or closed after a GOAWAY that
+// promised to finish them. A drained HTTP/2 server sends GOAWAY, finishes
+// every stream up to its last stream id, then closes; streams above it are
+// not processed and count as goaway_unprocessed, which retries may re-send.
+func http2CloseHints(r *Result) []*Hint {
+	lost := func(f Failure, afterGoAway bool) bool {
+		o, _ := loadgen.ParseOutcome(f.Outcome)
+		return (closedOrReset(f.Outcome) || o == loadgen.StreamReset) && strings.Contains(f.Detail, loadgen.AfterGoAway) == afterGoAway
+	}
+	return []*Hint{
+		closedUnderRequests(r, Hint{
+			Code: HintHTTP2CloseWithoutGoAway, Severity: "error",
+			Title:  "Pods closed HTTP/2 connections without GOAWAY when they stopped",
+			Detail: "An HTTP/2 connection carries many requests at once. A server that stops by closing it, without first sending GOAWAY, fails every stream in flight on it, and the client cannot tell which were processed.",
+			Fix:    "On SIGTERM, send GOAWAY and finish the streams in flight before closing (Go: http.Server.Shutdown; grpc-go: GracefulStop; Envoy and nginx drain on their own), keep serving through the preStop sleep, and make terminationGracePeriodSeconds longer than preStop plus the longest request.",
+		}, "HTTP/2 connections", func(f Failure) bool { return lost(f, false) }),
+		closedUnderRequests(r, Hint{
+			Code: HintHTTP2GoAwayWithoutDrain, Severity: "error",
+			Title:  "Pods sent GOAWAY but closed the connection before finishing its streams",
+			Detail: "GOAWAY names the last stream the server will process; the streams up to it must still be answered. These pods announced the close and then dropped streams they had promised to finish.",
+			Fix:    "After GOAWAY, wait for the streams in flight to finish before closing (Go: http.Server.Shutdown with a deadline longer than the longest request; grpc-go: GracefulStop, not Stop), and make terminationGracePeriodSeconds long enough for it.",
+		}, "HTTP/2 connections", func(f Failure) bool { return lost(f, true) }),
+	}
+}
+
+// closedUnderRequests is h with the failures keep picks among those on a
+// pod after it began terminating, as evidence by pod; nil when there are
+// none. conns names the connections in the evidence.
+func closedUnderRequests(r *Result, h Hint, conns string, keep func(Failure) bool) *Hint {
 	groups := failuresOn(r, func(p *Pod, f Failure) bool {
 		lc := p.Lifecycle
-		if lc == nil || lc.TerminatingS == nil || f.AtS < *lc.TerminatingS-0.001 {
-			return false
-		}
-		o, _ := loadgen.ParseOutcome(f.Outcome)
-		if !closedOrReset(f.Outcome) && o != loadgen.StreamReset {
-			return false
-		}
-		return strings.Contains(f.Detail, loadgen.AfterGoAway) == afterGoAway
+		return lc != nil && lc.TerminatingS != nil && f.AtS >= *lc.TerminatingS-0.001 && keep(f)
 	})
 	if len(groups) == 0 {
 		return nil
 	}
-	h := &Hint{
-		Code: HintHTTP2CloseWithoutGoAway, Severity: "error",
-		Title:  "Pods closed HTTP/2 connections without GOAWAY when they stopped",
-		Detail: "An HTTP/2 connection carries many requests at once. A server that stops by closing it, without first sending GOAWAY, fails every stream in flight on it, and the client cannot tell which were processed.",
-		Fix:    "On SIGTERM, send GOAWAY and finish the streams in flight before closing (Go: http.Server.Shutdown; grpc-go: GracefulStop; Envoy and nginx drain on their own), keep serving through the preStop sleep, and make terminationGracePeriodSeconds longer than preStop plus the longest request.",
-	}
-	if afterGoAway {
-		h.Code = HintHTTP2GoAwayWithoutDrain
-		h.Title = "Pods sent GOAWAY but closed the connection before finishing its streams"
-		h.Detail = "GOAWAY names the last stream the server will process; the streams up to it must still be answered. These pods announced the close and then dropped streams they had promised to finish."
-		h.Fix = "After GOAWAY, wait for the streams in flight to finish before closing (Go: http.Server.Shutdown with a deadline longer than the longest request; grpc-go: GracefulStop, not Stop), and make terminationGracePeriodSeconds long enough for it."
-	}
 	for _, g := range groups {
-		h.Evidence = append(h.Evidence, fmt.Sprintf("%d requests (%s) failed on HTTP/2 connections to %s after it began terminating at %.1fs",
-			len(g.fails), countOutcomes(g.fails), podLabel(g.pod), *g.pod.Lifecycle.TerminatingS))
+		h.Evidence = append(h.Evidence, fmt.Sprintf("%d requests (%s) failed on %s to %s after it began terminating at %.1fs",
+			len(g.fails), countOutcomes(g.fails), conns, podLabel(g.pod), *g.pod.Lifecycle.TerminatingS))
 	}
-	return h
+	return &h
 }
 
 // failuresByPodHint says where failures happened when no rollout-specific
@@ -403,7 +395,7 @@ func failuresByPodHint(r *Result, earlier []Hint) *Hint {
 	}
 	for _, h := range earlier {
 		switch h.Code {
-		case HintPreStopTooShort, HintTrafficBeforeReady, HintNoDrain:
+		case HintPreStopTooShort, HintTrafficBeforeReady, HintNoDrain, HintHTTP2CloseWithoutGoAway, HintHTTP2GoAwayWithoutDrain:
 			return nil
 		}
 	}
