@@ -58,7 +58,7 @@ func (j *job) runAgents(ctx context.Context, af *agentsFlags, rf *rolloutFlags) 
 		})
 	})
 	eff := j.load.WithDefaults()
-	load := &agentsLoad{start: start, duration: j.load.Duration, latest: make([]agent.Progress, af.n)}
+	load := &agentsLoad{latest: make([]agent.Progress, af.n)}
 	load.cfg = kubejob.Config{
 		REST: restCfg, Namespace: ns, Agents: af.n, Image: af.imageFor(versionString()), PullPolicy: corev1.PullPolicy(af.pullPolicy),
 		Plan: plan, Grace: time.Duration(eff.Retries+1)*eff.Timeout + 5*time.Second, OnProgress: load.progress,
@@ -138,13 +138,11 @@ func fixedPhases(d, after, settle time.Duration) []agent.Phase {
 // agentsLoad is the runner's Load for agents in pods: it runs their Job
 // and merges their final records into one Stats.
 type agentsLoad struct {
-	cfg      kubejob.Config
-	start    time.Time
-	duration time.Duration
-	mu       sync.Mutex
-	latest   []agent.Progress // by agent: its latest progress record
-	result   *kubejob.Result  // set by Run
-	agents   []report.Agent   // set by Run
+	cfg    kubejob.Config
+	mu     sync.Mutex
+	latest []agent.Progress // by agent: its latest progress record
+	result *kubejob.Result  // set by Run
+	agents []report.Agent   // set by Run
 	// mergeTime is how long the merge took, set by Run.
 	mergeTime time.Duration
 }
@@ -158,7 +156,9 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 func (l *agentsLoad) MarkPhase(string) {}
 
 // Schedule implements runner.ScheduledLoad.
-func (l *agentsLoad) Schedule() (time.Time, time.Duration) { return l.start, l.duration }
+func (l *agentsLoad) Schedule() (time.Time, time.Duration) {
+	return l.cfg.Plan.Start, l.cfg.Plan.Duration
+}
 
 func (l *agentsLoad) progress(p *agent.Progress) {
 	l.mu.Lock()
@@ -177,7 +177,7 @@ func (l *agentsLoad) Progress() loadgen.Progress {
 		p.Requests += a.Requests
 		p.Failed += a.Failed
 	}
-	p.Elapsed = max(time.Since(l.start), 0)
+	p.Elapsed = max(time.Since(l.cfg.Plan.Start), 0)
 	return p
 }
 
@@ -202,7 +202,7 @@ func (l *agentsLoad) Run(ctx context.Context) (*loadgen.Stats, error) {
 		return nil, fmt.Errorf("--agents: merge the agents' results: %w", err)
 	}
 	if st.Start.IsZero() {
-		st.Start = l.start
+		st.Start = l.cfg.Plan.Start
 	}
 	for i := range agents {
 		if i < len(res.Pods) {

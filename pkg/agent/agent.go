@@ -113,7 +113,8 @@ func (f *Final) StatsOf() *loadgen.Stats { return f.stats }
 // Every agent must be there once: a missing shard would leave a hole in
 // the schedule that no count shows.
 func Merge(finals []*Final) (*loadgen.Stats, []report.Agent, error) {
-	return merge(len(finals), finals)
+	st, agents, _, err := merge(len(finals), finals)
+	return st, agents, err
 }
 
 // MergeInterrupted merges what an interrupted run of n agents left: the
@@ -123,43 +124,42 @@ func Merge(finals []*Final) (*loadgen.Stats, []report.Agent, error) {
 // then a part of the schedule, as any interrupted run's report is; a
 // complete run must use Merge.
 func MergeInterrupted(n int, finals []*Final, missing func(agent int) string) (*loadgen.Stats, []report.Agent, error) {
-	st, agents, err := merge(n, finals)
+	st, agents, seen, err := merge(n, finals)
 	if err != nil {
 		return nil, nil, err
 	}
 	for i := range agents {
-		if agents[i].Index < 0 { // never filled: no final record
+		if !seen[i] {
 			agents[i] = report.Agent{Index: i, Interrupted: true, Error: missing(i)}
 		}
 	}
 	return st, agents, nil
 }
 
-func merge(n int, finals []*Final) (*loadgen.Stats, []report.Agent, error) {
+// merge merges finals into one Stats and says, by index of n agents,
+// what each sent and whether its record was there.
+func merge(n int, finals []*Final) (*loadgen.Stats, []report.Agent, []bool, error) {
 	var (
 		merged loadgen.Stats
 		agents = make([]report.Agent, n)
 		seen   = make([]bool, n)
 	)
-	for i := range agents {
-		agents[i].Index = -1
-	}
 	for _, f := range finals {
 		st := f.StatsOf()
 		switch {
 		case st == nil:
-			return nil, nil, fmt.Errorf("agent %d: final record not read by a Decoder", f.Agent)
+			return nil, nil, nil, fmt.Errorf("agent %d: final record not read by a Decoder", f.Agent)
 		case f.Agent < 0 || f.Agent >= n || seen[f.Agent]:
-			return nil, nil, fmt.Errorf("agent %d: not one of agents 0 to %d, or twice", f.Agent, n-1)
+			return nil, nil, nil, fmt.Errorf("agent %d: not one of agents 0 to %d, or twice", f.Agent, n-1)
 		case !merged.Start.IsZero() && !st.Start.Equal(merged.Start):
-			return nil, nil, fmt.Errorf("agent %d started at %s, the others at %s: not the same plan", f.Agent, st.Start.Format(time.RFC3339Nano), merged.Start.Format(time.RFC3339Nano))
+			return nil, nil, nil, fmt.Errorf("agent %d started at %s, the others at %s: not the same plan", f.Agent, st.Start.Format(time.RFC3339Nano), merged.Start.Format(time.RFC3339Nano))
 		}
 		seen[f.Agent] = true
 		if err := merged.Merge(st); err != nil {
-			return nil, nil, fmt.Errorf("agent %d: %w", f.Agent, err)
+			return nil, nil, nil, fmt.Errorf("agent %d: %w", f.Agent, err)
 		}
 		agents[f.Agent] = report.Agent{Index: f.Agent, Host: f.Host, Requests: st.Requests(), Failed: st.Failed(), LateSends: st.LateSends,
 			MaxSendDelayMs: float64(st.MaxSendDelay) / float64(time.Millisecond), Interrupted: f.Interrupted}
 	}
-	return &merged, agents, nil
+	return &merged, agents, seen, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -259,5 +260,40 @@ func TestPlanPhasesChecked(t *testing.T) {
 		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// TestMergeInterrupted: an interrupted run of 3 agents of which one left
+// no final record merges the other two and marks the third with why;
+// Merge refuses the same records, as a complete run must have them all.
+func TestMergeInterrupted(t *testing.T) {
+	url := server(t)
+	start := time.Now().Add(100 * time.Millisecond)
+	stats := make([]*loadgen.Stats, 3)
+	var wg sync.WaitGroup
+	for _, i := range []int{0, 2} {
+		wg.Go(func() { stats[i] = runShard(t, url, i, 3, start) })
+	}
+	wg.Wait()
+	var finals []*Final
+	for _, i := range []int{0, 2} {
+		f, err := ReadFinal(bytes.NewReader(stream(t, i, stats[i])), i, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		finals = append(finals, f)
+	}
+	st, agents, err := MergeInterrupted(3, finals, func(i int) string { return fmt.Sprintf("agent %d: its pod was evicted", i) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(agents) != 3 || agents[1].Error != "agent 1: its pod was evicted" || !agents[1].Interrupted || agents[1].Requests != 0 {
+		t.Fatalf("agents %+v, want agent 1 marked missing", agents)
+	}
+	if agents[0].Error != "" || agents[2].Error != "" || st.Requests() != agents[0].Requests+agents[2].Requests || st.Requests() == 0 {
+		t.Fatalf("agents %+v, %d requests merged", agents, st.Requests())
+	}
+	if _, _, err := Merge(finals); err == nil {
+		t.Fatal("Merge of 2 records numbered 0 and 2: no error")
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -166,7 +167,7 @@ func (r *run) deleteJob() {
 		defer cancel()
 		fg := metav1.DeletePropagationForeground
 		err := r.cs.BatchV1().Jobs(r.job.Namespace).Delete(ctx, r.job.Name, metav1.DeleteOptions{PropagationPolicy: &fg})
-		if err != nil && !strings.Contains(err.Error(), "not found") {
+		if err != nil && !apierrors.IsNotFound(err) {
 			r.logf("could not delete %s: %v; delete it with kubectl delete -n %s job %s", r.ref, err, r.job.Namespace, r.job.Name)
 			return
 		}
