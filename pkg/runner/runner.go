@@ -132,12 +132,9 @@ func runRollout(ctx context.Context, p Plan) (*Outcome, error) {
 		}
 	}
 	status := rollout.Status{}
-	var (
-		rollErr error
-		res     result
-		early   bool // the load ended before the rollout did
-	)
-	if waitOrLoad(ctx, after, loadDone, &res, &early) {
+	var rollErr error
+	ended, begin := waitForRollout(ctx, after, loadDone)
+	if begin {
 		p.Engine.MarkPhase("rollout")
 		notify(p, "rollout")
 		rollCtx, cancel := context.WithTimeout(ctx, timeout)
@@ -152,20 +149,23 @@ func runRollout(ctx context.Context, p Plan) (*Outcome, error) {
 			status.Failed = true
 			status.Reason = fmt.Sprintf("the rollout did not finish within %s", timeoutSays)
 		}
-		if ctx.Err() == nil && !scheduled {
+		switch {
+		case scheduled: // its settle is in its plan
+			notify(p, "settle")
+		case ctx.Err() == nil:
 			p.Engine.MarkPhase("settle")
 			notify(p, "settle")
 			ctxtime.Sleep(ctx, p.Settle)
-		} else if scheduled {
-			notify(p, "settle")
 		}
 	}
-	if !early {
+	if ended == nil {
 		if !scheduled {
 			stopLoad()
 		}
-		res = <-loadDone
+		r := <-loadDone
+		ended = &r
 	}
+	res := *ended
 	if res.err != nil {
 		return nil, res.err
 	}
@@ -195,21 +195,20 @@ type result struct {
 	err error
 }
 
-// waitOrLoad waits d and reports whether the rollout should begin: false
-// when ctx ended, or when the load ended first (its result then in res,
-// early set): a load whose agents failed must not leave the rollout to
-// run unobserved.
-func waitOrLoad(ctx context.Context, d time.Duration, loadDone <-chan result, res *result, early *bool) bool {
+// waitForRollout waits d and reports whether the rollout should begin:
+// not when ctx ended, nor when the load ended first, whose result it then
+// returns (a load whose agents failed must not leave the rollout to run
+// unobserved).
+func waitForRollout(ctx context.Context, d time.Duration, loadDone <-chan result) (ended *result, begin bool) {
 	t := time.NewTimer(max(d, 0))
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return ctx.Err() == nil
+		return nil, ctx.Err() == nil
 	case <-ctx.Done():
-		return false
-	case *res = <-loadDone:
-		*early = true
-		return false
+		return nil, false
+	case r := <-loadDone:
+		return &r, false
 	}
 }
 
