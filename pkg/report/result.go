@@ -148,6 +148,15 @@ func (c Config) ProtocolText() string {
 	return s
 }
 
+// LoadPlace says where the load was sent from, for a reader: "inside the
+// cluster" for agent pods, else config.load_from as it is.
+func (c Config) LoadPlace() string {
+	if c.LoadFrom == "in-cluster" {
+		return "inside the cluster"
+	}
+	return c.LoadFrom
+}
+
 // InsecureNote is what every report says of a run with --insecure.
 const InsecureNote = "TLS verification OFF (--insecure)"
 

@@ -58,7 +58,7 @@ func WriteText(w io.Writer, r *Result, opt TextOptions) error {
 		// Which path the load took is half of what it measured: pods
 		// reach a Service through their own node's proxy, with its own
 		// timing when endpoints change.
-		tw.line("load from: inside the cluster, %d agent pod(s)", c.Agents)
+		tw.line("load from: %s, %d agent pod(s)", c.LoadPlace(), c.Agents)
 	}
 	if r.Run.Interrupted {
 		tw.line("run: INTERRUPTED after %.1fs (%s) — partial results", r.Run.DurationS, r.Run.StopReason)
@@ -108,7 +108,7 @@ func WriteText(w io.Writer, r *Result, opt TextOptions) error {
 	}
 
 	if len(r.Agents) > 1 {
-		tw.section(fmt.Sprintf("Agents (load sent from %s by %d agents)", c.LoadFrom, len(r.Agents)))
+		tw.section(fmt.Sprintf("Agents (load sent from %s by %d agents)", c.LoadPlace(), len(r.Agents)))
 		tab := tw.table("AGENT", "HOST", "NODE", "REQUESTS", "SHARE", "DROPPED", "LATE SENDS", "MAX DELAY", "")
 		for _, a := range r.Agents {
 			note := a.Error
