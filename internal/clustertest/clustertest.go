@@ -28,6 +28,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -323,4 +324,40 @@ func TestappManifest(t testing.TB) (*appsv1.Deployment, *corev1.Service) {
 		t.Fatal("clustertest: manifests/testapp.yaml must hold one Deployment and one Service")
 	}
 	return dep, svc
+}
+
+// ApplyRBAC creates the objects of manifests/rbac.yaml in ns and returns
+// the Role.
+func ApplyRBAC(t testing.TB, cs kubernetes.Interface, ns string) *rbacv1.Role {
+	t.Helper()
+	ctx := context.Background()
+	var role *rbacv1.Role
+	var created []string
+	for _, obj := range Manifest(t, "manifests/rbac.yaml") {
+		var err error
+		switch o := obj.(type) {
+		case *corev1.ServiceAccount:
+			o.Namespace = ns
+			_, err = cs.CoreV1().ServiceAccounts(ns).Create(ctx, o, metav1.CreateOptions{})
+		case *rbacv1.Role:
+			o.Namespace = ns
+			role, err = cs.RbacV1().Roles(ns).Create(ctx, o, metav1.CreateOptions{})
+		case *rbacv1.RoleBinding:
+			o.Namespace = ns
+			for i := range o.Subjects {
+				o.Subjects[i].Namespace = ns
+			}
+			_, err = cs.RbacV1().RoleBindings(ns).Create(ctx, o, metav1.CreateOptions{})
+		default:
+			t.Fatalf("manifests/rbac.yaml: unexpected %T", obj)
+		}
+		if err != nil {
+			t.Fatalf("create %T: %v", obj, err)
+		}
+		created = append(created, fmt.Sprintf("%T", obj))
+	}
+	if len(created) != 3 || role == nil {
+		t.Fatalf("manifests/rbac.yaml holds %v, want ServiceAccount, Role, RoleBinding", created)
+	}
+	return role
 }

@@ -407,7 +407,7 @@ func TestAgentsLeastPrivilege(t *testing.T) {
 	dep, svc := manifestWorkload(t, "manifests/testapp.yaml")
 	deployServing(ctx, t, cs, ns, dep, svc, agentsRBACNodePort)
 	url := clusterIPURL(ctx, t, cs, ns, svc.Name)
-	role := applyRBACObjects(t, cs, ns)
+	role := clustertest.ApplyRBAC(t, cs, ns)
 	kc := impersonatingKubeconfig(t, ns)
 
 	r := runRolltestVia(t, kc, ns, "rbac-ok", agentArgs(url, 1, "--rate", "50", "--duration", "5s")...)
@@ -449,37 +449,6 @@ func TestAgentsLeastPrivilege(t *testing.T) {
 		t.Errorf("exit %d, want 3", r.exit)
 	}
 	requireNoAgentJobs(ctx, t, cs, ns, 30*time.Second)
-}
-
-// applyRBACObjects creates manifests/rbac.yaml's objects in ns and returns
-// the Role.
-func applyRBACObjects(t *testing.T, cs kubernetes.Interface, ns string) *rbacv1.Role {
-	t.Helper()
-	ctx := context.Background()
-	var role *rbacv1.Role
-	for _, obj := range clustertest.Manifest(t, "manifests/rbac.yaml") {
-		var err error
-		switch o := obj.(type) {
-		case *corev1.ServiceAccount:
-			_, err = cs.CoreV1().ServiceAccounts(ns).Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.Role:
-			role, err = cs.RbacV1().Roles(ns).Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.RoleBinding:
-			for i := range o.Subjects {
-				o.Subjects[i].Namespace = ns
-			}
-			_, err = cs.RbacV1().RoleBindings(ns).Create(ctx, o, metav1.CreateOptions{})
-		default:
-			t.Fatalf("manifests/rbac.yaml: unexpected %T", obj)
-		}
-		if err != nil {
-			t.Fatalf("create %T: %v", obj, err)
-		}
-	}
-	if role == nil {
-		t.Fatal("manifests/rbac.yaml holds no Role")
-	}
-	return role
 }
 
 // impersonatingKubeconfig is the admin kubeconfig acting as the

@@ -374,7 +374,7 @@ func TestKubeIntegrationLeastPrivilege(t *testing.T) {
 	ns := clustertest.Namespace(t, cs, "rollout-rbac")
 	dep := deployManifest(t, cs, ns, manifestOf[rollout.KindDeployment].path)
 	ds := deployManifest(t, cs, ns, manifestOf[rollout.KindDaemonSet].path)
-	role := applyRBAC(t, cs, ns)
+	role := clustertest.ApplyRBAC(t, cs, ns)
 	user := "system:serviceaccount:" + ns + ":rolltest"
 	saConfig := clustertest.Config(t)
 	saConfig.Impersonate = rest.ImpersonationConfig{
@@ -453,42 +453,6 @@ func TestKubeIntegrationLeastPrivilege(t *testing.T) {
 			t.Errorf("Observe error %v, want a forbidden list and watch pods error", err)
 		}
 	})
-}
-
-// applyRBAC creates the objects of manifests/rbac.yaml in ns and returns
-// the Role.
-func applyRBAC(t *testing.T, cs kubernetes.Interface, ns string) *rbacv1.Role {
-	t.Helper()
-	ctx := context.Background()
-	var role *rbacv1.Role
-	var created []string
-	for _, obj := range clustertest.Manifest(t, "manifests/rbac.yaml") {
-		var err error
-		switch o := obj.(type) {
-		case *corev1.ServiceAccount:
-			o.Namespace = ns
-			_, err = cs.CoreV1().ServiceAccounts(ns).Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.Role:
-			o.Namespace = ns
-			role, err = cs.RbacV1().Roles(ns).Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.RoleBinding:
-			o.Namespace = ns
-			for i := range o.Subjects {
-				o.Subjects[i].Namespace = ns
-			}
-			_, err = cs.RbacV1().RoleBindings(ns).Create(ctx, o, metav1.CreateOptions{})
-		default:
-			t.Fatalf("manifests/rbac.yaml: unexpected %T", obj)
-		}
-		if err != nil {
-			t.Fatalf("create %T: %v", obj, err)
-		}
-		created = append(created, fmt.Sprintf("%T", obj))
-	}
-	if len(created) != 3 || role == nil {
-		t.Fatalf("manifests/rbac.yaml holds %v, want ServiceAccount, Role, RoleBinding", created)
-	}
-	return role
 }
 
 func updateRole(t *testing.T, cs kubernetes.Interface, r *rbacv1.Role) {
