@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/rolltest/rolltest/internal/nettest"
 	"github.com/rolltest/rolltest/pkg/loadgen"
 )
 
@@ -22,13 +22,7 @@ import (
 // included, and keeps the last request message.
 func grpcPods(t *testing.T, served *atomic.Int64, fails func(n int64) bool, lastBody *atomic.Value) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	srv := &http.Server{Protocols: &p, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	url := nettest.ServeH2C(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := served.Add(1)
 		body, _ := io.ReadAll(r.Body)
 		if lastBody != nil {
@@ -64,10 +58,8 @@ func grpcPods(t *testing.T, served *atomic.Int64, fails func(n int64) bool, last
 		_, _ = w.Write(reply)
 		h.Set(http.TrailerPrefix+"Grpc-Status", "0")
 		h.Set(http.TrailerPrefix+"X-Pod-Name", pod)
-	})}
-	go srv.Serve(ln) //nolint:errcheck // ends with Close
-	t.Cleanup(func() { _ = srv.Close() })
-	return "grpc://" + ln.Addr().String()
+	}))
+	return "grpc://" + strings.TrimPrefix(url, "http://")
 }
 
 // TestRunGRPC: run --target grpc://... calls the health check on every

@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/rolltest/rolltest/internal/nettest"
 	"github.com/rolltest/rolltest/pkg/loadgen"
 	"github.com/rolltest/rolltest/pkg/report"
 )
@@ -19,13 +19,7 @@ import (
 // the requests it served, the preflight's included.
 func h2cPods(t *testing.T, served *atomic.Int64) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	srv := &http.Server{Protocols: &p, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return nettest.ServeH2C(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pod := "web-a >> 10.0.0.1 >> v1\n"
 		if served.Add(1)%2 == 0 {
 			pod = "web-b >> 10.0.0.2 >> v1\n"
@@ -34,10 +28,7 @@ func h2cPods(t *testing.T, served *atomic.Int64) string {
 			w.WriteHeader(http.StatusHTTPVersionNotSupported)
 		}
 		_, _ = io.WriteString(w, pod)
-	})}
-	go srv.Serve(ln) //nolint:errcheck // ends with Close
-	t.Cleanup(func() { _ = srv.Close() })
-	return "http://" + ln.Addr().String()
+	}))
 }
 
 // TestRunH2C: a run with --h2c against an h2c-only server sends every

@@ -6,6 +6,7 @@ package nettest
 import (
 	"errors"
 	"net"
+	"net/http"
 	"sync"
 	"syscall"
 	"testing"
@@ -72,4 +73,21 @@ func ServeAt(t testing.TB, listen string, bound time.Duration, handle func(net.C
 	stop = func() { once.Do(func() { ln.Close(); wg.Wait() }) }
 	t.Cleanup(stop)
 	return ln.Addr().String(), stop
+}
+
+// ServeH2C serves h on loopback with HTTP/2 prior knowledge only (Go's
+// server, UnencryptedHTTP2 alone: an HTTP/1.1 request fails) until the
+// test ends, and returns its base URL, http://HOST:PORT.
+func ServeH2C(t testing.TB, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Handler: h, Protocols: &p}
+	go srv.Serve(ln) //nolint:errcheck // ends with Close
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String()
 }

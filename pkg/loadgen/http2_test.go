@@ -16,23 +16,13 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/rolltest/rolltest/internal/nettest"
 )
 
 // h2cServer serves h on loopback with HTTP/2 prior knowledge only (Go's
 // server, UnencryptedHTTP2 alone): an HTTP/1.1 request would fail.
-func h2cServer(t testing.TB, h http.Handler) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	srv := &http.Server{Handler: h, Protocols: &p}
-	go srv.Serve(ln) //nolint:errcheck // ends with Close
-	t.Cleanup(func() { _ = srv.Close() })
-	return "http://" + ln.Addr().String()
-}
+func h2cServer(t testing.TB, h http.Handler) string { return nettest.ServeH2C(t, h) }
 
 // podHandler answers as one of two pods, alternating by request, naming
 // the pod in X-Pod and in a seed line body, and counts the requests it
