@@ -155,3 +155,25 @@ func TestRunRefusesBeforeCreating(t *testing.T) {
 		t.Errorf("%d jobs created", len(jobs.Items))
 	}
 }
+
+// TestByIndex: the newest pod of each agent index, nil for an agent
+// without one; pods without an index or beyond n are ignored.
+func TestByIndex(t *testing.T) {
+	pod := func(name, index string, created int64) any {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.Unix(created, 0)}}
+		if index != "" {
+			p.Annotations = map[string]string{indexAnnotation: index}
+		}
+		return p
+	}
+	got := byIndex([]any{pod("a0-old", "0", 1), pod("a2", "2", 1), pod("a0-new", "0", 2), pod("x", "", 3), pod("a9", "9", 1), pod("bad", "-1", 1)}, 3)
+	names := make([]string, len(got))
+	for i, p := range got {
+		if p != nil {
+			names[i] = p.Name
+		}
+	}
+	if strings.Join(names, ",") != "a0-new,,a2" {
+		t.Errorf("byIndex: %q, want a0-new, none, a2", names)
+	}
+}

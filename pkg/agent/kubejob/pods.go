@@ -17,6 +17,27 @@ func running(p *corev1.Pod) bool {
 	return false
 }
 
+// hasRun reports whether the agent's container runs or has run: its log
+// holds what it wrote.
+func hasRun(p *corev1.Pod) bool { return running(p) || ended(p) }
+
+// byIndex is the newest pod of each of n agents among objs (an informer
+// store's list), nil where an agent has none: one pass, however many
+// agents.
+func byIndex(objs []any, n int) []*corev1.Pod {
+	out := make([]*corev1.Pod, n)
+	for _, o := range objs {
+		p, ok := o.(*corev1.Pod)
+		if !ok {
+			continue
+		}
+		if i, ok := indexOf(p); ok && i < n && (out[i] == nil || p.CreationTimestamp.After(out[i].CreationTimestamp.Time)) {
+			out[i] = p
+		}
+	}
+	return out
+}
+
 // problem says, in the words `kubectl describe pod` would use, why the
 // pod is not running its agent: the scheduler's reason, the container's
 // waiting or terminated reason, or the phase. Empty for a running pod.

@@ -203,24 +203,13 @@ func (r *run) wait(ctx context.Context, end time.Time) (*Result, error) {
 	results := make(chan followed, n)
 	pending := 0 // followers running
 
-	podOf := func(i int) *corev1.Pod {
-		var best *corev1.Pod
-		for _, o := range inf.GetStore().List() {
-			p := o.(*corev1.Pod)
-			if j, ok := indexOf(p); ok && j == i && (best == nil || p.CreationTimestamp.After(best.CreationTimestamp.Time)) {
-				best = p
-			}
-		}
-		return best
-	}
 	res := &Result{Job: r.job.Namespace + "/" + r.job.Name, Finals: make([]*agent.Final, 0, n), Pods: make([]Pod, n), Missing: map[int]string{}}
 	following := make([]string, n) // pod name followed, by index
 	done := make([]bool, n)
 	errs := map[int]string{}
 	startFollowers := func() {
-		for i := range n {
-			p := podOf(i)
-			if p == nil || following[i] == p.Name || !(running(p) || ended(p)) {
+		for i, p := range byIndex(inf.GetStore().List(), n) {
+			if p == nil || following[i] == p.Name || !hasRun(p) {
 				continue
 			}
 			following[i] = p.Name
@@ -274,8 +263,8 @@ func (r *run) wait(ctx context.Context, end time.Time) (*Result, error) {
 		case <-startCheck.C:
 			startFollowers()
 			reasons := map[int]string{}
-			for i := range n {
-				if p := podOf(i); p == nil || !(running(p) || ended(p)) {
+			for i, p := range byIndex(inf.GetStore().List(), n) {
+				if p == nil || !hasRun(p) {
 					reasons[i] = problem(p)
 				}
 			}
