@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -45,6 +46,17 @@ const (
 func agentArgs(clusterURL string, agents int, extra ...string) []string {
 	return append([]string{"--target", clusterURL, "--agents", fmt.Sprint(agents),
 		"--agent-image", agentImage, "--agent-pull-policy", "Never", "--agents-startup", agentsStartup}, extra...)
+}
+
+// deployForAgents is an agents' test's start: a namespace with the
+// manifest's Deployment serving on nodePort; it returns the Deployment,
+// the NodePort URL and the Service's ClusterIP URL, as pods reach it.
+func deployForAgents(t *testing.T, prefix, manifest string, nodePort int32) (env, *appsv1.Deployment, string, string) {
+	t.Helper()
+	e := begin(t, prefix, withCLI)
+	dep, svc := manifestWorkload(t, manifest)
+	nodeURL := deployServing(e.ctx, t, e.cs, e.ns, dep, svc, nodePort)
+	return e, dep, nodeURL, clusterIPURL(e.ctx, t, e.cs, e.ns, svc.Name)
 }
 
 // clusterIPURL is the testapp Service's URL as pods reach it.
@@ -87,11 +99,8 @@ func checkAgents(t *testing.T, res *report.Result, n int, each int64) {
 // through the NodePort watches the same rollout and says it loaded from
 // here.
 func TestAgentsSafeRestart(t *testing.T) {
-	e := begin(t, "agents-safe", withCLI)
+	e, dep, nodeURL, url := deployForAgents(t, "agents-safe", "manifests/testapp.yaml", agentsSafeNodePort)
 	cs, ns, ctx := e.cs, e.ns, e.ctx
-	dep, svc := manifestWorkload(t, "manifests/testapp.yaml")
-	nodeURL := deployServing(ctx, t, cs, ns, dep, svc, agentsSafeNodePort)
-	url := clusterIPURL(ctx, t, cs, ns, svc.Name)
 
 	var (
 		wg    sync.WaitGroup
@@ -155,21 +164,13 @@ func TestAgentsSafeRestart(t *testing.T) {
 // TestAgentsUnsafeRestart: the unsafe testapp's restart, loaded from 3
 // agents: the drops are detected, attributed to pods and fail the run.
 func TestAgentsUnsafeRestart(t *testing.T) {
-	e := begin(t, "agents-unsafe", withCLI)
+	e, dep, _, url := deployForAgents(t, "agents-unsafe", "manifests/testapp-unsafe.yaml", agentsUnsafeNodePort)
 	cs, ns, ctx := e.cs, e.ns, e.ctx
-	dep, svc := manifestWorkload(t, "manifests/testapp-unsafe.yaml")
-	deployServing(ctx, t, cs, ns, dep, svc, agentsUnsafeNodePort)
-	url := clusterIPURL(ctx, t, cs, ns, svc.Name)
 	r := runRolltest(t, ns, "agents-unsafe", agentArgs(url, 3, "--rate", "600", "--duration", "40s",
 		"--deployment", dep.Name, "--rollout", "restart", "--rollout-after", "8s", "--settle", "8s")...)
 	res := requireDocument(t, r)
 	tot := res.Totals
-	attributed := 0
-	for _, f := range res.Failures.Records {
-		if f.AttributedBy != "none" && podByName(res, f.Pod) != nil {
-			attributed++
-		}
-	}
+	attributed := attributedToPods(res)
 	t.Logf("exit %d: requests %d failed %d outcomes %v; %d of %d failure records attributed to a pod; hints %v",
 		r.exit, tot.Requests, tot.Failed, nonZero(tot.Outcomes), attributed, len(res.Failures.Records), res.HintCodes())
 	checkConsistency(t, res)
@@ -328,11 +329,8 @@ func podPhases(ps []corev1.Pod) []string {
 // the agents to end on their own at the end of their schedule, and the
 // Job's ttlSecondsAfterFinished removes it and its pods.
 func TestAgentsControllerKilled(t *testing.T) {
-	e := begin(t, "agents-killed", withCLI)
+	e, _, _, url := deployForAgents(t, "agents-killed", "manifests/testapp.yaml", agentsKilledNodePort)
 	cs, ns, ctx := e.cs, e.ns, e.ctx
-	dep, svc := manifestWorkload(t, "manifests/testapp.yaml")
-	deployServing(ctx, t, cs, ns, dep, svc, agentsKilledNodePort)
-	url := clusterIPURL(ctx, t, cs, ns, svc.Name)
 	s := startRolltest(t, clustertest.Kubeconfig(t), ns, "killed", agentArgs(url, 2, "--rate", "100", "--duration", "15s")...)
 	waitAgentsRunning(ctx, t, cs, ns, 2, time.Minute)
 	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -353,11 +351,8 @@ func TestAgentsControllerKilled(t *testing.T) {
 // TestAgentsInterrupt: Ctrl-C mid-run deletes the Job at once; the
 // stopped agents' final records are merged into a partial report.
 func TestAgentsInterrupt(t *testing.T) {
-	e := begin(t, "agents-int", withCLI)
+	e, _, _, url := deployForAgents(t, "agents-int", "manifests/testapp.yaml", agentsInterruptNodePort)
 	cs, ns, ctx := e.cs, e.ns, e.ctx
-	dep, svc := manifestWorkload(t, "manifests/testapp.yaml")
-	deployServing(ctx, t, cs, ns, dep, svc, agentsInterruptNodePort)
-	url := clusterIPURL(ctx, t, cs, ns, svc.Name)
 	s := startRolltest(t, clustertest.Kubeconfig(t), ns, "interrupt", agentArgs(url, 2, "--rate", "100", "--duration", "2m")...)
 	waitAgentsRunning(ctx, t, cs, ns, 2, time.Minute)
 	// Into the schedule: the start is 10 s after the Job was created.
@@ -402,11 +397,8 @@ func TestAgentsInterrupt(t *testing.T) {
 // naming the verb and the file, before any Job exists; agents whose image
 // is missing fail the run naming each of them.
 func TestAgentsLeastPrivilege(t *testing.T) {
-	e := begin(t, "agents-rbac", withCLI)
+	e, _, _, url := deployForAgents(t, "agents-rbac", "manifests/testapp.yaml", agentsRBACNodePort)
 	cs, ns, ctx := e.cs, e.ns, e.ctx
-	dep, svc := manifestWorkload(t, "manifests/testapp.yaml")
-	deployServing(ctx, t, cs, ns, dep, svc, agentsRBACNodePort)
-	url := clusterIPURL(ctx, t, cs, ns, svc.Name)
 	role := clustertest.ApplyRBAC(t, cs, ns)
 	kc := impersonatingKubeconfig(t, ns)
 

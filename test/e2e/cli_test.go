@@ -302,6 +302,18 @@ func phaseNames(res *report.Result) []string {
 
 // podByName finds a pod of the result by its identity or, failing that,
 // its name (a StatefulSet's old and new pod share a name, not an identity).
+// attributedToPods counts the failure records attributed to a pod of
+// the pod table.
+func attributedToPods(res *report.Result) int {
+	n := 0
+	for _, f := range res.Failures.Records {
+		if f.AttributedBy != "none" && podByName(res, f.Pod) != nil {
+			n++
+		}
+	}
+	return n
+}
+
 func podByName(res *report.Result, name string) *report.Pod {
 	if name == "" {
 		return nil

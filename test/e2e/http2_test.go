@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net/url"
 	"testing"
 
 	"github.com/rolltest/rolltest/pkg/report"
@@ -17,25 +18,42 @@ const (
 // and in metadata (gRPC) alike.
 const h2Identity = "header:X-Pod-Id,X-App-Version"
 
-// h2Run is one protocol's way to reach testapp-grpc on a NodePort.
+// h2Run is one protocol's way to reach testapp-grpc on a NodePort, and
+// the rollout it runs.
 type h2Run struct {
 	name, mode string
 	versions   []string
-	args       func(nodeURL, grpcTarget string) []string
+	args       func(nodeURL string) []string
 }
 
-func h2cArgs(nodeURL, _ string) []string {
-	return []string{"--target", nodeURL, "--h2c", "--identity", h2Identity}
+func h2cArgs(nodeURL string) []string {
+	return []string{"--target", nodeURL, "--h2c", "--identity", h2Identity, "--connections", "16"}
 }
 
-func grpcArgs(_, grpcTarget string) []string {
-	return []string{"--target", grpcTarget, "--identity", h2Identity}
+func grpcArgs(nodeURL string) []string {
+	return []string{"--target", grpcTarget(nodeURL), "--identity", h2Identity, "--connections", "16"}
 }
 
 // grpcStreamsArgs multiplexes: 10 calls in flight on each of 4
 // connections.
-func grpcStreamsArgs(_, grpcTarget string) []string {
-	return []string{"--target", grpcTarget, "--identity", h2Identity, "--streams", "10", "--connections", "4"}
+func grpcStreamsArgs(nodeURL string) []string {
+	return []string{"--target", grpcTarget(nodeURL), "--identity", h2Identity, "--streams", "10", "--connections", "4"}
+}
+
+// grpcTarget is the gRPC target on the NodePort of nodeURL.
+func grpcTarget(nodeURL string) string {
+	u, err := url.Parse(nodeURL)
+	if err != nil {
+		panic(err) // deployServing's own URL
+	}
+	return "grpc://" + u.Host
+}
+
+// rollUnderH2 runs run's rollout of dep at 500 req/s.
+func rollUnderH2(t *testing.T, ns, dep, nodeURL string, run h2Run) cliRun {
+	t.Helper()
+	return runRolltest(t, ns, run.name, append(run.args(nodeURL), "--deployment", dep, "--rollout-after", "5s", "--settle", "5s",
+		"--rollout-timeout", "3m", "--rate", "500", "--rollout", run.mode)...)
 }
 
 // TestHTTP2SafeRollouts: the h2c and gRPC testapp, drained with GOAWAY
@@ -47,7 +65,6 @@ func TestHTTP2SafeRollouts(t *testing.T) {
 	cs, ns, ctx := e.cs, e.ns, e.ctx
 	dep, svc := manifestWorkload(t, "manifests/testapp-grpc.yaml")
 	nodeURL := deployServing(ctx, t, cs, ns, dep, svc, h2SafeNodePort)
-	grpcTarget := "grpc://127.0.0.1:30100"
 	for _, run := range []h2Run{
 		{"h2c-restart", "restart", []string{"v1"}, h2cArgs},
 		{"grpc-restart", "restart", []string{"v1"}, grpcArgs},
@@ -55,12 +72,7 @@ func TestHTTP2SafeRollouts(t *testing.T) {
 		{"grpc-image", "image=testapp=rolltest.local/testapp:v2", []string{"v1", "v2"}, grpcArgs},
 		{"h2c-image", "image=testapp=rolltest.local/testapp:v1", []string{"v1", "v2"}, h2cArgs},
 	} {
-		args := append(run.args(nodeURL, grpcTarget), "--deployment", dep.Name, "--rollout-after", "5s", "--settle", "5s",
-			"--rollout-timeout", "3m", "--rate", "500", "--rollout", run.mode)
-		if run.name != "grpc-streams-restart" {
-			args = append(args, "--connections", "16")
-		}
-		r := runRolltest(t, ns, run.name, args...)
+		r := rollUnderH2(t, ns, dep.Name, nodeURL, run)
 		res := requireDocument(t, r)
 		t.Logf("%s: protocol %s streams %d connections %d (opened %d)", run.name, res.Config.Protocol, res.Config.Streams, res.Config.Connections, res.Totals.Connections)
 		ok := checkSafeRun(t, run.name, r, res, run.versions, 2)
@@ -80,22 +92,14 @@ func TestHTTP2UnsafeRolloutsAreCaught(t *testing.T) {
 	cs, ns, ctx := e.cs, e.ns, e.ctx
 	dep, svc := manifestWorkload(t, "manifests/testapp-grpc-unsafe.yaml")
 	nodeURL := deployServing(ctx, t, cs, ns, dep, svc, h2UnsafeNodePort)
-	grpcTarget := "grpc://127.0.0.1:30101"
 	for _, run := range []h2Run{
 		{"h2c", "restart", nil, h2cArgs},
 		{"grpc", "restart", nil, grpcArgs},
 	} {
-		args := append(run.args(nodeURL, grpcTarget), "--deployment", dep.Name, "--rollout-after", "5s", "--settle", "5s",
-			"--rollout-timeout", "3m", "--rate", "500", "--connections", "16", "--rollout", run.mode)
-		r := runRolltest(t, ns, run.name, args...)
+		r := rollUnderH2(t, ns, dep.Name, nodeURL, run)
 		res := requireDocument(t, r)
 		tot := res.Totals
-		attributed := 0
-		for _, f := range res.Failures.Records {
-			if f.AttributedBy != "none" && podByName(res, f.Pod) != nil {
-				attributed++
-			}
-		}
+		attributed := attributedToPods(res)
 		t.Logf("%s: exit %d, requests %d failed %d outcomes %v; %d of %d failure records attributed to a pod; hints %v",
 			run.name, r.exit, tot.Requests, tot.Failed, nonZero(tot.Outcomes), attributed, len(res.Failures.Records), res.HintCodes())
 		checkConsistency(t, res)
