@@ -121,7 +121,14 @@ func checkSafeRun(t *testing.T, name string, r cliRun, res *report.Result, versi
 	if tot.Failed != 0 {
 		errorf("totals.failed = %d, want 0 (outcomes %v)", tot.Failed, nonZero(tot.Outcomes))
 	}
-	if tot.Retried != 0 {
+	for outcome, n := range tot.RetriedOutcomes {
+		// Only a request the server provably never processed may be
+		// re-sent, and only in a run that asked for it (--retries).
+		if n > 0 && (res.Config.Retries == 0 || !neverProcessed(outcome)) {
+			errorf("%d attempts failed %s and were re-sent; only goaway_unprocessed and refused_stream may be, with --retries", n, outcome)
+		}
+	}
+	if tot.Retried != 0 && res.Config.Retries == 0 {
 		errorf("totals.retried = %d, want 0", tot.Retried)
 	}
 	// The rate was really 500 req/s, second by second: every second but
@@ -189,6 +196,13 @@ func checkSafeRun(t *testing.T, name string, r cliRun, res *report.Result, versi
 		errorf("versions %v, want exactly %v", res.Versions, versions)
 	}
 	return ok
+}
+
+// neverProcessed says whether an outcome proves the server never
+// processed the request: HTTP/2's GOAWAY above its last stream, and a
+// refused stream. Re-sending those is what every HTTP/2 client does.
+func neverProcessed(outcome string) bool {
+	return outcome == "goaway_unprocessed" || outcome == "refused_stream"
 }
 
 // checkWorkload requires the document to name the workload rolled and the
