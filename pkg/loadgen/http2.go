@@ -255,9 +255,8 @@ type h2conn struct {
 	br      *bufio.Reader
 	bw      *bufio.Writer
 	fr      *http2.Framer
-	dec     *hpack.Decoder
+	dec     *hpackDecoder
 	raw     syscall.RawConn
-	idleAt  time.Time
 
 	nextID     uint32 // the next stream's id
 	goAway     bool   // the server is retiring the connection
@@ -349,7 +348,7 @@ func (t *http2T) newConn(nc net.Conn, raw syscall.RawConn) *h2conn {
 	// the peer's limit (RFC 9113 4.2); the Framer's own default is 16 MiB,
 	// which a HEADERS frame read into hpay would overrun.
 	c.fr.SetMaxReadFrameSize(h2MaxFrame)
-	c.dec = hpack.NewDecoder(4096, c.field) // the stream in flight's (h2resp)
+	c.dec = newHPACKDecoder(4096, c.field) // the stream in flight's (h2resp)
 	c.dec.SetMaxStringLength(readBufferSize)
 	c.hpay = make([]byte, h2MaxFrame)
 	c.h2resp = newH2Resp(t)
@@ -540,7 +539,6 @@ func (c *h2conn) exchange(req *Request, res *Response) error {
 		return err
 	}
 	res.Close = !c.t.cfg.KeepAlive || c.goAway || c.nextID > h2MaxStreamID
-	c.idleAt = time.Now()
 	return nil
 }
 
@@ -831,7 +829,7 @@ func (c *h2conn) data(f *http2.DataFrame) error {
 // make the connection not reusable, as for HTTP/1.1: the server may be
 // closing it, and only a new connection is sure not to count a drop no
 // real client meets.
-func (c *h2conn) Reusable() bool {
+func (c *h2conn) Reusable(idle time.Duration) bool {
 	for range 64 { // bounded: a buffer holds few whole frames
 		b, err := c.br.Peek(min(c.br.Buffered(), 9))
 		if err != nil || len(b) < 9 {
@@ -863,7 +861,7 @@ func (c *h2conn) Reusable() bool {
 	switch {
 	case c.goAway || c.nextID > h2MaxStreamID || c.br.Buffered() > 0:
 		return false
-	case c.raw == nil || time.Since(c.idleAt) < staleAfter:
+	case c.raw == nil || idle < staleAfter:
 		return true
 	}
 	return !peerClosed(c.raw)
