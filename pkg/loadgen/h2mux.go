@@ -287,7 +287,7 @@ func (s *h2slot) shared() *sharedConn { return &s.m.sh }
 // Reusable implements Conn: the connection takes new streams, and it has
 // no more slots than the server allows streams (a slot over the limit
 // leaves, for a connection with room).
-func (s *h2slot) Reusable() bool {
+func (s *h2slot) Reusable(time.Duration) bool {
 	m := s.m
 	if m.retiring.Load() {
 		return false

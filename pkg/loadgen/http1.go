@@ -66,7 +66,6 @@ type h1conn struct {
 	br      *bufio.Reader
 	bw      *bufio.Writer
 	raw     syscall.RawConn // the TCP socket under any TLS, for the stale check
-	idleAt  time.Time       // when the last response ended
 	// reqs are the run's requests formatted, by target; head is the one
 	// being answered's.
 	reqs  []fasthttp.Request
@@ -240,9 +239,6 @@ func (c *h1conn) exchange(req *Request, res *Response) error {
 	}
 	res.Body, res.BodyLen, res.Matched = c.body.win, c.body.n, c.body.match.found
 	res.Close = !c.t.cfg.KeepAlive || c.resp.ConnectionClose() || res.Status == fasthttp.StatusSwitchingProtocols
-	if !res.Close {
-		c.idleAt = time.Now()
-	}
 	return nil
 }
 
@@ -250,11 +246,11 @@ func (c *h1conn) exchange(req *Request, res *Response) error {
 // (its FIN or a stray byte is not waiting to be read). Only the race of a
 // close crossing a request on the wire, which real clients meet too,
 // remains.
-func (c *h1conn) Reusable() bool {
+func (c *h1conn) Reusable(idle time.Duration) bool {
 	switch {
 	case c.br.Buffered() > 0:
 		return false // bytes nobody asked for: the stream is out of step
-	case c.raw == nil || time.Since(c.idleAt) < staleAfter:
+	case c.raw == nil || idle < staleAfter:
 		return true
 	}
 	return !peerClosed(c.raw)

@@ -433,7 +433,7 @@ func TestHTTP2GoAwayBetweenRequests(t *testing.T) {
 	// trip's reuse now (buffered, or the socket is readable), or the next
 	// request on this connection fails as goaway_unprocessed: never as a
 	// silent success on a retiring connection.
-	if c.Reusable() {
+	if c.Reusable(staleAfter) {
 		err := c.RoundTrip(context.Background(), &Request{Seq: 1, Deadline: time.Now().Add(10 * time.Second)}, &res)
 		if got := asAttemptError(err, false); err == nil || got.Outcome != GoAwayUnprocessed && got.Outcome != EOF {
 			t.Fatalf("after GOAWAY: %v", err)
@@ -523,7 +523,7 @@ func FuzzHTTP2Response(f *testing.F) {
 		}
 		var res Response
 		err = c.RoundTrip(context.Background(), &Request{Deadline: time.Now().Add(time.Minute)}, &res)
-		_ = c.Reusable()
+		_ = c.Reusable(staleAfter)
 		if err != nil {
 			if ae := asAttemptError(err, false); ae.Outcome == OK {
 				t.Fatalf("error %v classified ok", err)
@@ -590,7 +590,7 @@ func FuzzHTTP2MuxResponse(f *testing.F) {
 		defer s.Close()
 		var res Response
 		err = s.RoundTrip(context.Background(), &Request{Deadline: time.Now().Add(time.Minute)}, &res)
-		_ = s.Reusable()
+		_ = s.Reusable(staleAfter)
 		if err != nil {
 			if ae := asAttemptError(err, false); ae.Outcome == OK {
 				t.Fatalf("error %v classified ok", err)

@@ -59,16 +59,17 @@ type Transport interface {
 // RoundTrip fails with an error that wraps ctx's.
 //
 // Reusable reports, before a request, whether the Conn can still carry
-// one. It is false when the server closed the connection while it sat
-// idle: pooling clients (net/http, JMeter, browsers) notice that before
-// they reuse a connection, so a request sent on it anyway would count a
-// drop no real client meets.
+// one, idle for idle since its last request ended (as the engine's clock,
+// which it reads anyway, says). It is false when the server closed the
+// connection while it sat idle: pooling clients (net/http, JMeter,
+// browsers) notice that before they reuse a connection, so a request sent
+// on it anyway would count a drop no real client meets.
 //
 // Close closes the Conn. It is called once; the Conn must not be used
 // afterwards (an implementation may recycle its memory for a later Dial).
 type Conn interface {
 	RoundTrip(ctx context.Context, req *Request, res *Response) error
-	Reusable() bool
+	Reusable(idle time.Duration) bool
 	Close() error
 }
 

@@ -43,6 +43,9 @@ type conn struct {
 	// (HTTP/2 multiplexing): id, served and the pod are then the
 	// connection's, whichever slot answered.
 	sh *sharedConn
+	// idleSince is when (time since the run's start) the connection's
+	// last attempt ended: how long it has been idle is Reusable's to know.
+	idleSince time.Duration
 	// pending are failures answered on this connection before it named its
 	// pod, waiting to be attributed when it does.
 	pending []pendingFailure
@@ -95,7 +98,8 @@ func (w *worker) runClosed(ctx context.Context) {
 		if e.cfg.Duration > 0 && now >= e.cfg.Duration {
 			return
 		}
-		w.do(job{seq: seq, due: now, phase: e.phaseAt(now)})
+		// Sent as it is due: the clock read for the due time serves.
+		w.doAt(job{seq: seq, due: now, phase: e.phaseAt(now)}, now)
 	}
 }
 
@@ -114,9 +118,11 @@ func (w *worker) unlockRec() {
 // do sends request j with its retries, and records it. Latency counts from
 // the due time: in the open model a request that waited for a connection
 // carries the wait.
-func (w *worker) do(j job) {
+func (w *worker) do(j job) { w.doAt(j, w.e.elapsed()) }
+
+// doAt is do for a request sent at sent (time since the run's start).
+func (w *worker) doAt(j job, sent time.Duration) {
 	e := w.e
-	sent := e.elapsed()
 	w.lockRec()
 	w.rec.sent(j.due, sent)
 	w.unlockRec()
@@ -124,6 +130,7 @@ func (w *worker) do(j job) {
 	for s.attempt = 1; ; s.attempt++ {
 		retryable := w.attempt(&s)
 		end := e.elapsed()
+		w.c.idleSince = end
 		s.latency = end - j.due
 		if s.outcome.Failed() && retryable && s.attempt <= e.cfg.Retries {
 			w.lockRec()
@@ -151,8 +158,10 @@ func (w *worker) attempt(s *sample) (retryable bool) {
 	e := w.e
 	s.status, s.detail, s.pod, s.attr, s.conn, s.connReqs, s.record = 0, "", 0, AttrNone, 0, 0, -1
 	s.connect, s.bytesIn, s.bytesOut = 0, 0, 0
-	w.req = Request{Seq: s.seq, Target: int(s.target), Deadline: time.Now().Add(e.cfg.Timeout)}
-	if w.c.Conn != nil && !w.c.Reusable() {
+	// From the run's start and the attempt's, which the engine's clock
+	// read already: a clock read less on every request.
+	w.req = Request{Seq: s.seq, Target: int(s.target), Deadline: e.start.Add(s.start + e.cfg.Timeout)}
+	if w.c.Conn != nil && !w.c.Reusable(s.start-w.c.idleSince) {
 		w.closeConn()
 	}
 	reused := w.c.Conn != nil

@@ -81,7 +81,7 @@ func (c *fakeConn) RoundTrip(_ context.Context, req *Request, res *Response) err
 	return nil
 }
 
-func (c *fakeConn) Reusable() bool { return !c.stale }
+func (c *fakeConn) Reusable(time.Duration) bool { return !c.stale }
 
 func (c *fakeConn) Close() error {
 	c.closed++
