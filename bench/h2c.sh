@@ -49,38 +49,14 @@ if want rolltest; then bench_build_rolltest; fi
 nginx_start
 URL=$BENCH_URL
 
-STAMP=$(date +%Y%m%d-%H%M%S)
-RUN_DIR="$BENCH_STATE/runs/h2c-$STAMP"
-mkdir -p "$RUN_DIR"
-LIMIT=$((DURATION + 30)) # safety bound per generator run
+peer_init h2c
 
 # conns_for N -> TCP connections of configuration "streams N"; W = conns × N.
 conns_for() { echo $(((INFLIGHT + $1 - 1) / $1)); }
 
-# Keyed "TOOL/N": space-separated req/s and CPU % per round, max peak RSS (KB),
-# summed requests and errors, last connection count seen mid-run.
-declare -A RPS_LIST=() RSS_MAX=() REQS=() ERRS=() NOTE=() CONNS_SEEN=() GEN_CPU=() NGX_CPU=() SIRQ_CPU=() OTHER_CPU=()
-
-# record KEY RPS RSS_FILE REQUESTS ERRORS
-record() {
-	local key=$1 rps=$2 rssf=$3 req=$4 err=$5 kb
-	[[ $rps =~ ^[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$ ]] || {
-		log "$key: could not parse req/s (see $RUN_DIR)"
-		rps=0
-		NOTE[$key]+=' unparsed'
-	}
-	RPS_LIST[$key]+=" $rps"
-	kb=$(rss_kb "$rssf")
-	if ((${kb:-0} > ${RSS_MAX[$key]:-0})); then RSS_MAX[$key]=$kb; fi
-	REQS[$key]=$((${REQS[$key]:-0} + ${req%.*}))
-	ERRS[$key]=$((${ERRS[$key]:-0} + ${err%.*}))
-	GEN_CPU[$key]+=" $RUN_GEN_CPU"
-	NGX_CPU[$key]+=" $RUN_NGINX_CPU"
-	SIRQ_CPU[$key]+=" $RUN_SIRQ_CPU"
-	OTHER_CPU[$key]+=" $RUN_OTHER_CPU"
-	log "$key: $(printf '%.0f' "$rps") req/s, peak RSS $(peak_mb "$rssf") MB, $req requests, $err errors," \
-		"${CONNS_SEEN[$key]:-?} connections; cpu% gen $RUN_GEN_CPU nginx $RUN_NGINX_CPU softirq $RUN_SIRQ_CPU other $RUN_OTHER_CPU"
-}
+# The tables (peer_init) are keyed "TOOL/N"; CONNS_SEEN keeps the
+# connection count seen mid-run.
+declare -A CONNS_SEEN=()
 
 # count_conns_later SECONDS FILE: after SECONDS, the number of established
 # client connections to nginx's port -> FILE. Shows how many TCP connections a
@@ -118,42 +94,18 @@ run_tool() {
 		[[ $(grep -c 'Application protocol: h2c' "$base.txt") == 1 ]] || NOTE[$key]+=' not-h2c!'
 		;;
 	vegeta)
-		printf 'GET %s\n' "$URL" >"$RUN_DIR/vegeta-targets.txt"
-		run_pinned "$base.rss" "$LIMIT" \
-			vegeta attack -h2c -targets="$RUN_DIR/vegeta-targets.txt" -rate=0 \
-			-max-workers="$w" -workers="$w" \
-			-duration="${DURATION}s" -output="$base.bin" >"$base.err" 2>&1 || rc=$?
-		# Reported after the attack, unpinned and untimed, so it does not
-		# compete with the attack for the generator core.
-		vegeta report -type=json "$base.bin" >"$base.json"
-		rm -f "$base.bin"
 		local rps req err
-		rps=$(jq -r '.throughput // empty' "$base.json")
-		req=$(jq -r '.requests // 0' "$base.json")
-		err=$(jq -r '[.status_codes // {} | to_entries[] | select(.key != "200") | .value] | add // 0' "$base.json")
+		run_vegeta "$base" -h2c -max-workers="$w" -workers="$w"
 		;;
 	rolltest)
-		run_pinned "$base.rss" "$LIMIT" \
-			"$ROLLTEST" run --target "$URL" --h2c --streams "$n" --concurrency "$w" \
-			--duration "${DURATION}s" --json "$base.json" --quiet >"$base.txt" 2>&1 || rc=$?
-		# 0 = pass, 1 = a gate failed: both produce a report. 2 = usage error.
-		if ((rc > 1)) || [[ ! -s $base.json ]]; then
-			log "rolltest exited $rc without a JSON report; output:"
-			tail -n 20 "$base.txt" >&2 || true
-			die "rolltest run failed (exit $rc); see $base.txt"
-		fi
-		((rc == 1)) && NOTE[$key]+=' exit=1(gate)'
-		rc=0
 		local rps req err
-		rps=$(jq -r '.totals.achieved_rps // empty' "$base.json")
-		req=$(jq -r '.totals.requests // 0' "$base.json")
-		err=$(jq -r '.totals.failed // 0' "$base.json")
+		run_rolltest "$key" "$base" "$ROLLTEST" --h2c --streams "$n" --concurrency "$w"
 		[[ $(jq -r '"\(.config.protocol) \(.config.streams)"' "$base.json") == "h2c $n" ]] || NOTE[$key]+=' not-h2c!'
 		;;
 	esac
 	wait "$counter" 2>/dev/null || true
 	CONNS_SEEN[$key]=$(cat "$base.conns" 2>/dev/null || echo '?')
-	record "$key" "${rps:-x}" "$base.rss" "${req:-0}" "${err:-0}"
+	record "$key" "${rps:-x}" "$base.rss" "${req:-0}" "${err:-0}" ", ${CONNS_SEEN[$key]:-?} connections"
 	if ((rc != 0)); then
 		log "$tool exited $rc (124/137: killed by the ${LIMIT}s safety timeout); output under $RUN_DIR"
 		NOTE[$key]+=" exit=$rc"
@@ -171,10 +123,6 @@ done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 nginx_stop
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR] = $1} END {
-	if (NR == 0) {print 0} else if (NR % 2) {print a[(NR + 1) / 2]} else {print (a[NR / 2] + a[NR / 2 + 1]) / 2}}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else printf "-"}'; }
-
 declare -A RPS=()
 for n in "${STREAMS[@]}"; do
 	for t in "${TOOLS[@]}"; do RPS[$t/$n]=$(median <<<"${RPS_LIST[$t/$n]:-}"); done
@@ -182,65 +130,48 @@ done
 
 OUT="$BENCH_RESULTS/h2c-$STAMP.txt"
 {
-	echo "# rolltest h2c benchmark — $(date -u +'%Y-%m-%d %H:%M:%SZ')"
-	echo "# repo $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet HEAD 2>/dev/null || echo '+dirty'), $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+	peer_header "rolltest h2c benchmark"
 	echo "# target: $(nginx -v 2>&1 | sed 's/.*: //') h2c (prior knowledge), worker_processes 1 on cpu $BENCH_TARGET_CPU, $URL"
 	echo "# generators on cpu $BENCH_GEN_CPU (nice $BENCH_NICE, as nginx), ${DURATION}s each, $ROUNDS round(s)$( ((ROUNDS > 1)) && echo ', median req/s, max RSS')"
 	echo "# in flight per configuration: ceil($INFLIGHT / streams) connections × streams, the same for every tool;"
 	echo "#   vegeta runs that many workers and picks its own connections ('conns': established mid-run)"
-	echo "# machine: ${BUSY_BEFORE}% CPU busy in the 1 s before the run; loadavg before $LOAD_BEFORE, after $LOAD_AFTER"
-	echo "# cpu%: generator / nginx / softirq / everything else, in % of one core (both cores: 200), median over rounds"
+	peer_machine_lines
+	echo "# req/s/core: req/s per generator core (req/s ÷ its cpu%), which still measures the generator when"
+	echo "#   nginx's core is the limit"
 	echo
-	printf '%-9s %7s %9s %10s %10s %12s %10s %7s %6s %21s  %s\n' tool streams 'in flight' 'req/s' '/rolltest' 'peak RSS MB' requests errors conns 'cpu% gen/ngx/sirq/oth' notes
+	printf '%-9s %7s %9s %10s %10s %10s %12s %10s %7s %6s %21s  %s\n' tool streams 'in flight' 'req/s' 'req/s/core' '/rolltest' 'peak RSS MB' requests errors conns 'cpu% gen/ngx/sirq/oth' notes
 	for n in "${STREAMS[@]}"; do
 		for t in "${TOOLS[@]}"; do
 			k=$t/$n
-			printf '%-9s %7s %9s %10.0f %10s %12s %10s %7s %6s %21s  %s\n' "$t" "$n" "$(($(conns_for "$n") * n))" "${RPS[$k]}" \
-				"$(ratio "${RPS[$k]}" "${RPS[rolltest/$n]:-0}")" \
-				"$(awk -v k="${RSS_MAX[$k]:-0}" 'BEGIN {printf "%.1f", k / 1024}')" \
-				"${REQS[$k]}" "${ERRS[$k]}" "${CONNS_SEEN[$k]:-?}" \
-				"$(median <<<"${GEN_CPU[$k]:-}")/$(median <<<"${NGX_CPU[$k]:-}")/$(median <<<"${SIRQ_CPU[$k]:-}")/$(median <<<"${OTHER_CPU[$k]:-}")" \
-				"$( ((ROUNDS > 1)) && printf 'rounds:%s ' "$(tr ' ' '\n' <<<"${RPS_LIST[$k]}" | grep -v '^$' | xargs printf '%.0f,' | sed 's/,$//')")${NOTE[$k]:-}"
+			printf '%-9s %7s %9s %10.0f %10s %10s %12s %10s %7s %6s %21s  %s\n' "$t" "$n" "$(($(conns_for "$n") * n))" "${RPS[$k]}" \
+				"$(per_core "$k")" "$(ratio "${RPS[$k]}" "${RPS[rolltest/$n]:-0}")" "$(rss_mb "$k")" \
+				"${REQS[$k]}" "${ERRS[$k]}" "${CONNS_SEEN[$k]:-?}" "$(cpu_cell "$k")" "$(notes_cell "$k")"
 		done
 	done
 	echo
 } >"$OUT"
 
 STATUS=0
-goal() { # goal NAME NUMERATOR DENOMINATOR MIN
-	local v
-	if ! want rolltest || [[ $3 == 0 ]]; then
-		printf '%-30s = %5s (goal ≥ %s)  SKIP\n' "$1" '-' "$4"
-		return
-	fi
-	v=$(ratio "$2" "$3")
-	if awk -v v="$v" -v m="$4" 'BEGIN {exit !(v >= m)}'; then
-		printf '%-30s = %5s (goal ≥ %s)  PASS\n' "$1" "$v" "$4"
-	else
-		printf '%-30s = %5s (goal ≥ %s)  FAIL\n' "$1" "$v" "$4"
-		STATUS=1
-	fi
-}
 {
 	for n in "${STREAMS[@]}"; do
 		goal "streams $n: rolltest/h2load" "${RPS[rolltest/$n]:-0}" "${RPS[h2load/$n]:-0}" 0.5
 		goal "streams $n: rolltest/vegeta" "${RPS[rolltest/$n]:-0}" "${RPS[vegeta/$n]:-0}" 2
 	done
-	if want rolltest; then
-		for n in "${STREAMS[@]}"; do
-			if ((${ERRS[rolltest/$n]:-0} > 0)) || ((${REQS[rolltest/$n]:-0} == 0)); then
-				echo "sanity: rolltest streams $n requests=${REQS[rolltest/$n]:-0} failed=${ERRS[rolltest/$n]:-0}  FAIL"
-				STATUS=1
-			else
-				echo "sanity: rolltest streams $n requests=${REQS[rolltest/$n]} failed=0  PASS"
-			fi
-		done
-	fi
-	for k in "${!ERRS[@]}"; do
-		if [[ $k != rolltest/* ]] && ((${ERRS[$k]:-0} > 0)); then
-			echo "warning: $k reported ${ERRS[$k]} errors/non-200 responses (see $RUN_DIR)"
+	# Not goals: what the throughput ratios cannot show when the target,
+	# not the generator, sets the pace.
+	for n in "${STREAMS[@]}"; do
+		want rolltest || break
+		printf 'per core, streams %s: rolltest/h2load = %s, rolltest/vegeta = %s\n' "$n" \
+			"$(ratio "$(per_core "rolltest/$n")" "$(per_core "h2load/$n")")" "$(ratio "$(per_core "rolltest/$n")" "$(per_core "vegeta/$n")")"
+		ngx=$(median <<<"${NGX_CPU[rolltest/$n]:-}")
+		if ((${ngx%.*} >= 90)); then
+			echo "target-bound, streams $n: nginx's core was ${ngx}% busy under rolltest; its req/s is nginx's ceiling, not rolltest's"
 		fi
 	done
+	if want rolltest; then
+		for n in "${STREAMS[@]}"; do sanity "rolltest/$n" "rolltest streams $n"; done
+	fi
+	peer_warnings
 } >>"$OUT"
 
 cat "$OUT"

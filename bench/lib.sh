@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # globals set here are read by the sourcing scripts
-# bench/lib.sh — shared helpers for bench/peers.sh and bench/rate.sh.
+# bench/lib.sh — shared helpers for the bench/*.sh scripts.
 #
 # Sourced, never executed. Provides:
 #   bench_init            paths, PATH, cleanup trap (EXIT/INT/TERM)
@@ -16,6 +16,8 @@
 #                         RUN_RSS_SAMPLES=FILE set, also samples the
 #                         generator's VmRSS every BENCH_RSS_EVERY s (default
 #                         2) into FILE as "SECONDS_SINCE_START RSS_KB" lines.
+#   peer_*, record, median, ratio, goal, run_vegeta, run_rolltest
+#                         the side-by-side tables of peers.sh and h2c.sh
 #
 # Everything it writes lives under $REPO/.state/bench (git-ignored).
 
@@ -524,4 +526,175 @@ duration_s() {
 	*[0-9]s) echo "${1%s}" ;;
 	*) echo "$1" ;;
 	esac
+}
+
+# ---------------------------------------------------------------- peer tables
+# bench/peers.sh and bench/h2c.sh run tools one after another and tabulate
+# them under a key of their own (a tool, or TOOL/STREAMS): per round, the
+# req/s and the CPU split of run_pinned; over rounds, the peak RSS (KB), the
+# requests and errors summed, and notes.
+
+# peer_init RUN_NAME: the tables, RUN_DIR (raw outputs), STAMP, LIMIT (the
+# safety bound of one generator run, from DURATION).
+peer_init() {
+	declare -gA RPS_LIST=() RSS_MAX=() REQS=() ERRS=() NOTE=() GEN_CPU=() NGX_CPU=() SIRQ_CPU=() OTHER_CPU=()
+	STAMP=$(date +%Y%m%d-%H%M%S)
+	RUN_DIR="$BENCH_STATE/runs/$1-$STAMP"
+	mkdir -p "$RUN_DIR"
+	LIMIT=$((DURATION + 30))
+}
+
+# record KEY RPS RSS_FILE REQUESTS ERRORS [LOG_SUFFIX]: one run of a tool,
+# with run_pinned's CPU split.
+record() {
+	local key=$1 rps=$2 rssf=$3 req=$4 err=$5 kb
+	[[ $rps =~ ^[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$ ]] || {
+		log "$key: could not parse req/s (see $RUN_DIR)"
+		rps=0
+		NOTE[$key]+=' unparsed'
+	}
+	RPS_LIST[$key]+=" $rps"
+	kb=$(rss_kb "$rssf")
+	if ((${kb:-0} > ${RSS_MAX[$key]:-0})); then RSS_MAX[$key]=$kb; fi
+	REQS[$key]=$((${REQS[$key]:-0} + ${req%.*}))
+	ERRS[$key]=$((${ERRS[$key]:-0} + ${err%.*}))
+	GEN_CPU[$key]+=" $RUN_GEN_CPU"
+	NGX_CPU[$key]+=" $RUN_NGINX_CPU"
+	SIRQ_CPU[$key]+=" $RUN_SIRQ_CPU"
+	OTHER_CPU[$key]+=" $RUN_OTHER_CPU"
+	log "$key: $(printf '%.0f' "$rps") req/s, peak RSS $(peak_mb "$rssf") MB, $req requests, $err errors${6:-};" \
+		"cpu% gen $RUN_GEN_CPU nginx $RUN_NGINX_CPU softirq $RUN_SIRQ_CPU other $RUN_OTHER_CPU"
+}
+
+# median: of the numbers on stdin (space- or line-separated); 0 for none.
+median() {
+	tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR] = $1} END {
+	if (NR == 0) {print 0} else if (NR % 2) {print a[(NR + 1) / 2]} else {print (a[NR / 2] + a[NR / 2 + 1]) / 2}}'
+}
+
+# ratio A B -> A/B with two decimals, "-" when B is 0.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else printf "-"}'; }
+
+# per_core KEY -> median req/s per generator core: req/s ÷ (generator CPU % /
+# 100), round by round. When the target's core is saturated, throughput
+# measures the target; this still measures the generator.
+per_core() {
+	local rates cpu i out=''
+	read -r -a rates <<<"${RPS_LIST[$1]:-}"
+	read -r -a cpu <<<"${GEN_CPU[$1]:-}"
+	for i in "${!rates[@]}"; do
+		out+=" $(awk -v r="${rates[$i]}" -v c="${cpu[$i]:-0}" 'BEGIN {if (c > 0) printf "%.0f", r * 100 / c; else print 0}')"
+	done
+	median <<<"$out"
+}
+
+# cpu_cell KEY -> "gen/ngx/sirq/oth": median CPU % of each over rounds.
+cpu_cell() {
+	echo "$(median <<<"${GEN_CPU[$1]:-}")/$(median <<<"${NGX_CPU[$1]:-}")/$(median <<<"${SIRQ_CPU[$1]:-}")/$(median <<<"${OTHER_CPU[$1]:-}")"
+}
+
+# rss_mb KEY -> the key's peak RSS in MB, one decimal.
+rss_mb() { awk -v k="${RSS_MAX[$1]:-0}" 'BEGIN {printf "%.1f", k / 1024}'; }
+
+# notes_cell KEY -> each round's req/s (with more than one round) and notes.
+notes_cell() {
+	if ((ROUNDS > 1)); then
+		printf 'rounds:%s ' "$(tr ' ' '\n' <<<"${RPS_LIST[$1]}" | grep -v '^$' | xargs printf '%.0f,' | sed 's/,$//')"
+	fi
+	printf '%s' "${NOTE[$1]:-}"
+}
+
+# peer_header TITLE: the first lines of a results file: what ran, where, how
+# busy the machine was.
+peer_header() {
+	echo "# $1 — $(date -u +'%Y-%m-%d %H:%M:%SZ')"
+	echo "# repo $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet HEAD 2>/dev/null || echo '+dirty'), $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+}
+
+# peer_machine_lines: the machine's load and what the cpu% cells mean.
+peer_machine_lines() {
+	echo "# machine: ${BUSY_BEFORE}% CPU busy in the 1 s before the run; loadavg before $LOAD_BEFORE, after $LOAD_AFTER"
+	echo "# cpu%: generator / nginx / softirq (loopback packets, charged to no process) / everything else,"
+	echo "#   in % of one core, median over rounds. Both cores total 200. 'oth' well above ~5: other work on the"
+	echo "#   shared machine took CPU from the run."
+}
+
+# goal NAME NUMERATOR DENOMINATOR MIN: one goal line, PASS, FAIL (sets
+# STATUS=1) or SKIP (no rolltest, or nothing to compare with).
+goal() {
+	local v
+	if ! want rolltest || [[ $3 == 0 ]]; then
+		printf '%-30s = %5s (goal ≥ %s)  SKIP\n' "$1" '-' "$4"
+		return
+	fi
+	v=$(ratio "$2" "$3")
+	if awk -v v="$v" -v m="$4" 'BEGIN {exit !(v >= m)}'; then
+		printf '%-30s = %5s (goal ≥ %s)  PASS\n' "$1" "$v" "$4"
+	else
+		printf '%-30s = %5s (goal ≥ %s)  FAIL\n' "$1" "$v" "$4"
+		STATUS=1
+	fi
+}
+
+# sanity KEY LABEL: rolltest must have sent requests and failed none against
+# a healthy nginx (sets STATUS=1 if not).
+sanity() {
+	if ((${ERRS[$1]:-0} > 0)) || ((${REQS[$1]:-0} == 0)); then
+		echo "sanity: $2 requests=${REQS[$1]:-0} failed=${ERRS[$1]:-0}  FAIL"
+		STATUS=1
+	else
+		echo "sanity: $2 requests=${REQS[$1]} failed=0  PASS"
+	fi
+}
+
+# peer_warnings: the peers' own errors, which their numbers include.
+peer_warnings() {
+	local k
+	for k in "${!ERRS[@]}"; do
+		if [[ $k != rolltest* ]] && ((${ERRS[$k]:-0} > 0)); then
+			echo "warning: $k reported ${ERRS[$k]} errors/non-200 responses (see $RUN_DIR)"
+		fi
+	done
+}
+
+# run_vegeta BASE ARGS...: vegeta attack (pinned, bounded) with ARGS and the
+# targets file "GET $URL"; sets rps, req, err and rc (the attack's exit).
+run_vegeta() {
+	local base=$1
+	shift
+	rc=0
+	printf 'GET %s\n' "$URL" >"$RUN_DIR/vegeta-targets.txt"
+	run_pinned "$base.rss" "$LIMIT" \
+		vegeta attack -targets="$RUN_DIR/vegeta-targets.txt" -rate=0 "$@" \
+		-duration="${DURATION}s" -output="$base.bin" >"$base.err" 2>&1 || rc=$?
+	# Reported after the attack, unpinned and untimed, so it does not
+	# compete with the attack for the generator core.
+	vegeta report -type=json "$base.bin" >"$base.json"
+	rm -f "$base.bin"
+	rps=$(jq -r '.throughput // empty' "$base.json")
+	req=$(jq -r '.requests // 0' "$base.json")
+	err=$(jq -r '[.status_codes // {} | to_entries[] | select(.key != "200") | .value] | add // 0' "$base.json")
+}
+
+# run_rolltest KEY BASE BIN ARGS...: BIN run --target $URL ARGS (pinned,
+# bounded) with a JSON report; sets rps, req, err and rc=0. Exit 1 (a gate
+# failed) is noted; no report at all stops the benchmark.
+run_rolltest() {
+	local key=$1 base=$2 bin=$3
+	shift 3
+	rc=0
+	run_pinned "$base.rss" "$LIMIT" \
+		"$bin" run --target "$URL" "$@" --duration "${DURATION}s" \
+		--json "$base.json" --quiet >"$base.txt" 2>&1 || rc=$?
+	# 0 = pass, 1 = a gate failed: both produce a report. 2 = usage error.
+	if ((rc > 1)) || [[ ! -s $base.json ]]; then
+		log "$key exited $rc without a JSON report; output:"
+		tail -n 20 "$base.txt" >&2 || true
+		die "$key run failed (exit $rc); see $base.txt"
+	fi
+	((rc == 1)) && NOTE[$key]+=' exit=1(gate)'
+	rc=0
+	rps=$(jq -r '.totals.achieved_rps // empty' "$base.json")
+	req=$(jq -r '.totals.requests // 0' "$base.json")
+	err=$(jq -r '.totals.failed // 0' "$base.json")
 }
