@@ -512,37 +512,59 @@ func FuzzHTTP2Response(f *testing.F) {
 		if grpc {
 			cfg.Target, proto = "grpc://127.0.0.1:1", ProtoGRPC
 		}
-		tr, err := newHTTP2(cfg, proto)
-		if err != nil {
-			t.Fatal(err)
-		}
-		settings := []byte{0, 0, 0, 0x4, 0, 0, 0, 0, 0}
-		c := tr.newConn(&scriptConn{r: bytes.NewReader(append(settings, script...))}, nil)
-		if err := c.handshake(); err != nil {
+		_, c := scriptedConn(t, cfg, proto, script)
+		if c == nil {
 			return
 		}
 		var res Response
-		err = c.RoundTrip(context.Background(), &Request{Deadline: time.Now().Add(time.Minute)}, &res)
+		err := c.RoundTrip(context.Background(), &Request{Deadline: time.Now().Add(time.Minute)}, &res)
 		_ = c.Reusable(staleAfter)
-		if err != nil {
-			if ae := asAttemptError(err, false); ae.Outcome == OK {
-				t.Fatalf("error %v classified ok", err)
-			}
-			return
-		}
-		switch {
-		case res.Status < 200 && res.Status != 101 || res.Status > 999:
-			t.Fatalf("accepted status %d", res.Status)
-		case len(res.Body) > MaxIdentityBytes || int64(len(res.Body)) > res.BodyLen || res.BodyLen > 1<<16:
-			t.Fatalf("body %d kept of %d", len(res.Body), res.BodyLen)
-		case len(res.Header) != 1:
-			t.Fatalf("%d captured headers", len(res.Header))
-		case grpc && responseOutcome(&res) == OK && res.Status != 200:
-			t.Fatalf("gRPC ok with HTTP %d", res.Status)
-		case !grpc && res.Outcome != OK:
-			t.Fatalf("HTTP/2 response with a protocol verdict %v", res.Outcome)
-		}
+		checkFuzzedResponse(t, &res, err, grpc)
 	})
+}
+
+// scriptedConn is a handshaken connection of a transport of cfg whose
+// server sends an empty SETTINGS, then script; nil when the handshake
+// fails on it.
+func scriptedConn(t *testing.T, cfg TransportConfig, proto string, script []byte) (*http2T, *h2conn) {
+	t.Helper()
+	tr, err := newHTTP2(cfg, proto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := []byte{0, 0, 0, 0x4, 0, 0, 0, 0, 0}
+	c := tr.newConn(&scriptConn{r: bytes.NewReader(append(settings, script...))}, nil)
+	if err := c.handshake(); err != nil {
+		return tr, nil
+	}
+	return tr, c
+}
+
+// checkFuzzedResponse fails t on what a round trip must never give,
+// whatever the server sent: a failure counted ok, a status no response
+// has, more body kept than the limits allow or than arrived, a captured
+// header missing from the list, a gRPC call ok without HTTP 200, an
+// HTTP/2 response with a protocol's verdict.
+func checkFuzzedResponse(t *testing.T, res *Response, err error, grpc bool) {
+	t.Helper()
+	if err != nil {
+		if ae := asAttemptError(err, false); ae.Outcome == OK {
+			t.Fatalf("error %v classified ok", err)
+		}
+		return
+	}
+	switch {
+	case res.Status < 200 && res.Status != 101 || res.Status > 999:
+		t.Fatalf("accepted status %d", res.Status)
+	case len(res.Body) > MaxIdentityBytes || int64(len(res.Body)) > res.BodyLen || res.BodyLen > 1<<16:
+		t.Fatalf("body %d kept of %d", len(res.Body), res.BodyLen)
+	case len(res.Header) != 1:
+		t.Fatalf("%d captured headers", len(res.Header))
+	case grpc && responseOutcome(res) == OK && res.Status != 200:
+		t.Fatalf("gRPC ok with HTTP %d", res.Status)
+	case !grpc && res.Outcome != OK:
+		t.Fatalf("HTTP/2 response with a protocol verdict %v", res.Outcome)
+	}
 }
 
 // FuzzHTTP2MuxResponse is FuzzHTTP2Response for a stream slot of a
@@ -574,13 +596,8 @@ func FuzzHTTP2MuxResponse(f *testing.F) {
 		if grpc {
 			cfg.Target, proto = "grpc://127.0.0.1:1", ProtoGRPC
 		}
-		tr, err := newHTTP2(cfg, proto)
-		if err != nil {
-			t.Fatal(err)
-		}
-		settings := []byte{0, 0, 0, 0x4, 0, 0, 0, 0, 0}
-		c := tr.newConn(&scriptConn{r: bytes.NewReader(append(settings, script...))}, nil)
-		if err := c.handshake(); err != nil {
+		tr, c := scriptedConn(t, cfg, proto, script)
+		if c == nil {
 			return
 		}
 		m := tr.newMux()
@@ -589,21 +606,8 @@ func FuzzHTTP2MuxResponse(f *testing.F) {
 		s := m.newSlot()
 		defer s.Close()
 		var res Response
-		err = s.RoundTrip(context.Background(), &Request{Deadline: time.Now().Add(time.Minute)}, &res)
+		err := s.RoundTrip(context.Background(), &Request{Deadline: time.Now().Add(time.Minute)}, &res)
 		_ = s.Reusable(staleAfter)
-		if err != nil {
-			if ae := asAttemptError(err, false); ae.Outcome == OK {
-				t.Fatalf("error %v classified ok", err)
-			}
-			return
-		}
-		switch {
-		case res.Status < 200 && res.Status != 101 || res.Status > 999:
-			t.Fatalf("accepted status %d", res.Status)
-		case len(res.Body) > MaxIdentityBytes || int64(len(res.Body)) > res.BodyLen || res.BodyLen > 1<<16:
-			t.Fatalf("body %d kept of %d", len(res.Body), res.BodyLen)
-		case grpc && responseOutcome(&res) == OK && res.Status != 200:
-			t.Fatalf("gRPC ok with HTTP %d", res.Status)
-		}
+		checkFuzzedResponse(t, &res, err, grpc)
 	})
 }
