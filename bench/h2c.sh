@@ -17,6 +17,8 @@
 #   bench/h2c.sh                        # 3 tools × 2 configurations × 5 s, ~1 min
 #   BENCH_ROUNDS=3 bench/h2c.sh         # interleaved rounds, median req/s
 #   BENCH_H2C_STREAMS="1 10 100" bench/h2c.sh
+#   BENCH_BASELINE_BIN=/tmp/rolltest-old BENCH_TOOLS="vegeta baseline rolltest" bench/h2c.sh
+#                                       # an earlier build as tool 'baseline', same run
 #
 # Exit: 0 all goals PASS (or SKIP), 1 a goal or the rolltest sanity check
 # FAILED, 2 setup error (install, build, nginx, a tool without a report).
@@ -40,12 +42,13 @@ for n in "${STREAMS[@]}"; do
 done
 read -r -a TOOLS <<<"${BENCH_TOOLS:-h2load vegeta rolltest}"
 for t in "${TOOLS[@]}"; do
-	case $t in h2load | vegeta | rolltest) ;; *) die "unknown tool '$t' in BENCH_TOOLS (h2load vegeta rolltest)" ;; esac
+	case $t in h2load | vegeta | rolltest | baseline) ;; *) die "unknown tool '$t' in BENCH_TOOLS (h2load vegeta rolltest baseline)" ;; esac
 done
 want() { [[ " ${TOOLS[*]} " == *" $1 "* ]]; }
 
 bench_install h2c
 if want rolltest; then bench_build_rolltest; fi
+if want baseline; then baseline_check; fi
 nginx_start
 URL=$BENCH_URL
 
@@ -97,9 +100,10 @@ run_tool() {
 		local rps req err
 		run_vegeta "$base" -h2c -max-workers="$w" -workers="$w"
 		;;
-	rolltest)
-		local rps req err
-		run_rolltest "$key" "$base" "$ROLLTEST" --h2c --streams "$n" --concurrency "$w"
+	rolltest | baseline)
+		local rps req err bin=$ROLLTEST
+		[[ $tool == baseline ]] && bin=$BENCH_BASELINE_BIN
+		run_rolltest "$key" "$base" "$bin" --h2c --streams "$n" --concurrency "$w"
 		[[ $(jq -r '"\(.config.protocol) \(.config.streams)"' "$base.json") == "h2c $n" ]] || NOTE[$key]+=' not-h2c!'
 		;;
 	esac
@@ -163,6 +167,11 @@ STATUS=0
 		want rolltest || break
 		printf 'per core, streams %s: rolltest/h2load = %s, rolltest/vegeta = %s\n' "$n" \
 			"$(ratio "$(per_core "rolltest/$n")" "$(per_core "h2load/$n")")" "$(ratio "$(per_core "rolltest/$n")" "$(per_core "vegeta/$n")")"
+		if want baseline; then
+			printf 'this build ÷ baseline, streams %s: req/s %s, per core %s (%s, same run)\n' "$n" \
+				"$(ratio "${RPS[rolltest/$n]:-0}" "${RPS[baseline/$n]:-0}")" \
+				"$(ratio "$(per_core "rolltest/$n")" "$(per_core "baseline/$n")")" "$BENCH_BASELINE_BIN"
+		fi
 		ngx=$(median <<<"${NGX_CPU[rolltest/$n]:-}")
 		if ((${ngx%.*} >= 90)); then
 			echo "target-bound, streams $n: nginx's core was ${ngx}% busy under rolltest; its req/s is nginx's ceiling, not rolltest's"

@@ -676,6 +676,14 @@ run_vegeta() {
 	err=$(jq -r '[.status_codes // {} | to_entries[] | select(.key != "200") | .value] | add // 0' "$base.json")
 }
 
+# baseline_check: the tool 'baseline' (an earlier rolltest build, run with
+# the same flags as rolltest, for a before/after in one run) needs
+# BENCH_BASELINE_BIN.
+baseline_check() {
+	[[ -x ${BENCH_BASELINE_BIN:-} ]] || die "tool 'baseline' needs BENCH_BASELINE_BIN=PATH, an earlier rolltest build"
+	log "baseline: $BENCH_BASELINE_BIN ($("$BENCH_BASELINE_BIN" version 2>/dev/null | head -n1))"
+}
+
 # run_rolltest KEY BASE BIN ARGS...: BIN run --target $URL ARGS (pinned,
 # bounded) with a JSON report; sets rps, req, err and rc=0. Exit 1 (a gate
 # failed) is noted; no report at all stops the benchmark.

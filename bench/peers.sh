@@ -32,10 +32,7 @@ want() { [[ " ${TOOLS[*]} " == *" $1 "* ]]; }
 
 bench_install peers
 if want rolltest; then bench_build_rolltest; fi
-if want baseline; then
-	[[ -x ${BENCH_BASELINE_BIN:-} ]] || die "tool 'baseline' needs BENCH_BASELINE_BIN=PATH, an earlier rolltest build"
-	log "baseline: $BENCH_BASELINE_BIN ($("$BENCH_BASELINE_BIN" version 2>/dev/null | head -n1))"
-fi
+if want baseline; then baseline_check; fi
 nginx_start
 URL=$BENCH_URL
 
