@@ -23,9 +23,6 @@ NODEPORT=${NODEPORT:-30089}
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${OUT:-$REPO/.state/bench-agents/$(date -u +%Y%m%dT%H%M%SZ)}
-KUBECONFIG=$REPO/.state/cluster/kubeconfig
-KUBECTL=$REPO/.state/cluster/bin/kubectl
-export KUBECONFIG
 
 log() { printf '[agents %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() {
@@ -33,35 +30,24 @@ die() {
 	exit 2
 }
 
-[ "$(id -u)" = 0 ] || die "needs root (the in-repo cluster does)"
-[ -x /usr/bin/time ] || { apt-get install -y time >/dev/null 2>&1 || die "needs GNU time (apt-get install time)"; }
-mkdir -p "$OUT"
+# shellcheck source=bench/cluster-lib.sh
+source "$REPO/bench/cluster-lib.sh"
 
-started_cluster=0
-ns=""
+[ -x /usr/bin/time ] || { apt-get install -y time >/dev/null 2>&1 || die "needs GNU time (apt-get install time)"; }
+
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
 	local rc=$?
 	set +e
-	[ -n "$ns" ] && "$KUBECTL" delete namespace "$ns" --wait=true --timeout=120s >/dev/null 2>&1
-	[ "$started_cluster" = 1 ] && make -C "$REPO" cluster-down >/dev/null 2>&1
+	cluster_end
 	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if ! make -s -C "$REPO" cluster-status >/dev/null 2>&1; then
-	log "starting the in-repo cluster"
-	started_cluster=1
-	make -C "$REPO" cluster-up >"$OUT/cluster-up.log" 2>&1 || die "cluster-up failed: see $OUT/cluster-up.log"
-fi
-log "building rolltest"
-(cd "$REPO" && CGO_ENABLED=0 go build -trimpath -o "$OUT/rolltest" ./cmd/rolltest)
-
-ns=bench-agents-$(date +%s)
-"$KUBECTL" create namespace "$ns" >/dev/null
-sed "s/nodePort: [0-9]*/nodePort: $NODEPORT/" "$REPO/manifests/testapp.yaml" | "$KUBECTL" apply -n "$ns" -f - >/dev/null
-"$KUBECTL" rollout status -n "$ns" deployment/testapp --timeout=180s >/dev/null
+cluster_begin "$OUT"
+testapp_deploy bench-agents "$NODEPORT"
+ns=$TESTAPP_NS
 ip=$("$KUBECTL" get service -n "$ns" testapp -o jsonpath='{.spec.clusterIP}')
 port=$("$KUBECTL" get service -n "$ns" testapp -o jsonpath='{.spec.ports[0].port}')
 target=http://$ip:$port/common/healthy

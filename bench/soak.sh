@@ -39,9 +39,6 @@ SOAK_MAX_COUNT_GROWTH=${SOAK_MAX_COUNT_GROWTH:-8}
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SOAK_DIR=${SOAK_DIR:-$REPO/.state/soak/$(date -u +%Y%m%dT%H%M%SZ)}
-KUBECONFIG=$REPO/.state/cluster/kubeconfig
-KUBECTL=$REPO/.state/cluster/bin/kubectl
-export KUBECONFIG
 
 log() { printf '[soak %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() {
@@ -49,13 +46,13 @@ die() {
 	exit 2
 }
 
-[ "$(id -u)" = 0 ] || die "needs root (the in-repo cluster does)"
-[ "$SOAK_EVERY" -ge 1 ] && [ "$SOAK_MINUTES" -gt "$SOAK_EVERY" ] ||
-	die "SOAK_MINUTES ($SOAK_MINUTES) must exceed SOAK_EVERY ($SOAK_EVERY), which must be at least 1"
-mkdir -p "$SOAK_DIR"
+# shellcheck source=bench/cluster-lib.sh
+source "$REPO/bench/cluster-lib.sh"
 
-started_cluster=0
-ns=""
+if ! [ "$SOAK_EVERY" -ge 1 ] || ! [ "$SOAK_MINUTES" -gt "$SOAK_EVERY" ]; then
+	die "SOAK_MINUTES ($SOAK_MINUTES) must exceed SOAK_EVERY ($SOAK_EVERY), which must be at least 1"
+fi
+
 rolltest_pid=""
 cleanup() {
 	local rc=$?
@@ -64,31 +61,15 @@ cleanup() {
 		kill -INT "$rolltest_pid"
 		wait "$rolltest_pid"
 	fi
-	if [ -n "$ns" ]; then
-		"$KUBECTL" delete namespace "$ns" --wait=true --timeout=120s >/dev/null 2>&1
-	fi
-	if [ "$started_cluster" = 1 ]; then
-		make -C "$REPO" cluster-down >/dev/null 2>&1
-	fi
+	cluster_end
 	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if ! make -s -C "$REPO" cluster-status >/dev/null 2>&1; then
-	log "starting the in-repo cluster"
-	started_cluster=1
-	make -C "$REPO" cluster-up >"$SOAK_DIR/cluster-up.log" 2>&1 || die "cluster-up failed: see $SOAK_DIR/cluster-up.log"
-fi
-
-log "building rolltest"
-(cd "$REPO" && CGO_ENABLED=0 go build -trimpath -o "$SOAK_DIR/rolltest" ./cmd/rolltest)
-
-ns=soak-$(date +%s)
-log "deploying manifests/testapp.yaml into namespace $ns, NodePort $SOAK_NODEPORT"
-"$KUBECTL" create namespace "$ns" >/dev/null
-sed "s/nodePort: [0-9]*/nodePort: $SOAK_NODEPORT/" "$REPO/manifests/testapp.yaml" | "$KUBECTL" apply -n "$ns" -f - >/dev/null
-"$KUBECTL" rollout status -n "$ns" deployment/testapp --timeout=180s >/dev/null
+cluster_begin "$SOAK_DIR"
+testapp_deploy soak "$SOAK_NODEPORT"
+ns=$TESTAPP_NS
 target=http://127.0.0.1:$SOAK_NODEPORT/common/healthy
 for _ in $(seq 1 60); do
 	curl -fsS -m 2 "$target" >/dev/null 2>&1 && break
