@@ -41,7 +41,7 @@ func Diagnose(r *Result) {
 	add(rolloutFailedHint(r))
 	add(preStopHint(r))
 	add(notReadyHint(r))
-	if r.Config.http2() {
+	if r.Config.HTTP2() {
 		for _, h := range http2CloseHints(r) {
 			add(h)
 		}
@@ -334,15 +334,6 @@ func noDrainHint(r *Result) *Hint {
 	}, "reused connections", func(f Failure) bool { return f.ConnRequests > 0 && closedOrReset(f.Outcome) })
 }
 
-// http2 reports whether the run spoke HTTP/2 (h2, h2c or gRPC).
-func (c Config) http2() bool {
-	switch c.Protocol {
-	case "h2", "h2c", "grpc":
-		return true
-	}
-	return false
-}
-
 // http2CloseHints explain requests lost with the HTTP/2 connections of
 // terminating pods: closed without GOAWAY, or closed after a GOAWAY that
 // promised to finish them. A drained HTTP/2 server sends GOAWAY, finishes
@@ -504,7 +495,7 @@ func pinningHint(r *Result) *Hint {
 	if busy < 2 || float64(pinned)/float64(busy) < 0.8 {
 		return nil
 	}
-	if r.Config.http2() && r.Config.Streams > 1 {
+	if r.Config.HTTP2() && r.Config.Streams > 1 {
 		return &Hint{
 			Code: HintHTTP2MultiplexPinning, Severity: "info",
 			Title:  "One pod at a time answered: HTTP/2 multiplexing puts many requests on one connection, and one pod",

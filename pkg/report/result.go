@@ -14,6 +14,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/rolltest/rolltest/pkg/loadgen"
 	"github.com/rolltest/rolltest/pkg/rollout"
 )
 
@@ -131,13 +132,13 @@ type Agent struct {
 func (c Config) ProtocolText() string {
 	var s string
 	switch c.Protocol {
-	case "", "http/1.1":
+	case "", loadgen.ProtoHTTP1:
 		s = "HTTP/1.1"
-	case "h2":
+	case loadgen.ProtoH2:
 		s = "HTTP/2 over TLS (h2)"
-	case "h2c":
+	case loadgen.ProtoH2C:
 		s = "HTTP/2 without TLS (h2c)"
-	case "grpc":
+	case loadgen.ProtoGRPC:
 		s = "gRPC " + c.GRPCMethod
 	default:
 		s = c.Protocol
@@ -146,6 +147,17 @@ func (c Config) ProtocolText() string {
 		s += fmt.Sprintf(", %d streams per connection", c.Streams)
 	}
 	return s
+}
+
+// HTTP2 reports whether the run spoke HTTP/2 (h2, h2c or gRPC): its
+// reports then name the protocol, and its diagnosis knows HTTP/2's ways
+// of closing connections.
+func (c Config) HTTP2() bool {
+	switch c.Protocol {
+	case loadgen.ProtoH2, loadgen.ProtoH2C, loadgen.ProtoGRPC:
+		return true
+	}
+	return false
 }
 
 // LoadPlace says where the load was sent from, for a reader: "inside the

@@ -48,8 +48,8 @@ func WriteText(w io.Writer, r *Result, opt TextOptions) error {
 		ka = "keep-alive off (a new connection per request)"
 	}
 	tw.line("load: %s, %s, timeout %s, retries %d, identity %s", load, ka, msText(c.TimeoutMs), c.Retries, c.IdentityText())
-	if p := c.ProtocolText(); p != "HTTP/1.1" {
-		tw.line("protocol: %s", p)
+	if c.HTTP2() {
+		tw.line("protocol: %s", c.ProtocolText())
 	}
 	if c.InsecureSkipVerify {
 		tw.line("TLS: %s", InsecureNote)

@@ -39,3 +39,29 @@ func TestTextKeepsRowsOnOneLine(t *testing.T) {
 		t.Fatalf("a cell broke its row:\n%s", out)
 	}
 }
+
+// TestTextProtocolLine: the header names the protocol of an HTTP/2 run,
+// and says nothing of it for HTTP/1.1, the default.
+func TestTextProtocolLine(t *testing.T) {
+	for _, tc := range []struct {
+		protocol string
+		streams  int
+		want     string // "" : no protocol line
+	}{
+		{"http/1.1", 1, ""},
+		{"", 1, ""},
+		{"h2c", 10, "protocol: HTTP/2 without TLS (h2c), 10 streams per connection\n"},
+		{"grpc", 1, "protocol: gRPC /grpc.health.v1.Health/Check\n"},
+	} {
+		r := reporttest.Fixture(t, reporttest.PassingNoRollout)
+		r.Config.Protocol, r.Config.Streams, r.Config.GRPCMethod = tc.protocol, tc.streams, "/grpc.health.v1.Health/Check"
+		var buf bytes.Buffer
+		if err := report.WriteText(&buf, r, report.TextOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		out := buf.String()
+		if tc.want == "" && strings.Contains(out, "protocol:") || tc.want != "" && !strings.Contains(out, tc.want) {
+			t.Errorf("protocol %q: want line %q in:\n%s", tc.protocol, tc.want, out)
+		}
+	}
+}

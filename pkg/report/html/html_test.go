@@ -96,6 +96,19 @@ func TestHTMLNoRollout(t *testing.T) {
 	}
 }
 
+// TestHTMLProtocol: the header names the protocol of an HTTP/2 run, and
+// says nothing of it for HTTP/1.1, the default.
+func TestHTMLProtocol(t *testing.T) {
+	r := reporttest.Fixture(t, reporttest.PassingNoRollout)
+	if out := renderPage(t, r); strings.Contains(out, `id="protocol"`) {
+		t.Error("an HTTP/1.1 run names its protocol in the header")
+	}
+	r.Config.Protocol, r.Config.Streams = loadgen.ProtoH2C, 10
+	if out := renderPage(t, r); !strings.Contains(out, `<span id="protocol">HTTP/2 without TLS (h2c), 10 streams per connection</span>`) {
+		t.Error("an h2c run does not name its protocol in the header")
+	}
+}
+
 // TestHTMLEscapesInputs is the pure-Go half of the XSS test (the browser
 // half is in browser_test.go): no payload may become markup.
 func TestHTMLEscapesInputs(t *testing.T) {
