@@ -116,7 +116,10 @@ func TestHTTP2UnsafeRolloutsAreCaught(t *testing.T) {
 		if res.Rollout == nil || !res.Rollout.Done {
 			t.Errorf("%s: rollout %+v, want done", run.name, res.Rollout)
 		}
-		if !res.HasHint(report.HintNoDrain, report.HintTrafficBeforeReady, report.HintPreStopTooShort) {
+		// On HTTP/2 the HTTP/1.1 no-drain hint gives way to the two
+		// HTTP/2 close hints (report.Diagnose), so those are the flaws to
+		// look for besides the probes' and preStop's.
+		if !res.HasHint(report.HintHTTP2CloseWithoutGoAway, report.HintHTTP2GoAwayWithoutDrain, report.HintTrafficBeforeReady, report.HintPreStopTooShort) {
 			t.Errorf("%s: hints %v name no rollout flaw", run.name, res.HintCodes())
 		}
 		if t.Failed() {
