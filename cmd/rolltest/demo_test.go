@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/rolltest/rolltest/pkg/report"
+	"github.com/rolltest/rolltest/pkg/sim"
 )
 
 // fastDemo shrinks the simulated cluster's timings so that a whole rolling
@@ -197,24 +198,25 @@ func TestDemoProtocols(t *testing.T) {
 		t.Skip("runs simulated rollouts")
 	}
 	for _, tc := range []struct {
-		name string
-		args []string
-		code int
-		hint string
+		name, protocol, preset string
+		extra                  []string
+		code                   int
+		hint                   string
 	}{
-		{"h2c safe", []string{"--protocol", "h2c", "--preset", "safe", "--prestop", "900ms", "--connections", "8"}, 0, ""},
-		{"grpc safe", []string{"--protocol", "grpc", "--preset", "safe", "--prestop", "900ms", "--connections", "8"}, 0, ""},
-		{"grpc unsafe", []string{"--protocol", "grpc", "--preset", "unsafe"}, 1, report.HintPreStopTooShort},
-		{"h2c unsafe streams", []string{"--protocol", "h2c", "--preset", "unsafe", "--streams", "10"}, 1, report.HintPreStopTooShort},
+		{"h2c safe", "h2c", sim.PresetSafe, []string{"--prestop", "900ms", "--connections", "8"}, 0, ""},
+		{"grpc safe", "grpc", sim.PresetSafe, []string{"--prestop", "900ms", "--connections", "8"}, 0, ""},
+		{"grpc unsafe", "grpc", sim.PresetUnsafe, nil, 1, report.HintPreStopTooShort},
+		{"h2c unsafe streams", "h2c", sim.PresetUnsafe, []string{"--streams", "10"}, 1, report.HintPreStopTooShort},
 	} {
-		args := tc.args
-		if tc.args[3] == "safe" {
-			args = append(append([]string(nil), fastProbe...), args...)
+		var args []string
+		if tc.preset == sim.PresetSafe {
+			args = append(args, fastProbe...)
 		}
+		args = append(append(args, "--protocol", tc.protocol, "--preset", tc.preset), tc.extra...)
 		code, r := runDemo(t, args...)
-		want := map[string]string{"h2c": "h2c", "grpc": "grpc"}[tc.args[1]]
-		if code != tc.code || r.Config.Protocol != want {
-			t.Errorf("%s: exit %d protocol %s, want %d %s (failed %d, outcomes %v)", tc.name, code, r.Config.Protocol, tc.code, want, r.Totals.Failed, r.Totals.Outcomes)
+		// The demo's --protocol names are the report's for h2c and gRPC.
+		if code != tc.code || r.Config.Protocol != tc.protocol {
+			t.Errorf("%s: exit %d protocol %s, want %d %s (failed %d, outcomes %v)", tc.name, code, r.Config.Protocol, tc.code, tc.protocol, r.Totals.Failed, r.Totals.Outcomes)
 			continue
 		}
 		if tc.code == 0 && r.Totals.Failed != 0 {
