@@ -30,21 +30,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BENCH_NGINX_PROTO=h2c
 bench_init
 
-DURATION=$(duration_s "${BENCH_DURATION:-5}")
-[[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "BENCH_DURATION must be whole seconds (got '${BENCH_DURATION:-}')"
-ROUNDS=${BENCH_ROUNDS:-1}
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
+peer_settings 5 "h2load vegeta rolltest" "h2load vegeta rolltest baseline"
 INFLIGHT=${BENCH_INFLIGHT:-64}
 [[ $INFLIGHT =~ ^[1-9][0-9]*$ ]] || die "BENCH_INFLIGHT must be a positive integer"
 read -r -a STREAMS <<<"${BENCH_H2C_STREAMS:-1 10}"
 for n in "${STREAMS[@]}"; do
 	if ! [[ $n =~ ^[1-9][0-9]*$ ]] || ((n > 100)); then die "BENCH_H2C_STREAMS: '$n' is not 1..100 (nginx allows 128 streams per connection)"; fi
 done
-read -r -a TOOLS <<<"${BENCH_TOOLS:-h2load vegeta rolltest}"
-for t in "${TOOLS[@]}"; do
-	case $t in h2load | vegeta | rolltest | baseline) ;; *) die "unknown tool '$t' in BENCH_TOOLS (h2load vegeta rolltest baseline)" ;; esac
-done
-want() { [[ " ${TOOLS[*]} " == *" $1 "* ]]; }
 
 bench_install h2c
 if want rolltest; then bench_build_rolltest; fi

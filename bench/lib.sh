@@ -534,6 +534,22 @@ duration_s() {
 # req/s and the CPU split of run_pinned; over rounds, the peak RSS (KB), the
 # requests and errors summed, and notes.
 
+# peer_settings DEFAULT_SECONDS "DEFAULT TOOLS" "KNOWN TOOLS": DURATION
+# (BENCH_DURATION), ROUNDS (BENCH_ROUNDS) and TOOLS (BENCH_TOOLS), checked;
+# want TOOL says whether TOOL runs.
+peer_settings() {
+	local t
+	DURATION=$(duration_s "${BENCH_DURATION:-$1}")
+	[[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "BENCH_DURATION must be whole seconds (got '${BENCH_DURATION:-}')"
+	ROUNDS=${BENCH_ROUNDS:-1}
+	[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
+	read -r -a TOOLS <<<"${BENCH_TOOLS:-$2}"
+	for t in "${TOOLS[@]}"; do
+		[[ " $3 " == *" $t "* ]] || die "unknown tool '$t' in BENCH_TOOLS ($3)"
+	done
+}
+want() { [[ " ${TOOLS[*]} " == *" $1 "* ]]; }
+
 # peer_init RUN_NAME: the tables, RUN_DIR (raw outputs), STAMP, LIMIT (the
 # safety bound of one generator run, from DURATION).
 peer_init() {

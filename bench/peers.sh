@@ -18,17 +18,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bench_init
 
-DURATION=$(duration_s "${BENCH_DURATION:-10}")
-[[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "BENCH_DURATION must be whole seconds (got '${BENCH_DURATION:-}')"
-ROUNDS=${BENCH_ROUNDS:-1}
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
+peer_settings 10 "wrk bombardier vegeta hey rolltest" "wrk bombardier vegeta hey rolltest baseline"
 CONNS=${BENCH_CONNECTIONS:-64}
 [[ $CONNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_CONNECTIONS must be a positive integer"
-read -r -a TOOLS <<<"${BENCH_TOOLS:-wrk bombardier vegeta hey rolltest}"
-for t in "${TOOLS[@]}"; do
-	case $t in wrk | bombardier | vegeta | hey | rolltest | baseline) ;; *) die "unknown tool '$t' in BENCH_TOOLS" ;; esac
-done
-want() { [[ " ${TOOLS[*]} " == *" $1 "* ]]; }
 
 bench_install peers
 if want rolltest; then bench_build_rolltest; fi
